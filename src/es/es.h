@@ -1,0 +1,245 @@
+// Elasticsearch / OpenSearch client: versions, capabilities, typed
+// operations. Every component that talks to a cluster goes through here.
+//
+// Errors carry the cluster label ("blue", "green", or the URL), the index
+// and the document id where there is one, and the HTTP status. A version
+// conflict (409) is reported as Code::kConflict, never as a generic failure.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "core/types.h"
+#include "http/http.h"
+
+namespace tandem::es {
+
+enum class Flavor { kElasticsearch, kOpenSearch };
+std::string_view flavor_name(Flavor f);
+
+struct Version {
+  int major = 0, minor = 0, patch = 0;
+  auto operator<=>(const Version&) const = default;
+  std::string to_string() const;
+};
+
+// What the cluster can do; derived from flavor + version only.
+struct Capabilities {
+  bool pit = false;              // ES >= 7.10 (POST /idx/_pit), OpenSearch >= 2.4 (/_search/point_in_time)
+  bool typed_apis = false;       // 6.x: mapping types in index/mapping APIs
+  bool bulk_type_required = false;  // 6.x bulk action lines need "_type"
+  bool compat_headers = false;   // 8.x accepts compatible-with=7 media types
+  bool composable_templates = false;  // ES >= 7.8, OpenSearch all
+  bool seq_no_in_hits = true;    // seq_no_primary_term on search (>= 6.7)
+  static Capabilities derive(Flavor f, Version v);
+};
+
+struct ClusterInfo {
+  Flavor flavor = Flavor::kElasticsearch;
+  Version version;
+  std::string cluster_name;
+  std::string cluster_uuid;
+  Capabilities caps;
+};
+
+// Parses a GET / answer. Errors (protocol): not JSON, or JSON that is not an
+// Elasticsearch / OpenSearch root document.
+Result<ClusterInfo> parse_root(std::string_view body);
+
+struct Health {
+  std::string status;  // green / yellow / red
+  int number_of_nodes = 0;
+  int active_shards = 0;
+  int unassigned_shards = 0;
+};
+
+struct IndexStats {
+  IndexName index;
+  std::string health;
+  std::string status;  // open / close
+  uint64_t docs_count = 0;
+  uint64_t docs_deleted = 0;
+  uint64_t store_size_bytes = 0;
+};
+
+// ---- bulk -----------------------------------------------------------------
+
+struct VersionSpec {
+  uint64_t version = 0;  // with version_type=external
+};
+
+// Builds an NDJSON _bulk body. Sources are appended byte-for-byte; they must
+// be a single-line JSON object (ES requires that of bulk sources; a source
+// with raw newlines is compacted by the caller or rejected by ES).
+class BulkBuilder {
+ public:
+  explicit BulkBuilder(bool with_type = false) : with_type_(with_type) {}
+  void index(const IndexName& idx, const DocId& id, std::string_view source,
+             const std::optional<std::string>& routing = std::nullopt,
+             std::optional<VersionSpec> v = std::nullopt);
+  void create(const IndexName& idx, const DocId& id, std::string_view source,
+              const std::optional<std::string>& routing = std::nullopt);
+  void remove(const IndexName& idx, const DocId& id,
+              const std::optional<std::string>& routing = std::nullopt,
+              std::optional<VersionSpec> v = std::nullopt);
+  size_t size() const { return count_; }
+  size_t bytes() const { return body_.size(); }
+  bool empty() const { return count_ == 0; }
+  const std::string& body() const { return body_; }
+  void clear() {
+    body_.clear();
+    count_ = 0;
+  }
+
+ private:
+  void action(std::string_view op, const IndexName& idx, const DocId& id,
+              const std::optional<std::string>& routing, std::optional<VersionSpec> v);
+  bool with_type_;
+  std::string body_;
+  size_t count_ = 0;
+};
+
+struct BulkItem {
+  std::string op;  // index / create / update / delete
+  int status = 0;
+  IndexName index;
+  DocId id;
+  int64_t version = -1;
+  SeqNo seq_no{-1};
+  PrimaryTerm primary_term{-1};
+  std::string result;        // created / updated / deleted / not_found / noop
+  std::string error_type;    // empty when no error
+  std::string error_reason;
+  bool ok() const { return status >= 200 && status < 300; }
+  bool version_conflict() const { return status == 409; }
+};
+
+struct BulkResponse {
+  bool errors = false;
+  int64_t took_ms = 0;
+  std::vector<BulkItem> items;
+};
+
+// Parses a _bulk response body with simdjson. Exposed for the proxy and for
+// tests; does not need a client.
+Result<BulkResponse> parse_bulk_response(std::string_view body);
+
+// ---- documents and scan ---------------------------------------------------
+
+struct Doc {
+  IndexName index;
+  DocId id;
+  std::optional<std::string> routing;
+  SeqNo seq_no{-1};
+  PrimaryTerm primary_term{-1};
+  int64_t version = -1;
+  std::string source;  // raw _source bytes as the cluster returned them
+  bool found = true;
+};
+
+struct ScanOptions {
+  int slice_id = 0;  // this scanner's slice
+  int slices = 1;    // total slices (1 = no slicing)
+  int batch_size = 1000;
+  std::string keep_alive = "5m";
+  // Resume point for PIT + search_after: the sort values of the last hit
+  // returned before a checkpoint (JSON array). Ignored for scroll.
+  std::optional<nlohmann::json> search_after;
+  std::optional<nlohmann::json> query;  // default match_all
+};
+
+// One slice of a full scan of an index, with _seq_no / _primary_term on
+// every hit. PIT + search_after where supported, sliced scroll otherwise.
+class Scanner {
+ public:
+  virtual ~Scanner() = default;
+  // Next page; an empty vector means the slice is done.
+  virtual Result<std::vector<Doc>> next() = 0;
+  // The search_after sort values of the last returned hit (PIT mode), to
+  // checkpoint; nullopt in scroll mode.
+  virtual std::optional<nlohmann::json> checkpoint() const = 0;
+  // Releases the PIT / scroll context. Idempotent; also run by destructor.
+  virtual Status close() = 0;
+};
+
+struct WriteResult {
+  int status = 0;
+  std::string result;
+  int64_t version = -1;
+  SeqNo seq_no{-1};
+  PrimaryTerm primary_term{-1};
+};
+
+class Client {
+ public:
+  virtual ~Client() = default;
+
+  const std::string& label() const { return label_; }
+  const ClusterInfo& info() const { return info_; }
+  http::Client& transport() { return *http_; }
+
+  // Raw escape hatch: errors carry cluster label; non-2xx are errors with
+  // the ES error type and reason extracted from the body.
+  Result<nlohmann::json> call(const std::string& method, const std::string& target,
+                              const std::optional<nlohmann::json>& body = std::nullopt);
+
+  Result<Health> health();
+  Result<std::vector<IndexStats>> indices(std::string_view pattern = "*");
+
+  // Metadata. get_index returns {"settings":..,"mappings":..,"aliases":..}
+  // for one concrete index.
+  Result<nlohmann::json> get_index(const IndexName& idx);
+  Status create_index(const IndexName& idx, const nlohmann::json& body);
+  Status delete_index(const IndexName& idx);
+  Status put_settings(const IndexName& idx, const nlohmann::json& settings);
+  Result<nlohmann::json> get_aliases();  // GET /_alias
+  Status update_aliases(const nlohmann::json& actions);  // POST /_aliases
+  Result<nlohmann::json> get_legacy_templates();      // GET /_template
+  Status put_legacy_template(const std::string& name, const nlohmann::json& body);
+  Result<nlohmann::json> get_index_templates();       // GET /_index_template ({} if unsupported)
+  Status put_index_template(const std::string& name, const nlohmann::json& body);
+  Result<nlohmann::json> get_component_templates();   // GET /_component_template
+  Status put_component_template(const std::string& name, const nlohmann::json& body);
+
+  // Documents.
+  Result<BulkResponse> bulk(const BulkBuilder& b, std::string_view refresh = "");
+  Result<uint64_t> count(const IndexName& idx);
+  Status refresh(const IndexName& idx);
+  // found=false when the document does not exist (404 is not an error).
+  Result<Doc> get(const IndexName& idx, const DocId& id,
+                  const std::optional<std::string>& routing = std::nullopt);
+  // PUT /idx/_doc/id, optionally version_type=external. A 409 is
+  // Code::kConflict with the index and id in the message.
+  Result<WriteResult> index_doc(const IndexName& idx, const DocId& id, std::string_view source,
+                                std::optional<VersionSpec> v = std::nullopt,
+                                const std::optional<std::string>& routing = std::nullopt);
+  Result<WriteResult> delete_doc(const IndexName& idx, const DocId& id,
+                                 std::optional<VersionSpec> v = std::nullopt,
+                                 const std::optional<std::string>& routing = std::nullopt);
+
+  Result<std::unique_ptr<Scanner>> scan(const IndexName& idx, const ScanOptions& opts);
+
+ protected:
+  Client(std::string label, std::unique_ptr<http::Client> http, ClusterInfo info)
+      : label_(std::move(label)), http_(std::move(http)), info_(std::move(info)) {}
+  friend Result<std::unique_ptr<Client>> connect(std::string label, http::ClientOptions opts);
+
+ private:
+  std::string label_;
+  std::unique_ptr<http::Client> http_;
+  ClusterInfo info_;
+};
+
+// Connects and detects flavor/version from GET /. Bad input gets one
+// actionable line: unreachable, wrong scheme, TLS failure, 401/403, a
+// non-JSON or non-Elasticsearch answer.
+Result<std::unique_ptr<Client>> connect(std::string label, http::ClientOptions opts);
+
+}  // namespace tandem::es

@@ -1,0 +1,66 @@
+// The change event: tandem's unit of replication. Self-contained, versioned,
+// and documented with golden examples in docs/event-format.md.
+//
+// Encoding (format version 1) is a single-line JSON object:
+//   {"v":1,"op":"index","index":"products","id":"42","routing":null,
+//    "seq_no":17,"primary_term":1,"epoch":0,"ts":1732300000000,
+//    "source":{...raw bytes...}}
+// `source` is spliced in byte-for-byte from the primary -- never parsed and
+// re-serialized -- so number formatting, key order and unicode escapes
+// survive. An id that is not valid UTF-8 is carried as "id_b64" instead of
+// "id". Meta events carry "meta":{...} (the request and the primary's
+// answer) instead of a source.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace tandem::event {
+
+constexpr int kFormatVersion = 1;
+
+enum class Op { kIndex, kDelete, kReconcile, kMeta };
+std::string_view op_name(Op op);
+Result<Op> parse_op(std::string_view s);
+
+struct ChangeEvent {
+  int format_version = kFormatVersion;
+  Op op = Op::kIndex;
+  IndexName index;
+  DocId id;                            // empty for meta events
+  std::optional<std::string> routing;
+  SeqNo seq_no{-1};                    // -1 when unknown (reconcile, meta)
+  PrimaryTerm primary_term{-1};
+  Epoch epoch{0};
+  int64_t timestamp_ms = 0;            // wall clock at capture
+  std::string source;                  // raw JSON bytes (index ops)
+  std::string meta;                    // raw JSON bytes (meta ops)
+
+  bool operator==(const ChangeEvent&) const = default;
+};
+
+// Encodes to the single-line JSON envelope. `source` and `meta` must be
+// valid JSON (they come from the primary); they are embedded verbatim.
+std::string encode(const ChangeEvent& e);
+
+// Decodes and validates an envelope. Errors are kCorruption for malformed
+// input and kInvalidArgument for an unsupported format version; both say
+// which field was wrong.
+Result<ChangeEvent> decode(std::string_view bytes);
+
+// The partition key: a stable function of (index, routing or id) so every
+// operation on one document lands in the same partition. Meta events key by
+// index alone, so they order with... nothing in particular: consumers apply
+// meta before later data of the same index by position, see the loader.
+std::string partition_key(const ChangeEvent& e);
+
+// Stable partition choice for a key (murmur2, same as Kafka's default
+// partitioner so the file log and Kafka agree).
+int32_t partition_for(std::string_view key, int32_t partitions);
+
+}  // namespace tandem::event

@@ -1,0 +1,132 @@
+// HTTP client: the transport under every Elasticsearch call tandem makes.
+//
+// Guarantees
+//  - HTTP/1.1 with a keep-alive connection pool per client (one host each).
+//  - Connect and request deadlines on every call.
+//  - Retries only where they are safe: a request marked idempotent, or any
+//    request that failed before a byte of it was written (connect refused,
+//    a pooled connection found dead on first write).
+//  - TLS through OpenSSL: CA file, client cert/key, verification on by
+//    default; `insecure` must be asked for explicitly.
+//  - Credentials come from the environment or files, never from argv, and
+//    never appear in errors or logs (Secret refuses to print itself).
+//  - Every error names the method, the URL (without credentials) and, where
+//    there is one, the HTTP status.
+//
+// Thread-safety: Client::send may be called from many threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tandem::http {
+
+// A secret string: holds a password / API key but never prints it.
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string v) : v_(std::move(v)) {}
+  const std::string& reveal() const { return v_; }
+  bool empty() const { return v_.empty(); }
+
+ private:
+  std::string v_;
+};
+
+struct Credentials {
+  enum class Kind { kNone, kBasic, kApiKey, kBearer };
+  Kind kind = Kind::kNone;
+  std::string username;  // basic only
+  Secret secret;         // password, API key (base64 "id:key" form) or token
+
+  // Reads <PREFIX>_USERNAME + <PREFIX>_PASSWORD (or <PREFIX>_PASSWORD_FILE),
+  // else <PREFIX>_API_KEY (or <PREFIX>_API_KEY_FILE), else nothing.
+  // Example prefix: "TANDEM_BLUE". Errors name the variable or file, never
+  // the value.
+  static Result<Credentials> from_env(const std::string& prefix);
+
+  // The Authorization header value, or empty for kNone.
+  std::string authorization_header() const;
+};
+
+struct TlsOptions {
+  std::string ca_file;    // empty: system default trust store
+  std::string cert_file;  // client certificate (optional)
+  std::string key_file;   // client key (optional)
+  bool insecure = false;  // skip verification; must be explicit
+  // Reads <PREFIX>_CA_FILE, <PREFIX>_CERT_FILE, <PREFIX>_KEY_FILE,
+  // <PREFIX>_INSECURE=1.
+  static TlsOptions from_env(const std::string& prefix);
+};
+
+// A parsed base URL: scheme://host:port[/base/path]
+struct Url {
+  std::string scheme;  // "http" or "https"
+  std::string host;
+  uint16_t port = 0;
+  std::string base_path;  // "" or "/prefix" (no trailing slash)
+
+  // Errors: empty, unsupported scheme ("ftp://..." -> invalid_argument
+  // naming the scheme and what is accepted), bad port, userinfo in the URL
+  // (credentials are refused in URLs so they never reach argv).
+  static Result<Url> parse(std::string_view text);
+  std::string to_string() const;  // never contains credentials
+};
+
+struct ClientOptions {
+  Url url;
+  TlsOptions tls;
+  Credentials credentials;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds request_timeout{60000};
+  int max_retries = 2;         // for safe retries only
+  size_t max_idle_connections = 32;
+};
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+struct Request {
+  std::string method = "GET";  // GET, PUT, POST, DELETE, HEAD
+  std::string target = "/";    // path + query, appended to Url::base_path
+  std::string body;
+  std::string content_type;    // default application/json when body set
+  std::vector<Header> headers;
+  bool idempotent = true;      // may be retried after bytes were sent
+  std::optional<std::chrono::milliseconds> timeout;  // overrides request_timeout
+};
+
+struct Response {
+  int status = 0;
+  std::string body;
+  std::vector<Header> headers;
+  // First value of a header (case-insensitive name), or nullopt.
+  std::optional<std::string> header(std::string_view name) const;
+};
+
+class Client {
+ public:
+  virtual ~Client() = default;
+  // Sends one request. Any HTTP status is a successful Result: callers
+  // decide what a 404 or a 409 means. A non-ok Status means no usable HTTP
+  // answer: unavailable (refused/reset), timeout, tls, protocol.
+  virtual Result<Response> send(const Request& req) = 0;
+  virtual const ClientOptions& options() const = 0;
+};
+
+// Creates a pooled client. Fails on bad TLS files (naming the file).
+Result<std::unique_ptr<Client>> make_client(ClientOptions options);
+
+// Percent-encodes one path segment (document ids, index names).
+std::string encode_path_segment(std::string_view raw);
+
+}  // namespace tandem::http

@@ -1,0 +1,106 @@
+// The change log: one interface, two backends.
+//   - Kafka (librdkafka): the backbone at scale; see kafka_log.cc.
+//   - File log: the embedded default for one machine; see file_log.cc and
+//     docs/file-log-format.md.
+//
+// Contract (the conformance suite in tests/log checks both backends):
+//  - append() is asynchronous; each record's callback runs exactly once,
+//    with ok + its (partition, offset) once the record is durable
+//    (Kafka: acks=all; file log: fsync'd), or with an error naming the
+//    backend, partition and reason.
+//  - Records with the same key land in the same partition, in append order.
+//  - flush(deadline) waits until every callback of earlier appends has run,
+//    or returns kTimeout.
+//  - A consumer group reads from its committed positions (or the beginning),
+//    and records after the last commit are redelivered to the next consumer.
+//  - Offsets are dense per partition for the file log and monotonic for
+//    Kafka; end_offsets() is the offset the next record will get.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace tandem::log {
+
+using AppendCallback = std::function<void(const Status&, Partition, Offset)>;
+
+struct AppendRecord {
+  std::string key;
+  std::string value;
+  AppendCallback done;  // may be empty
+};
+
+struct Record {
+  Partition partition;
+  Offset offset;
+  std::string key;
+  std::string value;
+};
+
+struct PartitionLag {
+  Partition partition;
+  Offset committed;  // -1 if nothing committed
+  Offset end;
+  int64_t lag() const { return end.get() - std::max<int64_t>(committed.get(), 0); }
+};
+
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  // Up to max_records, waiting at most `timeout` for the first one.
+  virtual Result<std::vector<Record>> poll(size_t max_records,
+                                           std::chrono::milliseconds timeout) = 0;
+  // Commits "next offset to read" per partition for this consumer's group.
+  virtual Status commit(const std::map<Partition, Offset>& next_offsets) = 0;
+  virtual Result<std::map<Partition, Offset>> committed() = 0;
+  // Repositions reading (not the committed position).
+  virtual Status seek(Partition p, Offset next) = 0;
+  virtual Result<std::vector<PartitionLag>> lag() = 0;
+};
+
+class Log {
+ public:
+  virtual ~Log() = default;
+  virtual std::string describe() const = 0;  // "kafka topic X at host:port" / "file log at DIR"
+  virtual int32_t partitions() const = 0;
+  virtual void append(std::vector<AppendRecord> batch) = 0;
+  virtual Status flush(std::chrono::milliseconds deadline) = 0;
+  // The backfill start mark: next offset per partition.
+  virtual Result<std::vector<Offset>> end_offsets() = 0;
+  virtual Result<std::vector<Offset>> begin_offsets() = 0;
+  virtual Result<std::unique_ptr<Consumer>> consumer(const std::string& group) = 0;
+};
+
+struct FileLogOptions {
+  std::string dir;
+  int32_t partitions = 8;
+  uint64_t segment_bytes = 128ull << 20;
+  std::chrono::milliseconds fsync_interval{2};  // group commit window
+  uint64_t retention_bytes = 0;                 // per partition; 0 = unlimited
+  std::chrono::seconds retention_age{0};        // 0 = unlimited
+};
+// Refuses a directory another process holds (flock), names the path on
+// every error, truncates a torn tail on open.
+Result<std::unique_ptr<Log>> open_file_log(const FileLogOptions& opts);
+
+struct KafkaLogOptions {
+  std::string brokers;  // bootstrap.servers
+  std::string topic;
+  int32_t partitions = 8;
+  int16_t replication = 1;
+  // Passed through verbatim to librdkafka (security.protocol, sasl.*,
+  // ssl.*, ...). Values are never logged.
+  std::map<std::string, std::string> properties;
+  std::chrono::milliseconds admin_timeout{15000};
+};
+Result<std::unique_ptr<Log>> open_kafka_log(const KafkaLogOptions& opts);
+
+}  // namespace tandem::log
