@@ -1,13 +1,22 @@
-// tandem: one binary, one subcommand per component. This file only wires
-// components together (see docs/architecture.md for the layering).
-#include <cstdio>
+// tandem: one binary, one subcommand per component. This folder is the only
+// place that wires components together (see docs/architecture.md).
+#include <string>
 
 #include <CLI/CLI.hpp>
+
+#include "cli/cli.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tandem: zero-downtime Elasticsearch upgrades and migrations"};
   app.set_version_flag("--version", std::string("tandem ") + TANDEM_VERSION);
   app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
+  tandem::cli::register_cluster(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // the subcommand already printed its error
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   return 0;
 }

@@ -26,8 +26,16 @@ std::string_view flavor_name(Flavor f);
 
 struct Version {
   int major = 0, minor = 0, patch = 0;
-  auto operator<=>(const Version&) const = default;
-  std::string to_string() const;
+  std::string qualifier;  // "SNAPSHOT", "rc1"...; ignored by comparisons
+  auto operator<=>(const Version& o) const {
+    if (auto c = major <=> o.major; c != 0) return c;
+    if (auto c = minor <=> o.minor; c != 0) return c;
+    return patch <=> o.patch;
+  }
+  bool operator==(const Version& o) const { return (*this <=> o) == 0; }
+  std::string to_string() const;  // "8.19.7" (qualifier not included)
+  // "8.19.7", "9.1.0-SNAPSHOT", "7.10" -> Version; nullopt when malformed.
+  static std::optional<Version> parse(std::string_view text);
 };
 
 // What the cluster can do; derived from flavor + version only.
@@ -38,6 +46,11 @@ struct Capabilities {
   bool compat_headers = false;   // 8.x accepts compatible-with=7 media types
   bool composable_templates = false;  // ES >= 7.8, OpenSearch all
   bool seq_no_in_hits = true;    // seq_no_primary_term on search (>= 6.7)
+  // PIT usable for a complete scan with search_after: needs the _shard_doc
+  // tiebreaker (ES >= 7.12). OpenSearch PIT is not used for scans (no
+  // _shard_doc); those scan with sliced scroll.
+  bool pit_scan = false;
+  bool pit_slicing = false;      // "slice" inside a PIT search (ES >= 7.15)
   static Capabilities derive(Flavor f, Version v);
 };
 
@@ -78,6 +91,14 @@ struct VersionSpec {
 // Builds an NDJSON _bulk body. Sources are appended byte-for-byte; they must
 // be a single-line JSON object (ES requires that of bulk sources; a source
 // with raw newlines is compacted by the caller or rejected by ES).
+//
+// Action lines use "routing" / "version" / "version_type" (accepted by 6.x,
+// required by 7.x+); with_type adds "_type":"_doc" for 6.x clusters.
+// Index names and ids are JSON-escaped (quotes, backslashes, control
+// characters). JSON cannot carry bytes that are not UTF-8: an id with
+// invalid UTF-8 has each malformed sequence replaced by U+FFFD, which is
+// what Elasticsearch itself stores for such an id sent in a URL (it decodes
+// paths as UTF-8 with replacement), so no such id can exist there verbatim.
 class BulkBuilder {
  public:
   explicit BulkBuilder(bool with_type = false) : with_type_(with_type) {}
@@ -93,9 +114,14 @@ class BulkBuilder {
   size_t bytes() const { return body_.size(); }
   bool empty() const { return count_ == 0; }
   const std::string& body() const { return body_; }
+  // True when every action is an index/delete with an external version:
+  // such a bulk may be retried after bytes were sent (a replay yields 409s,
+  // which tandem counts as success), so Client::bulk marks it idempotent.
+  bool all_versioned() const { return count_ > 0 && unversioned_ == 0; }
   void clear() {
     body_.clear();
     count_ = 0;
+    unversioned_ = 0;
   }
 
  private:
@@ -104,7 +130,12 @@ class BulkBuilder {
   bool with_type_;
   std::string body_;
   size_t count_ = 0;
+  size_t unversioned_ = 0;
 };
+
+// JSON string literal (with quotes) for raw bytes; see BulkBuilder for how
+// invalid UTF-8 is handled.
+std::string json_quote(std::string_view raw);
 
 struct BulkItem {
   std::string op;  // index / create / update / delete
@@ -153,6 +184,8 @@ struct ScanOptions {
   // returned before a checkpoint (JSON array). Ignored for scroll.
   std::optional<nlohmann::json> search_after;
   std::optional<nlohmann::json> query;  // default match_all
+  // Use sliced scroll even where PIT is available (tests, old proxies).
+  bool force_scroll = false;
 };
 
 // One slice of a full scan of an index, with _seq_no / _primary_term on
@@ -177,9 +210,12 @@ struct WriteResult {
   PrimaryTerm primary_term{-1};
 };
 
-class Client {
+// Concrete client over an http::Client. Construct through connect(); the
+// public constructor exists so tests can run it over a fake transport.
+class Client final {
  public:
-  virtual ~Client() = default;
+  Client(std::string label, std::unique_ptr<http::Client> http, ClusterInfo info)
+      : label_(std::move(label)), http_(std::move(http)), info_(std::move(info)) {}
 
   const std::string& label() const { return label_; }
   const ClusterInfo& info() const { return info_; }
@@ -224,12 +260,16 @@ class Client {
                                  std::optional<VersionSpec> v = std::nullopt,
                                  const std::optional<std::string>& routing = std::nullopt);
 
+  // The Scanner borrows this Client: it must not outlive it.
   Result<std::unique_ptr<Scanner>> scan(const IndexName& idx, const ScanOptions& opts);
 
- protected:
-  Client(std::string label, std::unique_ptr<http::Client> http, ClusterInfo info)
-      : label_(std::move(label)), http_(std::move(http)), info_(std::move(info)) {}
-  friend Result<std::unique_ptr<Client>> connect(std::string label, http::ClientOptions opts);
+  // Sends one request and maps transport failures to a Status naming the
+  // cluster. Any HTTP status is returned as a Response.
+  Result<http::Response> send(http::Request req);
+  // Turns a non-2xx answer into a Status: "cluster 'L' index 'I' id 'D':
+  // <type>: <reason> (<status>)" with the Code mapped from the status.
+  Status error_from(const http::Response& r, std::string_view index = {},
+                    std::string_view id = {}) const;
 
  private:
   std::string label_;
@@ -241,5 +281,18 @@ class Client {
 // actionable line: unreachable, wrong scheme, TLS failure, 401/403, a
 // non-JSON or non-Elasticsearch answer.
 Result<std::unique_ptr<Client>> connect(std::string label, http::ClientOptions opts);
+// Same over an existing transport (tests, custom transports).
+Result<std::unique_ptr<Client>> connect(std::string label, std::unique_ptr<http::Client> http);
+
+// Maps an HTTP status to a Code: 409 conflict, 404 not_found, 401/403
+// unauthorized, 429/5xx unavailable, 408 timeout, 413 resource_exhausted,
+// other 4xx invalid_argument.
+Code code_for_http_status(int status);
+// Extracts "<type>: <reason>" from an Elasticsearch error body, else a
+// sanitized prefix of the body.
+std::string error_summary(std::string_view body);
+// First n bytes of text with control / non-ASCII bytes replaced, for
+// messages about unexpected answers.
+std::string sanitize_snippet(std::string_view text, size_t n = 80);
 
 }  // namespace tandem::es

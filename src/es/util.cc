@@ -1,0 +1,232 @@
+// Escaping, encoding and error-message helpers for the es component.
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "es/es.h"
+#include "es/internal.h"
+
+namespace tandem::es {
+namespace internal {
+
+std::string pct_encode(std::string_view raw, std::string_view keep) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(raw.size());
+  for (unsigned char c : raw) {
+    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved || (c != 0 && keep.find(static_cast<char>(c)) != std::string_view::npos)) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::string url_string(const http::Url& u) {
+  std::string host = u.host;
+  if (host.find(':') != std::string::npos && (host.empty() || host.front() != '[')) {
+    host = "[" + host + "]";
+  }
+  std::string s = u.scheme + "://" + host;
+  if (u.port != 0) s += ":" + std::to_string(u.port);
+  s += u.base_path;
+  return s;
+}
+
+std::string env_prefix(std::string_view label) {
+  std::string p = "TANDEM_";
+  for (unsigned char c : label) {
+    if (c >= 'a' && c <= 'z') {
+      p.push_back(static_cast<char>(c - 'a' + 'A'));
+    } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      p.push_back(static_cast<char>(c));
+    } else {
+      p.push_back('_');
+    }
+  }
+  return p;
+}
+
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 with *bad set to the
+// length of the maximal ill-formed subpart (>= 1) to replace with U+FFFD.
+size_t utf8_seq(std::string_view s, size_t i, size_t* bad) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  size_t need;
+  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;  // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  size_t k = 1;
+  for (; k < need; ++k) {
+    if (i + k >= s.size()) break;
+    unsigned char x = b(i + k);
+    unsigned char l = (k == 1) ? lo : 0x80, h = (k == 1) ? hi : 0xBF;
+    if (x < l || x > h) break;
+  }
+  if (k == need) return need;
+  *bad = k;
+  return 0;
+}
+
+}  // namespace
+
+void append_json_quoted(std::string& out, std::string_view raw) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  size_t i = 0;
+  while (i < raw.size()) {
+    unsigned char c = static_cast<unsigned char>(raw[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      // Fast path for the common printable-ASCII run.
+      size_t j = i + 1;
+      while (j < raw.size()) {
+        unsigned char d = static_cast<unsigned char>(raw[j]);
+        if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
+        ++j;
+      }
+      out.append(raw.data() + i, j - i);
+      i = j;
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; ++i; continue;
+      case '\\': out += "\\\\"; ++i; continue;
+      case '\n': out += "\\n"; ++i; continue;
+      case '\r': out += "\\r"; ++i; continue;
+      case '\t': out += "\\t"; ++i; continue;
+      case '\b': out += "\\b"; ++i; continue;
+      case '\f': out += "\\f"; ++i; continue;
+      default: break;
+    }
+    if (c < 0x20) {
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+      ++i;
+      continue;
+    }
+    size_t bad = 0;
+    size_t n = utf8_seq(raw, i, &bad);
+    if (n > 0) {
+      out.append(raw.data() + i, n);
+      i += n;
+    } else {
+      out += "\\ufffd";
+      i += bad;
+    }
+  }
+  out.push_back('"');
+}
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+bool mentions_missing_search_context(std::string_view body) {
+  return body.find("search_context_missing_exception") != std::string_view::npos ||
+         body.find("No search context found") != std::string_view::npos;
+}
+
+}  // namespace internal
+
+std::string json_quote(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size() + 2);
+  internal::append_json_quoted(out, raw);
+  return out;
+}
+
+std::string sanitize_snippet(std::string_view text, size_t n) {
+  std::string out;
+  size_t limit = text.size() < n ? text.size() : n;
+  out.reserve(limit + 3);
+  for (size_t i = 0; i < limit; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '\n' || c == '\r' || c == '\t') {
+      out.push_back(' ');
+    } else if (c < 0x20 || c >= 0x7F) {
+      out.push_back('?');
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  if (text.size() > n) out += "...";
+  if (text.empty()) out = "<empty body>";
+  return out;
+}
+
+Code code_for_http_status(int status) {
+  if (status == 409) return Code::kConflict;
+  if (status == 404) return Code::kNotFound;
+  if (status == 401 || status == 403) return Code::kUnauthorized;
+  if (status == 429 || status >= 500) return Code::kUnavailable;
+  if (status == 408) return Code::kTimeout;
+  if (status == 413) return Code::kResourceExhausted;
+  if (status >= 400) return Code::kInvalidArgument;
+  return Code::kProtocol;  // 1xx/3xx where an answer was expected
+}
+
+namespace {
+std::string type_reason(const nlohmann::json& e) {
+  std::string type = e.contains("type") && e["type"].is_string() ? e["type"].get<std::string>() : "";
+  std::string reason =
+      e.contains("reason") && e["reason"].is_string() ? e["reason"].get<std::string>() : "";
+  if (reason.empty() && e.contains("caused_by") && e["caused_by"].is_object()) {
+    return type.empty() ? type_reason(e["caused_by"])
+                        : type + ": " + type_reason(e["caused_by"]);
+  }
+  if (type.empty()) return reason;
+  if (reason.empty()) return type;
+  return type + ": " + reason;
+}
+}  // namespace
+
+std::string error_summary(std::string_view body) {
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return sanitize_snippet(body, 200);
+  if (j.contains("error")) {
+    const auto& e = j["error"];
+    if (e.is_string()) return e.get<std::string>();
+    if (e.is_object()) {
+      std::string s = type_reason(e);
+      // "all shards failed" says nothing: add the first root cause.
+      if (e.contains("root_cause") && e["root_cause"].is_array() && !e["root_cause"].empty() &&
+          e["root_cause"][0].is_object()) {
+        std::string rc = type_reason(e["root_cause"][0]);
+        if (!rc.empty() && rc != s) s += " (root cause: " + rc + ")";
+      }
+      if (!s.empty()) return s;
+    }
+  }
+  if (j.contains("result") && j["result"] == "not_found") return "not found";
+  if (j.contains("found") && j["found"] == false) return "not found";
+  return sanitize_snippet(body, 200);
+}
+
+}  // namespace tandem::es
