@@ -66,8 +66,8 @@ std::optional<std::string> base64_decode(std::string_view in) {
       if (v[j] < 0) return std::nullopt;
     }
     for (int j = 4 - pad; j < 4; ++j) v[j] = 0;
-    uint32_t n = (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) |
-                 uint32_t(v[3]);
+    uint32_t n =
+        (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) | uint32_t(v[3]);
     out += char((n >> 16) & 0xff);
     if (pad < 2) out += char((n >> 8) & 0xff);
     if (pad < 1) out += char(n & 0xff);
@@ -77,7 +77,9 @@ std::optional<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
-bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_json_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 std::string_view trim_json_ws(std::string_view s) {
   while (!s.empty() && is_json_ws(s.front())) s.remove_prefix(1);
@@ -116,8 +118,8 @@ Result<int64_t> read_int(value v, std::string_view field) {
   int64_t out = 0;
   auto err = v.get_int64().get(out);
   if (err) {
-    return corrupt(field, std::string("expected a 64-bit integer (") + simdjson::error_message(err) +
-                              ")");
+    return corrupt(field,
+                   std::string("expected a 64-bit integer (") + simdjson::error_message(err) + ")");
   }
   return out;
 }
@@ -169,10 +171,14 @@ Result<std::string> read_raw(value v, std::string_view field) {
 
 std::string_view op_name(Op op) {
   switch (op) {
-    case Op::kIndex: return "index";
-    case Op::kDelete: return "delete";
-    case Op::kReconcile: return "reconcile";
-    case Op::kMeta: return "meta";
+    case Op::kIndex:
+      return "index";
+    case Op::kDelete:
+      return "delete";
+    case Op::kReconcile:
+      return "reconcile";
+    case Op::kMeta:
+      return "meta";
   }
   return "unknown";
 }
@@ -231,23 +237,17 @@ Result<ChangeEvent> decode(std::string_view bytes) {
   // One parser per thread: simdjson parsers own their buffers and are not
   // thread-safe, and allocating one per call would dominate small events.
   thread_local simdjson::ondemand::parser od_parser;
-  thread_local simdjson::dom::parser dom_parser;
 
   simdjson::padded_string padded(bytes);
-  // The DOM pass is full validation (every nested scalar, every string
-  // escape); the on-demand pass below skips over `source` without looking
-  // inside it. simdjson runs at GB/s, so validating twice is cheap next to
-  // the _bulk request the event turns into.
-  {
-    simdjson::dom::element root;
-    auto err = dom_parser.parse(padded).get(root);
-    if (err) return corrupt_envelope(std::string("invalid JSON (") + simdjson::error_message(err) + ")");
-    if (!root.is_object()) return corrupt_envelope("not a JSON object");
-  }
-
+  // On-demand only, no DOM pass: simdjson's DOM rejects numbers that do
+  // not fit 64 bits (12345678901234567890123, 1e400), which are valid JSON
+  // and do occur in _source. Stage 1 still validates UTF-8 and the
+  // structural characters of the whole input; envelope fields are fully
+  // checked below; `source`/`meta` are opaque spans (balanced, valid UTF-8).
   simdjson::ondemand::document doc;
   auto err = od_parser.iterate(padded).get(doc);
-  if (err) return corrupt_envelope(std::string("invalid JSON (") + simdjson::error_message(err) + ")");
+  if (err)
+    return corrupt_envelope(std::string("invalid JSON (") + simdjson::error_message(err) + ")");
   simdjson::ondemand::object obj;
   if (doc.get_object().get(obj)) return corrupt_envelope("not a JSON object");
 
@@ -260,9 +260,9 @@ Result<ChangeEvent> decode(std::string_view bytes) {
     if (err) return corrupt("v", simdjson::error_message(err));
     TANDEM_ASSIGN_OR_RETURN(int64_t ver, read_int(v, "v"));
     if (ver != kFormatVersion) {
-      return error(Code::kInvalidArgument, "change event: field \"v\": unsupported format version " +
-                                               std::to_string(ver) + " (this build reads " +
-                                               std::to_string(kFormatVersion) + ")");
+      return error(Code::kInvalidArgument,
+                   "change event: field \"v\": unsupported format version " + std::to_string(ver) +
+                       " (this build reads " + std::to_string(kFormatVersion) + ")");
     }
   }
   if (obj.reset().error()) return corrupt_envelope("cannot rewind");
@@ -275,7 +275,7 @@ Result<ChangeEvent> decode(std::string_view bytes) {
 
   for (auto field_or_error : obj) {
     simdjson::ondemand::field field;
-    if (field_or_error.get(field)) return corrupt_envelope("malformed object");
+    if (std::move(field_or_error).get(field)) return corrupt_envelope("malformed object");
     std::string_view key;
     if (field.unescaped_key().get(key)) return corrupt_envelope("bad field name");
     value v = field.value();
@@ -340,6 +340,15 @@ Result<ChangeEvent> decode(std::string_view bytes) {
     // versioning rules in docs/event-format.md).
   }
 
+  // 3.0.1 has no document::at_end(); current_location() fails with
+  // OUT_OF_BOUNDS exactly when nothing follows the root object.
+  {
+    const char* rest = nullptr;
+    if (!doc.current_location().get(rest)) {
+      return corrupt_envelope("trailing bytes after the envelope object");
+    }
+  }
+
   if (!op) return corrupt("op", "missing");
   e.op = *op;
   if (!have_index) return corrupt("index", "missing");
@@ -400,8 +409,12 @@ int32_t murmur2(std::string_view data) {
   }
   const uint32_t tail = length & ~3u;
   switch (length % 4) {
-    case 3: h ^= uint32_t(p[tail + 2]) << 16; [[fallthrough]];
-    case 2: h ^= uint32_t(p[tail + 1]) << 8; [[fallthrough]];
+    case 3:
+      h ^= uint32_t(p[tail + 2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= uint32_t(p[tail + 1]) << 8;
+      [[fallthrough]];
     case 1:
       h ^= uint32_t(p[tail]);
       h *= m;

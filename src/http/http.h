@@ -47,7 +47,10 @@ struct Credentials {
   Secret secret;         // password, API key (base64 "id:key" form) or token
 
   // Reads <PREFIX>_USERNAME + <PREFIX>_PASSWORD (or <PREFIX>_PASSWORD_FILE),
-  // else <PREFIX>_API_KEY (or <PREFIX>_API_KEY_FILE), else nothing.
+  // else <PREFIX>_API_KEY (or <PREFIX>_API_KEY_FILE), else
+  // <PREFIX>_BEARER_TOKEN (or <PREFIX>_BEARER_TOKEN_FILE), else nothing.
+  // Files lose trailing line breaks. Setting two kinds, or both a variable
+  // and its _FILE twin, is an error.
   // Example prefix: "TANDEM_BLUE". Errors name the variable or file, never
   // the value.
   static Result<Credentials> from_env(const std::string& prefix);
@@ -88,6 +91,11 @@ struct ClientOptions {
   std::chrono::milliseconds request_timeout{60000};
   int max_retries = 2;         // for safe retries only
   size_t max_idle_connections = 32;
+  // Names the environment variables in advice, e.g. "TANDEM_BLUE" makes a
+  // TLS verification error suggest TANDEM_BLUE_CA_FILE. Optional.
+  std::string env_prefix;
+  // Larger response bodies fail with resource_exhausted.
+  uint64_t max_response_bytes = uint64_t{1} << 30;
 };
 
 struct Header {

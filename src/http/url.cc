@@ -51,7 +51,9 @@ bool valid_host_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
 }
 
-Status invalid(std::string msg) { return error(Code::kInvalidArgument, std::move(msg)); }
+Status invalid(std::string msg) {
+  return error(Code::kInvalidArgument, std::move(msg));
+}
 
 }  // namespace
 
@@ -169,9 +171,8 @@ std::string encode_path_segment(std::string_view raw) {
   out.reserve(raw.size() * 3);
   for (char ch : raw) {
     auto c = static_cast<unsigned char>(ch);
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '~' ||
-                      (c == '.' && !only_dots);
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '~' || (c == '.' && !only_dots);
     if (unreserved) {
       out.push_back(ch);
     } else {

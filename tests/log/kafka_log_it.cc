@@ -1,0 +1,199 @@
+// Kafka-specific behaviour beyond the shared conformance suite: topic
+// creation rules, the "all partitions" consumer mode, and rebalances in a
+// consumer group (at-least-once: nothing skipped).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "log/log.h"
+#include "support/services.h"
+
+namespace tandem::log {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+KafkaLogOptions options(int32_t partitions = 3) {
+  KafkaLogOptions o;
+  o.brokers = testing::kafka_brokers();
+  o.topic = testing::unique_name("tandem-kafka");
+  o.partitions = partitions;
+  o.replication = 1;
+  return o;
+}
+
+std::unique_ptr<Log> open_or_fail(const KafkaLogOptions& o) {
+  auto r = open_kafka_log(o);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  return r.is_ok() ? std::move(r).value() : nullptr;
+}
+
+void append_n(Log& log, int n, const std::string& tag) {
+  std::vector<AppendRecord> batch;
+  for (int i = 0; i < n; ++i) {
+    batch.push_back(AppendRecord{
+        "key-" + std::to_string(i % 12), tag + std::to_string(i),
+        [](const Status& s, Partition, Offset) { EXPECT_TRUE(s.is_ok()) << s.to_string(); }});
+  }
+  log.append(std::move(batch));
+  ASSERT_TRUE(log.flush(30s).is_ok());
+}
+
+TEST(KafkaLog, ExistingTopicKeepsItsPartitionCount) {
+  auto o = options(3);
+  auto first = open_or_fail(o);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->partitions(), 3);
+  EXPECT_EQ(first->describe(), "kafka topic " + o.topic + " at " + o.brokers);
+  o.partitions = 5;
+  auto second = open_or_fail(o);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->partitions(), 3) << "the existing topic's partition count wins";
+}
+
+TEST(KafkaLog, ReplicationAboveTheBrokerCountIsAClearError) {
+  auto o = options();
+  o.replication = 3;
+  auto r = open_kafka_log(o);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr(o.brokers));
+  EXPECT_THAT(r.status().message(), HasSubstr("replication 3"));
+}
+
+TEST(KafkaLog, EmptyGroupIsRefused) {
+  auto log = open_or_fail(options());
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->consumer("").status().code(), Code::kInvalidArgument);
+}
+
+TEST(KafkaLog, AllPartitionsModeReadsEverythingAndResumesAtTheCommit) {
+  auto o = options(4);
+  o.properties["tandem.consumer.assignment"] = "all";
+  auto log = open_or_fail(o);
+  ASSERT_TRUE(log);
+  append_n(*log, 200, "all-");
+  const std::string group = testing::unique_name("all");
+  std::map<Partition, Offset> commit;
+  {
+    auto c = log->consumer(group);
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    // Seeking works immediately in this mode: re-read partition 0 from 0.
+    std::vector<Record> got;
+    const auto deadline = Clock::now() + 30s;
+    while (got.size() < 200 && Clock::now() < deadline) {
+      auto r = (*c)->poll(1000, 500ms);
+      ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+      got.insert(got.end(), r->begin(), r->end());
+    }
+    ASSERT_EQ(got.size(), 200u);
+    for (const Record& r : got) commit[r.partition] = Offset(r.offset.get() + 1);
+    commit[Partition(0)] = Offset(0);
+    ASSERT_TRUE((*c)->commit(commit).is_ok());
+  }
+  auto ends = log->end_offsets();
+  ASSERT_TRUE(ends.is_ok());
+  auto c = log->consumer(group);
+  ASSERT_TRUE(c.is_ok());
+  std::vector<Record> again;
+  const auto deadline = Clock::now() + 30s;
+  while (again.size() < static_cast<size_t>(ends.value()[0].get()) && Clock::now() < deadline) {
+    auto r = (*c)->poll(1000, 500ms);
+    ASSERT_TRUE(r.is_ok());
+    again.insert(again.end(), r->begin(), r->end());
+  }
+  ASSERT_EQ(again.size(), static_cast<size_t>(ends.value()[0].get()));
+  for (const Record& r : again) EXPECT_EQ(r.partition, Partition(0));
+
+  // seek() repositions at once.
+  ASSERT_TRUE((*c)->seek(Partition(1), Offset(0)).is_ok());
+  auto r = (*c)->poll(1000, 10s);
+  ASSERT_TRUE(r.is_ok());
+  ASSERT_FALSE(r->empty());
+  EXPECT_EQ(r->front().partition, Partition(1));
+  EXPECT_EQ(r->front().offset, Offset(0));
+}
+
+// Two members share a group; one leaves mid-way without committing its last
+// batch. Everything is processed at least once, and what the leaver had not
+// committed is read again by the survivor.
+TEST(KafkaLog, RebalanceSkipsNothing) {
+  auto log = open_or_fail(options(6));
+  ASSERT_TRUE(log);
+  append_n(*log, 600, "rb-");
+  const std::string group = testing::unique_name("rebalance");
+  auto a = log->consumer(group);
+  auto b = log->consumer(group);
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+
+  std::multiset<std::string> seen;
+  std::set<std::string> distinct;
+  std::set<int32_t> partitions_of_a;
+  // Both poll until each has something; commit what they process, except
+  // for a's last batch.
+  const auto deadline = Clock::now() + 40s;
+  bool a_gone = false;
+  std::unique_ptr<Consumer> ca = std::move(a).value(), cb = std::move(b).value();
+  while (distinct.size() < 600 && Clock::now() < deadline) {
+    for (Consumer* c : {ca.get(), cb.get()}) {
+      if (!c) continue;
+      auto r = c->poll(50, 200ms);
+      ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+      std::map<Partition, Offset> next;
+      for (const Record& rec : r.value()) {
+        seen.insert(rec.value);
+        distinct.insert(rec.value);
+        next[rec.partition] = Offset(rec.offset.get() + 1);
+        if (c == ca.get()) partitions_of_a.insert(rec.partition.get());
+      }
+      const bool leave = c == ca.get() && !a_gone && !r->empty() && seen.size() > 100;
+      if (leave) {
+        ca.reset();  // leaves the group with this batch uncommitted
+        a_gone = true;
+        continue;
+      }
+      // A commit may fail while the group rebalances; that is redelivery,
+      // not loss. The survivor retries until its commit lands.
+      for (int attempt = 0; attempt < 20; ++attempt) {
+        if (c->commit(next).is_ok()) break;
+        std::this_thread::sleep_for(100ms);
+      }
+    }
+  }
+  EXPECT_EQ(distinct.size(), 600u) << "every record processed at least once";
+  EXPECT_TRUE(a_gone);
+  std::printf("processed %zu deliveries of 600 records (a owned %zu partitions)\n", seen.size(),
+              partitions_of_a.size());
+  // The survivor's commits cover every partition up to the end.
+  auto lag = cb->lag();
+  ASSERT_TRUE(lag.is_ok()) << lag.status().to_string();
+  for (const PartitionLag& l : lag.value()) EXPECT_EQ(l.lag(), 0) << l.partition.get();
+}
+
+TEST(KafkaConfig, UnreachableBrokerIsUnavailableNamingTheBrokersInTime) {
+  KafkaLogOptions o;
+  o.brokers = "127.0.0.1:1";  // nothing listens on port 1
+  o.topic = "tandem-unreachable";
+  o.admin_timeout = std::chrono::milliseconds(1500);
+  o.properties = {{"sasl.password", "Sup3r-S3cret-Passw0rd"}};
+  const auto start = std::chrono::steady_clock::now();
+  auto r = open_kafka_log(o);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().to_string();
+  EXPECT_THAT(r.status().message(), HasSubstr("127.0.0.1:1"));
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("Sup3r-S3cret-Passw0rd")));
+  EXPECT_LT(took, o.admin_timeout + std::chrono::seconds(3));
+}
+
+}  // namespace
+}  // namespace tandem::log
