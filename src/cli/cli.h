@@ -2,12 +2,14 @@
 // place that wires components together (see docs/architecture.md).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "core/status.h"
 #include "http/http.h"
+#include "log/log.h"
 
 namespace tandem::cli {
 
@@ -27,10 +29,41 @@ struct ClusterFlags {
   Result<http::ClientOptions> client_options() const;
 };
 
+// Which change log to use: the embedded file log (--log-dir) or Kafka
+// (--kafka + --topic). librdkafka properties (security.protocol, sasl.*,
+// ssl.*) come from a properties file (--kafka-config), never from argv,
+// because some of them are secrets.
+struct LogFlags {
+  std::string dir;
+  std::string brokers;
+  std::string topic = "tandem-changes";
+  std::string kafka_config;  // key=value lines
+  int partitions = 8;
+
+  void add_to(CLI::App& cmd);
+  bool configured() const { return !dir.empty() || !brokers.empty(); }
+};
+
 // Prints "error: <message>" on stderr and returns the exit code for it.
 int fail(const Status& s);
 
+// Opens the log the flags name; errors name the directory or brokers.
+Result<std::unique_ptr<log::Log>> open_log(const LogFlags& flags);
+
+// Client options for a cluster given by URL alone: credentials and TLS come
+// from <env_prefix>_* variables (e.g. TANDEM_BLUE_USERNAME), never argv.
+// Defined in load_cmd.cc.
+Result<http::ClientOptions> env_client_options(const std::string& url,
+                                               const std::string& env_prefix, int timeout_ms);
+
 void register_cluster(CLI::App& app);
+void register_load(CLI::App& app);
+void register_backfill(CLI::App& app);
+void register_dlq(CLI::App& app);
 void register_log(CLI::App& app);
+void register_workload(CLI::App& app);
+void register_proxy(CLI::App& app);  // src/cli/proxy_cmd.cc
+void register_meta(CLI::App& app);
+void register_verify(CLI::App& app);
 
 }  // namespace tandem::cli

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("tandem ") + TANDEM_VERSION);
   app.require_subcommand(1);
   tandem::cli::register_cluster(app);
+  tandem::cli::register_workload(app);
+  tandem::cli::register_log(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

@@ -11,8 +11,10 @@ namespace tandem::es {
 
 std::string_view flavor_name(Flavor f) {
   switch (f) {
-    case Flavor::kElasticsearch: return "Elasticsearch";
-    case Flavor::kOpenSearch: return "OpenSearch";
+    case Flavor::kElasticsearch:
+      return "Elasticsearch";
+    case Flavor::kOpenSearch:
+      return "OpenSearch";
   }
   return "unknown";
 }

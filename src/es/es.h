@@ -40,17 +40,17 @@ struct Version {
 
 // What the cluster can do; derived from flavor + version only.
 struct Capabilities {
-  bool pit = false;              // ES >= 7.10 (POST /idx/_pit), OpenSearch >= 2.4 (/_search/point_in_time)
-  bool typed_apis = false;       // 6.x: mapping types in index/mapping APIs
-  bool bulk_type_required = false;  // 6.x bulk action lines need "_type"
-  bool compat_headers = false;   // 8.x accepts compatible-with=7 media types
+  bool pit = false;  // ES >= 7.10 (POST /idx/_pit), OpenSearch >= 2.4 (/_search/point_in_time)
+  bool typed_apis = false;            // 6.x: mapping types in index/mapping APIs
+  bool bulk_type_required = false;    // 6.x bulk action lines need "_type"
+  bool compat_headers = false;        // 8.x accepts compatible-with=7 media types
   bool composable_templates = false;  // ES >= 7.8, OpenSearch all
-  bool seq_no_in_hits = true;    // seq_no_primary_term on search (>= 6.7)
+  bool seq_no_in_hits = true;         // seq_no_primary_term on search (>= 6.7)
   // PIT usable for a complete scan with search_after: needs the _shard_doc
   // tiebreaker (ES >= 7.12). OpenSearch PIT is not used for scans (no
   // _shard_doc); those scan with sliced scroll.
   bool pit_scan = false;
-  bool pit_slicing = false;      // "slice" inside a PIT search (ES >= 7.15)
+  bool pit_slicing = false;  // "slice" inside a PIT search (ES >= 7.15)
   static Capabilities derive(Flavor f, Version v);
 };
 
@@ -145,8 +145,8 @@ struct BulkItem {
   int64_t version = -1;
   SeqNo seq_no{-1};
   PrimaryTerm primary_term{-1};
-  std::string result;        // created / updated / deleted / not_found / noop
-  std::string error_type;    // empty when no error
+  std::string result;      // created / updated / deleted / not_found / noop
+  std::string error_type;  // empty when no error
   std::string error_reason;
   bool ok() const { return status >= 200 && status < 300; }
   bool version_conflict() const { return status == 409; }
@@ -181,10 +181,15 @@ struct ScanOptions {
   int batch_size = 1000;
   std::string keep_alive = "5m";
   // Resume point for PIT + search_after: the sort values of the last hit
-  // returned before a checkpoint (JSON array). Ignored for scroll.
+  // returned before a checkpoint (JSON array). Ignored for scroll. Valid on
+  // a new PIT too (after the old one expired): PIT scans sort by
+  // [_seq_no, _shard_doc], so documents not yet returned all sort after it
+  // and none is skipped; documents with the checkpoint's _seq_no (at most
+  // one per shard, e.g. the checkpoint document itself) may be returned
+  // again, which versioned writes make harmless.
   std::optional<nlohmann::json> search_after;
   std::optional<nlohmann::json> query;  // default match_all
-  // Use sliced scroll even where PIT is available (tests, old proxies).
+  // Use sliced scroll even where PIT is available (tests; comparing paths).
   bool force_scroll = false;
 };
 
@@ -235,13 +240,13 @@ class Client final {
   Status create_index(const IndexName& idx, const nlohmann::json& body);
   Status delete_index(const IndexName& idx);
   Status put_settings(const IndexName& idx, const nlohmann::json& settings);
-  Result<nlohmann::json> get_aliases();  // GET /_alias
+  Result<nlohmann::json> get_aliases();                  // GET /_alias
   Status update_aliases(const nlohmann::json& actions);  // POST /_aliases
-  Result<nlohmann::json> get_legacy_templates();      // GET /_template
+  Result<nlohmann::json> get_legacy_templates();         // GET /_template
   Status put_legacy_template(const std::string& name, const nlohmann::json& body);
-  Result<nlohmann::json> get_index_templates();       // GET /_index_template ({} if unsupported)
+  Result<nlohmann::json> get_index_templates();  // GET /_index_template ({} if unsupported)
   Status put_index_template(const std::string& name, const nlohmann::json& body);
-  Result<nlohmann::json> get_component_templates();   // GET /_component_template
+  Result<nlohmann::json> get_component_templates();  // GET /_component_template
   Status put_component_template(const std::string& name, const nlohmann::json& body);
 
   // Documents.

@@ -112,14 +112,36 @@ void append_json_quoted(std::string& out, std::string_view raw) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; ++i; continue;
-      case '\\': out += "\\\\"; ++i; continue;
-      case '\n': out += "\\n"; ++i; continue;
-      case '\r': out += "\\r"; ++i; continue;
-      case '\t': out += "\\t"; ++i; continue;
-      case '\b': out += "\\b"; ++i; continue;
-      case '\f': out += "\\f"; ++i; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        ++i;
+        continue;
+      case '\\':
+        out += "\\\\";
+        ++i;
+        continue;
+      case '\n':
+        out += "\\n";
+        ++i;
+        continue;
+      case '\r':
+        out += "\\r";
+        ++i;
+        continue;
+      case '\t':
+        out += "\\t";
+        ++i;
+        continue;
+      case '\b':
+        out += "\\b";
+        ++i;
+        continue;
+      case '\f':
+        out += "\\f";
+        ++i;
+        continue;
+      default:
+        break;
     }
     if (c < 0x20) {
       out += "\\u00";
@@ -194,12 +216,12 @@ Code code_for_http_status(int status) {
 
 namespace {
 std::string type_reason(const nlohmann::json& e) {
-  std::string type = e.contains("type") && e["type"].is_string() ? e["type"].get<std::string>() : "";
+  std::string type =
+      e.contains("type") && e["type"].is_string() ? e["type"].get<std::string>() : "";
   std::string reason =
       e.contains("reason") && e["reason"].is_string() ? e["reason"].get<std::string>() : "";
   if (reason.empty() && e.contains("caused_by") && e["caused_by"].is_object()) {
-    return type.empty() ? type_reason(e["caused_by"])
-                        : type + ": " + type_reason(e["caused_by"]);
+    return type.empty() ? type_reason(e["caused_by"]) : type + ": " + type_reason(e["caused_by"]);
   }
   if (type.empty()) return reason;
   if (reason.empty()) return type;

@@ -1,0 +1,556 @@
+// Client: typed operations over http::Client, with errors that name the
+// cluster, index and id.
+#include <simdjson.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "es/es.h"
+#include "es/internal.h"
+
+namespace tandem::es {
+
+using internal::pct_encode;
+
+namespace {
+
+constexpr std::string_view kIndexKeep = "*,+";  // patterns / lists stay readable
+
+std::string idx_path(const IndexName& idx) {
+  return "/" + pct_encode(idx.get(), kIndexKeep);
+}
+
+std::string doc_path(const IndexName& idx, const DocId& id) {
+  return idx_path(idx) + "/_doc/" + pct_encode(id.get());
+}
+
+// Appends "k=v" to a target, choosing '?' or '&'.
+void add_query(std::string& target, std::string_view k, std::string_view v) {
+  target.push_back(target.find('?') == std::string::npos ? '?' : '&');
+  target.append(k);
+  target.push_back('=');
+  target += pct_encode(v);
+}
+
+bool is_2xx(int s) {
+  return s >= 200 && s < 300;
+}
+
+Result<nlohmann::json> parse_json(std::string_view body, std::string_view what) {
+  if (body.empty()) return nlohmann::json();
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return Status(Code::kProtocol, std::string(what) + " answered with a body that is not JSON: " +
+                                       sanitize_snippet(body, 80));
+  }
+  return j;
+}
+
+bool has_error_key(std::string_view body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  return !j.is_discarded() && j.is_object() && j.contains("error");
+}
+
+std::string str_or(const nlohmann::json& j, const char* k) {
+  auto it = j.find(k);
+  if (it == j.end() || it->is_null()) return {};
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+uint64_t u64_or(const nlohmann::json& j, const char* k) {
+  auto it = j.find(k);
+  if (it == j.end() || it->is_null()) return 0;
+  if (it->is_number_unsigned() || it->is_number_integer()) return it->get<uint64_t>();
+  if (it->is_string()) {
+    auto v = internal::parse_int(it->get<std::string>());
+    return v && *v > 0 ? static_cast<uint64_t>(*v) : 0;
+  }
+  return 0;
+}
+
+WriteResult write_result(int status, const nlohmann::json& j) {
+  WriteResult w;
+  w.status = status;
+  w.result = str_or(j, "result");
+  if (j.contains("_version") && j["_version"].is_number()) w.version = j["_version"].get<int64_t>();
+  if (j.contains("_seq_no") && j["_seq_no"].is_number())
+    w.seq_no = SeqNo(j["_seq_no"].get<int64_t>());
+  if (j.contains("_primary_term") && j["_primary_term"].is_number()) {
+    w.primary_term = PrimaryTerm(j["_primary_term"].get<int64_t>());
+  }
+  return w;
+}
+
+// Turns {"index_templates":[{"name":n,"index_template":t}]} into {n: t}.
+nlohmann::json list_to_object(const nlohmann::json& j, const char* list, const char* item) {
+  nlohmann::json out = nlohmann::json::object();
+  if (!j.is_object() || !j.contains(list) || !j[list].is_array()) return out;
+  for (const auto& e : j[list]) {
+    if (e.is_object() && e.contains("name") && e["name"].is_string() && e.contains(item)) {
+      out[e["name"].get<std::string>()] = e[item];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<http::Response> Client::send(http::Request req) {
+  auto r = http_->send(req);
+  if (!r.is_ok()) {
+    Status s(r.status().code(), "cluster '" + label_ + "': " + r.status().message());
+    if (r.status().http_status() != 0) s.with_http_status(r.status().http_status());
+    return s;
+  }
+  return std::move(r).value();
+}
+
+Status Client::error_from(const http::Response& r, std::string_view index,
+                          std::string_view id) const {
+  std::string where = "cluster '" + label_ + "'";
+  std::string idx(index);
+  if (idx.empty()) {
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_object()) {
+      idx = str_or(j["error"], "index");
+    }
+  }
+  if (!idx.empty()) where += " index '" + idx + "'";
+  if (!id.empty()) where += " id '" + sanitize_snippet(id, 512) + "'";
+  std::string msg = where + ": " + error_summary(r.body) + " (" + std::to_string(r.status) + ")";
+  if (r.status == 401) {
+    std::string p = internal::env_prefix(label_);
+    msg += ": check " + p + "_USERNAME/" + p + "_PASSWORD or " + p + "_API_KEY";
+  }
+  Status s(code_for_http_status(r.status), std::move(msg));
+  s.with_http_status(r.status);
+  return s;
+}
+
+namespace {
+http::Request make_req(std::string method, std::string target, std::string body = {},
+                       bool idempotent = true) {
+  http::Request q;
+  q.method = std::move(method);
+  q.target = std::move(target);
+  q.body = std::move(body);
+  if (!q.body.empty()) q.content_type = "application/json";
+  q.idempotent = idempotent;
+  return q;
+}
+}  // namespace
+
+Result<nlohmann::json> Client::call(const std::string& method, const std::string& target,
+                                    const std::optional<nlohmann::json>& body) {
+  bool idem = method != "POST";
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req(method, target, body ? body->dump() : "", idem)));
+  if (!is_2xx(r.status)) return error_from(r);
+  return parse_json(r.body, "cluster '" + label_ + "' " + method + " " + target);
+}
+
+Result<Health> Client::health() {
+  TANDEM_ASSIGN_OR_RETURN(auto j, call("GET", "/_cluster/health"));
+  Health h;
+  h.status = str_or(j, "status");
+  h.number_of_nodes = static_cast<int>(u64_or(j, "number_of_nodes"));
+  h.active_shards = static_cast<int>(u64_or(j, "active_shards"));
+  h.unassigned_shards = static_cast<int>(u64_or(j, "unassigned_shards"));
+  return h;
+}
+
+Result<std::vector<IndexStats>> Client::indices(std::string_view pattern) {
+  if (pattern.empty()) pattern = "*";
+  // expand_wildcards=open,closed leaves hidden indices out; dot-prefixed
+  // (legacy system) indices are dropped too unless the pattern asks for them.
+  std::string target = "/_cat/indices/" + pct_encode(pattern, kIndexKeep) +
+                       "?format=json&bytes=b&h=health,status,index,docs.count,docs.deleted,"
+                       "store.size&expand_wildcards=open,closed&s=index";
+  TANDEM_ASSIGN_OR_RETURN(auto j, call("GET", target));
+  std::vector<IndexStats> out;
+  if (!j.is_array()) {
+    return Status(Code::kProtocol,
+                  "cluster '" + label_ + "' _cat/indices answered with a non-array");
+  }
+  bool want_dot = pattern.front() == '.';
+  for (const auto& row : j) {
+    IndexStats s;
+    s.index = IndexName(str_or(row, "index"));
+    if (s.index.get().empty()) continue;
+    if (!want_dot && s.index.get().front() == '.') continue;
+    s.health = str_or(row, "health");
+    s.status = str_or(row, "status");
+    s.docs_count = u64_or(row, "docs.count");
+    s.docs_deleted = u64_or(row, "docs.deleted");
+    s.store_size_bytes = u64_or(row, "store.size");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<nlohmann::json> Client::get_index(const IndexName& idx) {
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("GET", idx_path(idx))));
+  if (!is_2xx(r.status)) return error_from(r, idx.get());
+  TANDEM_ASSIGN_OR_RETURN(auto j, parse_json(r.body, "cluster '" + label_ + "' GET index"));
+  if (!j.is_object() || j.size() != 1) {
+    return Status(Code::kInvalidArgument, "cluster '" + label_ + "' index '" + idx.get() +
+                                              "': resolves to " +
+                                              std::to_string(j.is_object() ? j.size() : 0) +
+                                              " indices; name one concrete index");
+  }
+  return j.begin().value();
+}
+
+namespace {
+Status status_of(Result<nlohmann::json> r) {
+  return r.is_ok() ? Status::ok() : r.status();
+}
+}  // namespace
+
+Status Client::create_index(const IndexName& idx, const nlohmann::json& body) {
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("PUT", idx_path(idx), body.dump())));
+  if (!is_2xx(r.status)) return error_from(r, idx.get());
+  return Status::ok();
+}
+
+Status Client::delete_index(const IndexName& idx) {
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("DELETE", idx_path(idx))));
+  if (!is_2xx(r.status)) return error_from(r, idx.get());
+  return Status::ok();
+}
+
+Status Client::put_settings(const IndexName& idx, const nlohmann::json& settings) {
+  TANDEM_ASSIGN_OR_RETURN(auto r,
+                          send(make_req("PUT", idx_path(idx) + "/_settings", settings.dump())));
+  if (!is_2xx(r.status)) return error_from(r, idx.get());
+  return Status::ok();
+}
+
+Result<nlohmann::json> Client::get_aliases() {
+  return call("GET", "/_alias");
+}
+
+Status Client::update_aliases(const nlohmann::json& actions) {
+  nlohmann::json body = actions.is_object() && actions.contains("actions")
+                            ? actions
+                            : nlohmann::json{{"actions", actions}};
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("POST", "/_aliases", body.dump(), true)));
+  if (!is_2xx(r.status)) return error_from(r);
+  return Status::ok();
+}
+
+Result<nlohmann::json> Client::get_legacy_templates() {
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("GET", "/_template")));
+  if (r.status == 404) return nlohmann::json::object();
+  if (!is_2xx(r.status)) return error_from(r);
+  TANDEM_ASSIGN_OR_RETURN(auto j, parse_json(r.body, "cluster '" + label_ + "' GET /_template"));
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+Status Client::put_legacy_template(const std::string& name, const nlohmann::json& body) {
+  return status_of(call("PUT", "/_template/" + pct_encode(name), body));
+}
+
+Result<nlohmann::json> Client::get_index_templates() {
+  if (!info_.caps.composable_templates) return nlohmann::json::object();
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("GET", "/_index_template")));
+  if (r.status == 404) return nlohmann::json::object();  // none defined
+  if (!is_2xx(r.status)) return error_from(r);
+  TANDEM_ASSIGN_OR_RETURN(auto j,
+                          parse_json(r.body, "cluster '" + label_ + "' GET /_index_template"));
+  return list_to_object(j, "index_templates", "index_template");
+}
+
+Status Client::put_index_template(const std::string& name, const nlohmann::json& body) {
+  if (!info_.caps.composable_templates) {
+    return Status(Code::kFailedPrecondition,
+                  "cluster '" + label_ + "' (" + std::string(flavor_name(info_.flavor)) + " " +
+                      info_.version.to_string() + ") has no composable index templates");
+  }
+  return status_of(call("PUT", "/_index_template/" + pct_encode(name), body));
+}
+
+Result<nlohmann::json> Client::get_component_templates() {
+  if (!info_.caps.composable_templates) return nlohmann::json::object();
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("GET", "/_component_template")));
+  if (r.status == 404) return nlohmann::json::object();
+  if (!is_2xx(r.status)) return error_from(r);
+  TANDEM_ASSIGN_OR_RETURN(auto j,
+                          parse_json(r.body, "cluster '" + label_ + "' GET /_component_template"));
+  return list_to_object(j, "component_templates", "component_template");
+}
+
+Status Client::put_component_template(const std::string& name, const nlohmann::json& body) {
+  if (!info_.caps.composable_templates) {
+    return Status(Code::kFailedPrecondition,
+                  "cluster '" + label_ + "' (" + std::string(flavor_name(info_.flavor)) + " " +
+                      info_.version.to_string() + ") has no component templates");
+  }
+  return status_of(call("PUT", "/_component_template/" + pct_encode(name), body));
+}
+
+Result<BulkResponse> Client::bulk(const BulkBuilder& b, std::string_view refresh) {
+  if (b.empty()) return BulkResponse{};
+  std::string target = "/_bulk";
+  if (!refresh.empty()) add_query(target, "refresh", refresh);
+  http::Request q = make_req("POST", target);
+  q.body = b.body();  // copy: the builder stays reusable by the caller
+  q.content_type = "application/x-ndjson";
+  // Externally versioned index/delete actions can be replayed safely: a
+  // replay answers 409 per item, which tandem counts as success.
+  q.idempotent = b.all_versioned();
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(std::move(q)));
+  if (!is_2xx(r.status)) return error_from(r);
+  auto parsed = parse_bulk_response(r.body);
+  if (!parsed.is_ok()) return parsed.status().context("cluster '" + label_ + "'");
+  return parsed;
+}
+
+Result<uint64_t> Client::count(const IndexName& idx) {
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("GET", idx_path(idx) + "/_count")));
+  if (!is_2xx(r.status)) return error_from(r, idx.get());
+  TANDEM_ASSIGN_OR_RETURN(auto j, parse_json(r.body, "cluster '" + label_ + "' _count"));
+  if (!j.is_object() || !j.contains("count") || !j["count"].is_number()) {
+    return Status(Code::kProtocol,
+                  "cluster '" + label_ + "' index '" + idx.get() +
+                      "': _count answer has no count: " + sanitize_snippet(r.body));
+  }
+  return j["count"].get<uint64_t>();
+}
+
+Status Client::refresh(const IndexName& idx) {
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("POST", idx_path(idx) + "/_refresh", "", true)));
+  if (!is_2xx(r.status)) return error_from(r, idx.get());
+  return Status::ok();
+}
+
+namespace {
+namespace od = simdjson::ondemand;
+
+// Parses a GET /idx/_doc/id answer keeping _source byte-exact.
+Status parse_get(std::string_view body, Doc* d) {
+  simdjson::padded_string padded(body);
+  od::parser parser;
+  od::document doc;
+  od::object root;
+  auto fail = [&](simdjson::error_code e) {
+    return Status(Code::kProtocol, std::string("malformed GET document answer: ") +
+                                       simdjson::error_message(e) + ": " + sanitize_snippet(body));
+  };
+  if (auto e = parser.iterate(padded).get(doc)) return fail(e);
+  if (auto e = doc.get_object().get(root)) return fail(e);
+  for (auto f : root) {
+    std::string_view key;
+    if (auto e = f.unescaped_key().get(key)) return fail(e);
+    od::value v;
+    if (auto e = f.value().get(v)) return fail(e);
+    std::string_view s;
+    int64_t n;
+    bool b;
+    if (key == "_index") {
+      if (v.get_string().get(s) == simdjson::SUCCESS) d->index = IndexName(std::string(s));
+    } else if (key == "_id") {
+      if (v.get_string().get(s) == simdjson::SUCCESS) d->id = DocId(std::string(s));
+    } else if (key == "_routing") {
+      if (v.get_string().get(s) == simdjson::SUCCESS) d->routing = std::string(s);
+    } else if (key == "_seq_no") {
+      if (v.get_int64().get(n) == simdjson::SUCCESS) d->seq_no = SeqNo(n);
+    } else if (key == "_primary_term") {
+      if (v.get_int64().get(n) == simdjson::SUCCESS) d->primary_term = PrimaryTerm(n);
+    } else if (key == "_version") {
+      if (v.get_int64().get(n) == simdjson::SUCCESS) d->version = n;
+    } else if (key == "found") {
+      if (v.get_bool().get(b) == simdjson::SUCCESS) d->found = b;
+    } else if (key == "_source") {
+      od::object src;
+      if (auto e = v.get_object().get(src)) return fail(e);
+      if (auto e = src.raw_json().get(s)) return fail(e);
+      d->source = std::string(s);
+    }
+  }
+  return Status::ok();
+}
+}  // namespace
+
+Result<Doc> Client::get(const IndexName& idx, const DocId& id,
+                        const std::optional<std::string>& routing) {
+  std::string target = doc_path(idx, id);
+  if (routing) add_query(target, "routing", *routing);
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("GET", target)));
+  if (r.status == 404 && !has_error_key(r.body)) {
+    Doc d;
+    d.index = idx;
+    d.id = id;
+    d.routing = routing;
+    d.found = false;
+    return d;
+  }
+  if (!is_2xx(r.status)) return error_from(r, idx.get(), id.get());
+  Doc d;
+  d.index = idx;
+  d.id = id;
+  TANDEM_RETURN_IF_ERROR(
+      parse_get(r.body, &d).context("cluster '" + label_ + "' index '" + idx.get() + "'"));
+  return d;
+}
+
+Result<WriteResult> Client::index_doc(const IndexName& idx, const DocId& id,
+                                      std::string_view source, std::optional<VersionSpec> v,
+                                      const std::optional<std::string>& routing) {
+  std::string target = doc_path(idx, id);
+  if (v) {
+    add_query(target, "version", std::to_string(v->version));
+    add_query(target, "version_type", "external");
+  }
+  if (routing) add_query(target, "routing", *routing);
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("PUT", target, std::string(source), true)));
+  if (!is_2xx(r.status)) return error_from(r, idx.get(), id.get());
+  TANDEM_ASSIGN_OR_RETURN(auto j, parse_json(r.body, "cluster '" + label_ + "' index"));
+  return write_result(r.status, j);
+}
+
+Result<WriteResult> Client::delete_doc(const IndexName& idx, const DocId& id,
+                                       std::optional<VersionSpec> v,
+                                       const std::optional<std::string>& routing) {
+  std::string target = doc_path(idx, id);
+  if (v) {
+    add_query(target, "version", std::to_string(v->version));
+    add_query(target, "version_type", "external");
+  }
+  if (routing) add_query(target, "routing", *routing);
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("DELETE", target)));
+  // A 404 with result=not_found is a delete of a missing document: not an
+  // error (with an external version it still leaves a tombstone).
+  if (r.status == 404 && !has_error_key(r.body)) {
+    TANDEM_ASSIGN_OR_RETURN(auto j, parse_json(r.body, "cluster '" + label_ + "' delete"));
+    return write_result(r.status, j);
+  }
+  if (!is_2xx(r.status)) return error_from(r, idx.get(), id.get());
+  TANDEM_ASSIGN_OR_RETURN(auto j, parse_json(r.body, "cluster '" + label_ + "' delete"));
+  return write_result(r.status, j);
+}
+
+namespace {
+
+// Version and names from GET /_nodes/_local and the cluster state, for
+// clusters that do not serve GET /.
+Result<ClusterInfo> detect_without_root(http::Client& http, const std::string& where) {
+  http::Request q;
+  q.target = "/_nodes/_local?filter_path=cluster_name,nodes.*.version,nodes.*.name";
+  auto r = http.send(q);
+  if (!r.is_ok()) return r.status().context(where);
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  std::string version;
+  if (r->status == 200 && !j.is_discarded() && j.is_object() && j.contains("nodes") &&
+      j["nodes"].is_object() && !j["nodes"].empty()) {
+    version = str_or(j["nodes"].begin().value(), "version");
+  }
+  auto v = Version::parse(version);
+  if (!v) {
+    Status s(r->status == 401 || r->status == 403 ? Code::kUnauthorized : Code::kProtocol,
+             where + ": GET / is not served and GET /_nodes/_local answered " +
+                 std::to_string(r->status) + ": " + error_summary(r->body));
+    s.with_http_status(r->status);
+    return s;
+  }
+  ClusterInfo info;
+  info.version = *v;
+  info.cluster_name = str_or(j, "cluster_name");
+  http::Request u;
+  u.target = "/_cluster/state/metadata?filter_path=metadata.cluster_uuid";
+  auto ur = http.send(u);
+  if (ur.is_ok() && ur->status == 200) {
+    auto uj = nlohmann::json::parse(ur->body, nullptr, false);
+    if (!uj.is_discarded() && uj.is_object() && uj.contains("metadata") &&
+        uj["metadata"].is_object()) {
+      info.cluster_uuid = str_or(uj["metadata"], "cluster_uuid");
+    }
+  }
+  info.caps = Capabilities::derive(info.flavor, info.version);
+  return info;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> connect(std::string label, std::unique_ptr<http::Client> http) {
+  const http::ClientOptions& o = http->options();
+  std::string url = internal::url_string(o.url);
+  std::string where = "cluster '" + label + "' at " + url;
+  std::string prefix = internal::env_prefix(label);
+  http::Request q;
+  q.method = "GET";
+  q.target = "/";
+  auto r = http->send(q);
+  if (!r.is_ok()) {
+    const Status& s = r.status();
+    const std::string& m = s.message();
+    switch (s.code()) {
+      case Code::kUnavailable:
+        return Status(Code::kUnavailable,
+                      "cannot reach " + where + ": " + m + " — is it running? check the URL/port" +
+                          (o.url.scheme == "http" ? " (if it serves HTTPS, use https://)" : ""));
+      case Code::kTimeout:
+        return Status(Code::kTimeout, where + " did not answer in time: " + m +
+                                          " — check the URL/port and any firewall");
+      case Code::kTls: {
+        bool plain = m.find("wrong version number") != std::string::npos ||
+                     m.find("packet length too long") != std::string::npos ||
+                     m.find("unknown protocol") != std::string::npos ||
+                     m.find("http request") != std::string::npos;
+        if (plain) {
+          return Status(Code::kTls, where + ": TLS handshake failed (" + m +
+                                        ") — the server seems to speak plain HTTP: use http://");
+        }
+        return Status(Code::kTls, where + ": TLS verification failed (" + m + ") — set " + prefix +
+                                      "_CA_FILE to the cluster's CA certificate (or " + prefix +
+                                      "_INSECURE=1 to skip verification)");
+      }
+      case Code::kProtocol:
+        return Status(
+            Code::kProtocol,
+            where + ": " + m +
+                (o.url.scheme == "http" ? " — if the cluster serves HTTPS, use https://" : ""));
+      default:
+        return s.context(where);
+    }
+  }
+  const http::Response& resp = r.value();
+  if (resp.status == 401 || resp.status == 403) {
+    std::string verb = o.credentials.kind == http::Credentials::Kind::kNone
+                           ? "requires credentials"
+                           : "rejected the credentials";
+    std::string msg = "cluster '" + label + "' " + verb + " (" + std::to_string(resp.status) +
+                      "): set " + prefix + "_USERNAME/" + prefix + "_PASSWORD or " + prefix +
+                      "_API_KEY";
+    if (resp.status == 403) msg += " (" + error_summary(resp.body) + ")";
+    Status s(Code::kUnauthorized, std::move(msg));
+    s.with_http_status(resp.status);
+    return s;
+  }
+  if ((resp.status == 405 || resp.status == 404) &&
+      (has_error_key(resp.body) || resp.header("X-elastic-product"))) {
+    // Elasticsearch without the root endpoint: since 8.10 GET / lives in the
+    // rest-root module, absent from minimal distributions (integ-test-zip).
+    auto info = detect_without_root(*http, where);
+    if (!info.is_ok()) return info.status();
+    return std::make_unique<Client>(std::move(label), std::move(http), std::move(info).value());
+  }
+  if (!is_2xx(resp.status)) {
+    if (has_error_key(resp.body)) {
+      Client tmp(label, nullptr, ClusterInfo{});
+      return tmp.error_from(resp).context("GET / at " + url);
+    }
+    Code c = (resp.status == 429 || resp.status >= 500) ? Code::kUnavailable : Code::kProtocol;
+    Status s(c,
+             where + " answered " + std::to_string(resp.status) +
+                 " with something that is not Elasticsearch: " + sanitize_snippet(resp.body, 80));
+    s.with_http_status(resp.status);
+    return s;
+  }
+  auto info = parse_root(resp.body);
+  if (!info.is_ok()) return info.status().context(where);
+  return std::make_unique<Client>(std::move(label), std::move(http), std::move(info).value());
+}
+
+}  // namespace tandem::es

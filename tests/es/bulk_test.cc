@@ -1,0 +1,222 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "es/es.h"
+
+namespace tandem::es {
+namespace {
+
+IndexName I(std::string s) {
+  return IndexName(std::move(s));
+}
+DocId D(std::string s) {
+  return DocId(std::string(std::move(s)));
+}
+
+TEST(BulkBuilder, GoldenBytes) {
+  BulkBuilder b;
+  b.index(I("products"), D("1"), R"({"a":1})");
+  b.index(I("products"), D("2"), R"({"b":"x"})", std::string("user7"), VersionSpec{42});
+  b.create(I("products"), D("3"), R"({})");
+  b.remove(I("products"), D("4"));
+  b.remove(I("products"), D("5"), std::string("r"), VersionSpec{(uint64_t{1} << 48) | 8});
+  EXPECT_EQ(b.size(), 5u);
+  EXPECT_FALSE(b.all_versioned());
+  EXPECT_EQ(
+      b.body(),
+      "{\"index\":{\"_index\":\"products\",\"_id\":\"1\"}}\n"
+      "{\"a\":1}\n"
+      "{\"index\":{\"_index\":\"products\",\"_id\":\"2\",\"routing\":\"user7\",\"version\":42,"
+      "\"version_type\":\"external\"}}\n"
+      "{\"b\":\"x\"}\n"
+      "{\"create\":{\"_index\":\"products\",\"_id\":\"3\"}}\n"
+      "{}\n"
+      "{\"delete\":{\"_index\":\"products\",\"_id\":\"4\"}}\n"
+      "{\"delete\":{\"_index\":\"products\",\"_id\":\"5\",\"routing\":\"r\",\"version\":"
+      "281474976710664,\"version_type\":\"external\"}}\n");
+  EXPECT_EQ(b.bytes(), b.body().size());
+  b.clear();
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(b.body(), "");
+  EXPECT_FALSE(b.all_versioned());
+}
+
+TEST(BulkBuilder, WithTypeFor6x) {
+  BulkBuilder b(/*with_type=*/true);
+  b.index(I("i"), D("1"), "{}", std::nullopt, VersionSpec{1});
+  b.remove(I("i"), D("2"), std::nullopt, VersionSpec{2});
+  EXPECT_TRUE(b.all_versioned());
+  EXPECT_EQ(b.body(),
+            "{\"index\":{\"_index\":\"i\",\"_type\":\"_doc\",\"_id\":\"1\",\"version\":1,"
+            "\"version_type\":\"external\"}}\n{}\n"
+            "{\"delete\":{\"_index\":\"i\",\"_type\":\"_doc\",\"_id\":\"2\",\"version\":2,"
+            "\"version_type\":\"external\"}}\n");
+}
+
+TEST(BulkBuilder, EscapesIdsAndEveryLineIsJson) {
+  const std::string nasty[] = {
+      "a\"b",         "back\\slash", "new\nline",      "tab\tcr\r", std::string("nul\0x", 5),
+      "\x01\x1f\x7f", "ünïcødé ✓ 🎉", "{\"index\":{}}", "</script>"};
+  BulkBuilder b;
+  for (const auto& id : nasty) b.index(I("idx"), D(id), R"({"k":"v"})", id);
+  // Each action line must parse and round-trip the id exactly.
+  size_t pos = 0;
+  for (const auto& id : nasty) {
+    size_t nl = b.body().find('\n', pos);
+    ASSERT_NE(nl, std::string::npos);
+    auto j = nlohmann::json::parse(b.body().substr(pos, nl - pos));
+    EXPECT_EQ(j["index"]["_id"].get<std::string>(), id);
+    EXPECT_EQ(j["index"]["routing"].get<std::string>(), id);
+    pos = b.body().find('\n', nl + 1) + 1;  // skip source line
+  }
+  EXPECT_EQ(pos, b.body().size());
+}
+
+TEST(JsonQuote, ControlAndQuotes) {
+  EXPECT_EQ(json_quote("plain"), "\"plain\"");
+  EXPECT_EQ(json_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(json_quote(std::string("\0\x01\b\f\n\r\t\x1f", 8)),
+            "\"\\u0000\\u0001\\b\\f\\n\\r\\t\\u001f\"");
+  EXPECT_EQ(json_quote("\x7f"), "\"\x7f\"");
+  EXPECT_EQ(json_quote("é✓🎉"), "\"é✓🎉\"");  // valid UTF-8 passes through
+}
+
+TEST(JsonQuote, InvalidUtf8BecomesReplacementCharacter) {
+  EXPECT_EQ(json_quote("a\xff"
+                       "b"),
+            "\"a\\ufffdb\"");
+  EXPECT_EQ(json_quote("\xc3"), "\"\\ufffd\"");  // truncated 2-byte
+  EXPECT_EQ(json_quote("\xe2\x82"
+                       "A"),
+            "\"\\ufffdA\"");                                // maximal subpart: one U+FFFD
+  EXPECT_EQ(json_quote("\xc0\xaf"), "\"\\ufffd\\ufffd\"");  // overlong
+  EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");             // surrogate
+  EXPECT_EQ(json_quote("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // > U+10FFFF
+  // Always valid JSON whatever the bytes.
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  auto j = nlohmann::json::parse(json_quote(all));
+  EXPECT_TRUE(j.is_string());
+}
+
+// ES 7.17-shaped answer: created, not_found delete, conflict, mapping error.
+constexpr const char* kBulk7 =
+    R"({"took":30,"errors":true,"items":[)"
+    R"({"index":{"_index":"test","_type":"_doc","_id":"1","_version":10,"result":"created","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}},)"
+    R"({"delete":{"_index":"test","_type":"_doc","_id":"2","_version":1,"result":"not_found","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":1,"_primary_term":1,"status":404}},)"
+    R"({"index":{"_index":"test","_type":"_doc","_id":"3","status":409,"error":{"type":"version_conflict_engine_exception","reason":"[3]: version conflict, current version [10] is higher or equal to the one provided [5]","index_uuid":"aAsFqTI0Tc2W0LCWgPNrOA","shard":"0","index":"test"}}},)"
+    R"({"index":{"_index":"test","_type":"_doc","_id":"4","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [n] of type [long] in document with id '4'. Preview of field's value: 'abc'","caused_by":{"type":"illegal_argument_exception","reason":"For input string: \"abc\""}}}},)"
+    R"({"create":{"_index":"test","_type":"_doc","_id":"q\"uote\\d","_version":1,"result":"created","forced_refresh":true,"_shards":{"total":2,"successful":1,"failed":0},"_seq_no":2,"_primary_term":1,"status":201}})"
+    R"(]})";
+
+TEST(ParseBulk, Es7Mixed) {
+  auto r = parse_bulk_response(kBulk7);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_TRUE(r->errors);
+  EXPECT_EQ(r->took_ms, 30);
+  ASSERT_EQ(r->items.size(), 5u);
+  const auto& a = r->items[0];
+  EXPECT_EQ(a.op, "index");
+  EXPECT_EQ(a.status, 201);
+  EXPECT_TRUE(a.ok());
+  EXPECT_EQ(a.index.get(), "test");
+  EXPECT_EQ(a.id.get(), "1");
+  EXPECT_EQ(a.version, 10);
+  EXPECT_EQ(a.seq_no.get(), 0);
+  EXPECT_EQ(a.primary_term.get(), 1);
+  EXPECT_EQ(a.result, "created");
+  EXPECT_TRUE(a.error_type.empty());
+
+  const auto& d = r->items[1];
+  EXPECT_EQ(d.op, "delete");
+  EXPECT_EQ(d.status, 404);
+  EXPECT_FALSE(d.ok());
+  EXPECT_EQ(d.result, "not_found");
+  EXPECT_EQ(d.seq_no.get(), 1);
+
+  const auto& c = r->items[2];
+  EXPECT_TRUE(c.version_conflict());
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(c.error_type, "version_conflict_engine_exception");
+  EXPECT_NE(c.error_reason.find("version conflict"), std::string::npos);
+  EXPECT_EQ(c.version, -1);
+  EXPECT_EQ(c.seq_no.get(), -1);
+
+  const auto& m = r->items[3];
+  EXPECT_EQ(m.status, 400);
+  EXPECT_EQ(m.error_type, "mapper_parsing_exception");
+  EXPECT_EQ(m.error_reason,
+            "failed to parse field [n] of type [long] in document with id '4'. Preview of "
+            "field's value: 'abc'");
+
+  EXPECT_EQ(r->items[4].op, "create");
+  EXPECT_EQ(r->items[4].id.get(), "q\"uote\\d");
+}
+
+// ES 8.x-shaped: no _type, fields in a different order, 429 item.
+constexpr const char* kBulk8 =
+    R"({"errors":true,"took":5,"ingest_took":0,"items":[)"
+    R"({"index":{"_index":"p","_id":"a","_version":3,"result":"updated","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":7,"_primary_term":2,"status":200}},)"
+    R"({"delete":{"_index":"p","_id":"b","_version":2,"result":"deleted","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":8,"_primary_term":2,"status":200}},)"
+    R"({"index":{"_index":"p","_id":"c","status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected execution of coordinating operation"}}})"
+    R"(]})";
+
+TEST(ParseBulk, Es8) {
+  auto r = parse_bulk_response(kBulk8);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->took_ms, 5);
+  ASSERT_EQ(r->items.size(), 3u);
+  EXPECT_EQ(r->items[0].result, "updated");
+  EXPECT_EQ(r->items[0].seq_no.get(), 7);
+  EXPECT_EQ(r->items[0].primary_term.get(), 2);
+  EXPECT_EQ(r->items[1].op, "delete");
+  EXPECT_TRUE(r->items[1].ok());
+  EXPECT_EQ(r->items[2].status, 429);
+  EXPECT_EQ(r->items[2].error_type, "es_rejected_execution_exception");
+}
+
+TEST(ParseBulk, NoErrorsEmptyItems) {
+  auto r = parse_bulk_response(R"({"took":0,"errors":false,"items":[]})");
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_FALSE(r->errors);
+  EXPECT_TRUE(r->items.empty());
+}
+
+TEST(ParseBulk, Malformed) {
+  for (const char* body :
+       {"", "not json", "[]", R"({"took":1})",
+        R"({"took":1,"errors":false,"items":[{"index":{"status":"x"}}]})",
+        R"({"took":1,"errors":false,"items":[{}]})",
+        R"({"took":1,"errors":false,"items":[{"index":{"_id":"1","status":201})",
+        R"({"error":{"type":"illegal_argument_exception","reason":"bad"},"status":400})"}) {
+    auto r = parse_bulk_response(body);
+    EXPECT_FALSE(r.is_ok()) << body;
+    if (!r.is_ok()) {
+      EXPECT_EQ(r.status().code(), Code::kProtocol) << body;
+    }
+  }
+}
+
+TEST(ParseBulk, TenThousandItems) {
+  std::string body = R"({"took":120,"errors":false,"items":[)";
+  for (int i = 0; i < 10000; ++i) {
+    if (i) body += ',';
+    body +=
+        R"({"index":{"_index":"big","_id":"doc-)" + std::to_string(i) +
+        R"(","_version":281474976710657,"result":"created","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":)" +
+        std::to_string(i) + R"(,"_primary_term":1,"status":201}})";
+  }
+  body += "]}";
+  auto r = parse_bulk_response(body);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_EQ(r->items.size(), 10000u);
+  for (int i = 0; i < 10000; ++i) {
+    ASSERT_EQ(r->items[i].id.get(), "doc-" + std::to_string(i));
+    ASSERT_EQ(r->items[i].seq_no.get(), i);
+    ASSERT_EQ(r->items[i].version, 281474976710657);
+  }
+}
+
+}  // namespace
+}  // namespace tandem::es
