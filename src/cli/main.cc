@@ -10,9 +10,16 @@ int main(int argc, char** argv) {
   CLI::App app{"tandem: zero-downtime Elasticsearch upgrades and migrations"};
   app.set_version_flag("--version", std::string("tandem ") + TANDEM_VERSION);
   app.require_subcommand(1);
+  // Listed in the order of a migration.
   tandem::cli::register_cluster(app);
-  tandem::cli::register_workload(app);
+  tandem::cli::register_meta(app);
+  tandem::cli::register_proxy(app);
+  tandem::cli::register_load(app);
+  tandem::cli::register_backfill(app);
+  tandem::cli::register_verify(app);
+  tandem::cli::register_dlq(app);
   tandem::cli::register_log(app);
+  tandem::cli::register_workload(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

@@ -190,7 +190,10 @@ class PitScanner final : public Scanner {
     // shards only and _shard_doc orders them by shard first; on a new PIT
     // the doc-id part may differ, so at most one document per shard (same
     // _seq_no as the checkpoint) can come back twice -- never a skip.
-    b["sort"] = nlohmann::json::array({{{"_seq_no", "asc"}}, {{"_shard_doc", "asc"}}});
+    // unmapped_type: 7.x refuses to sort an index that has no mapping yet
+    // ("No mapping found for [_seq_no]") although _seq_no always exists.
+    b["sort"] = nlohmann::json::array(
+        {{{"_seq_no", {{"order", "asc"}, {"unmapped_type", "long"}}}}, {{"_shard_doc", "asc"}}});
     b["track_total_hits"] = false;
     if (after_) b["search_after"] = *after_;
     http::Request q;

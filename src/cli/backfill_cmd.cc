@@ -1,0 +1,115 @@
+// `tandem backfill`: copies existing documents blue -> green with external
+// versions; resumable (see src/backfill and docs/loader.md).
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "backfill/backfill.h"
+#include "cli/cli.h"
+#include "es/es.h"
+#include "load/apply.h"
+#include "state/state.h"
+
+namespace tandem::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_backfill_signal(int) {
+  g_stop = true;
+}
+
+struct BackfillFlags {
+  std::string blue, green, index = "*", state, job = "backfill";
+  LogFlags log;
+  int slices = 4;
+  int workers = 0;
+  double throttle = 0;
+  int bulk_mb = 5;
+  size_t bulk_bytes = 0;  // overrides bulk_mb when set
+  int batch = 1000;
+  int epoch = 0;
+  bool force_scroll = false;
+  bool create_missing = false;
+  int progress_s = 2;
+  int timeout_ms = 120000;
+};
+
+int run_backfill(const BackfillFlags& f) {
+  auto bo = env_client_options(f.blue, "TANDEM_BLUE", f.timeout_ms);
+  if (!bo.is_ok()) return fail(bo.status().context("--blue"));
+  auto go = env_client_options(f.green, "TANDEM_GREEN", f.timeout_ms);
+  if (!go.is_ok()) return fail(go.status().context("--green"));
+  auto blue = es::connect("blue", *bo);
+  if (!blue.is_ok()) return fail(blue.status());
+  auto green = es::connect("green", *go);
+  if (!green.is_ok()) return fail(green.status());
+  auto store = state::open_store(f.state);
+  if (!store.is_ok()) return fail(store.status());
+  std::unique_ptr<log::Log> log;
+  if (f.log.configured()) {
+    auto l = open_log(f.log);
+    if (!l.is_ok()) return fail(l.status());
+    log = std::move(l).value();
+  }
+  load::EsSinkOptions so;
+  so.create_missing_indices = f.create_missing;
+  auto sink = load::make_es_sink(**blue, **green, so);
+  backfill::Options o;
+  o.job = f.job;
+  o.index_pattern = f.index;
+  o.slices = f.slices;
+  o.workers = f.workers;
+  o.throttle_docs_per_s = f.throttle;
+  o.bulk_bytes = f.bulk_bytes > 0 ? f.bulk_bytes : static_cast<size_t>(f.bulk_mb) << 20;
+  o.batch_size = f.batch;
+  o.epoch = Epoch(static_cast<uint32_t>(f.epoch));
+  o.force_scroll = f.force_scroll;
+  o.progress_interval = std::chrono::seconds(f.progress_s);
+  o.tty = ::isatty(STDERR_FILENO) == 1;
+  o.stop = &g_stop;
+  std::signal(SIGINT, on_backfill_signal);
+  std::signal(SIGTERM, on_backfill_signal);
+  auto rep = backfill::run(**blue, *sink, **store, log.get(), o);
+  if (!rep.is_ok()) return fail(rep.status());
+  std::fputs(rep->summary().c_str(), stderr);
+  return rep->ok() ? 0 : 1;
+}
+
+}  // namespace
+
+void register_backfill(CLI::App& app) {
+  auto f = std::make_shared<BackfillFlags>();
+  auto* cmd = app.add_subcommand("backfill", "Copy existing documents blue -> green (resumable)");
+  cmd->add_option("--blue", f->blue, "Primary URL (credentials: TANDEM_BLUE_*)")->required();
+  cmd->add_option("--green", f->green, "Secondary URL (credentials: TANDEM_GREEN_*)")->required();
+  cmd->add_option("--index", f->index, "Index pattern on blue")->capture_default_str();
+  cmd->add_option("--slices", f->slices, "Slices per index (parallel scans)")
+      ->capture_default_str();
+  cmd->add_option("--workers", f->workers, "Concurrent slices (default: --slices)");
+  cmd->add_option("--state", f->state, "State file (checkpoints, dead letters)")->required();
+  cmd->add_option("--job", f->job, "Job name: checkpoints are kept per job")->capture_default_str();
+  cmd->add_option("--throttle", f->throttle, "Max documents per second (0: unlimited)")
+      ->capture_default_str();
+  cmd->add_option("--bulk-mb", f->bulk_mb, "Bulk request size")->capture_default_str();
+  cmd->add_option("--bulk-bytes", f->bulk_bytes,
+                  "Bulk request size in bytes (overrides --bulk-mb)");
+  cmd->add_option("--batch", f->batch, "Scan page size")->capture_default_str();
+  cmd->add_option("--epoch", f->epoch, "Epoch of the versions written")->capture_default_str();
+  cmd->add_flag("--force-scroll", f->force_scroll, "Sliced scroll even where PIT is available");
+  cmd->add_flag("--create-missing", f->create_missing,
+                "Create indices missing on green from blue's metadata (else: error, run "
+                "`tandem meta apply` first)");
+  cmd->add_option("--progress-s", f->progress_s, "Seconds between progress updates")
+      ->capture_default_str();
+  cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
+  f->log.add_to(*cmd);
+  cmd->callback([f] {
+    int rc = run_backfill(*f);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace tandem::cli

@@ -1,0 +1,128 @@
+// `tandem load`: applies the change log to the secondary (see src/load and
+// docs/loader.md). Credentials: TANDEM_BLUE_* / TANDEM_GREEN_* variables.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cli/cli.h"
+#include "es/es.h"
+#include "load/load.h"
+#include "state/state.h"
+
+namespace tandem::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) {
+  g_stop = true;
+}
+
+struct LoadFlags {
+  std::string blue, green, group = "tandem-loader", state;
+  LogFlags log;
+  int epoch = -1;
+  bool until_lag_zero = false;
+  int max_inflight_mb = 64;
+  int bulk_mb = 5;
+  int bulk_docs = 2000;
+  int workers = 4;
+  int progress_s = 5;
+  int timeout_ms = 60000;
+  std::string gc_deletes = "24h";
+};
+
+int run_load(const LoadFlags& f) {
+  auto bo = env_client_options(f.blue, "TANDEM_BLUE", f.timeout_ms);
+  if (!bo.is_ok()) return fail(bo.status().context("--blue"));
+  auto go = env_client_options(f.green, "TANDEM_GREEN", f.timeout_ms);
+  if (!go.is_ok()) return fail(go.status().context("--green"));
+  auto blue = es::connect("blue", *bo);
+  if (!blue.is_ok()) return fail(blue.status());
+  auto green = es::connect("green", *go);
+  if (!green.is_ok()) return fail(green.status());
+  auto store = state::open_store(f.state);
+  if (!store.is_ok()) return fail(store.status());
+  auto log = open_log(f.log);
+  if (!log.is_ok()) return fail(log.status());
+  auto consumer = (*log)->consumer(f.group);
+  if (!consumer.is_ok()) return fail(consumer.status());
+  load::EsSinkOptions so;
+  so.gc_deletes = f.gc_deletes;
+  auto sink = load::make_es_sink(**blue, **green, so);
+  load::LoaderOptions o;
+  o.bulk_bytes = static_cast<size_t>(f.bulk_mb) << 20;
+  o.bulk_docs = static_cast<size_t>(f.bulk_docs);
+  o.max_inflight_bytes = static_cast<size_t>(f.max_inflight_mb) << 20;
+  o.workers = f.workers;
+  o.until_lag_zero = f.until_lag_zero;
+  o.progress_interval = std::chrono::seconds(f.progress_s);
+  if (f.epoch >= 0) o.apply.reconcile_epoch = Epoch(static_cast<uint32_t>(f.epoch));
+  auto loader = load::make_loader(**consumer, *sink, **store, o);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::atomic<bool> done{false};
+  std::thread watch([&] {
+    while (!done) {
+      if (g_stop) {
+        loader->stop();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  std::fprintf(stderr, "load: %s -> cluster 'green' (group %s)\n", (*log)->describe().c_str(),
+               f.group.c_str());
+  Status s = loader->run();
+  done = true;
+  watch.join();
+  if (!s.is_ok()) return fail(s);
+  return 0;
+}
+
+}  // namespace
+
+Result<http::ClientOptions> env_client_options(const std::string& url,
+                                               const std::string& env_prefix, int timeout_ms) {
+  http::ClientOptions o;
+  TANDEM_ASSIGN_OR_RETURN(o.url, http::Url::parse(url));
+  TANDEM_ASSIGN_OR_RETURN(o.credentials, http::Credentials::from_env(env_prefix));
+  o.tls = http::TlsOptions::from_env(env_prefix);
+  o.env_prefix = env_prefix;
+  o.request_timeout = std::chrono::milliseconds(timeout_ms);
+  return o;
+}
+
+void register_load(CLI::App& app) {
+  auto f = std::make_shared<LoadFlags>();
+  auto* cmd = app.add_subcommand("load", "Apply the change log to the secondary (green)");
+  cmd->add_option("--blue", f->blue, "Primary URL (credentials: TANDEM_BLUE_*)")->required();
+  cmd->add_option("--green", f->green, "Secondary URL (credentials: TANDEM_GREEN_*)")->required();
+  f->log.add_to(*cmd);
+  cmd->add_option("--group", f->group, "Consumer group; loaders in one group share partitions")
+      ->capture_default_str();
+  cmd->add_option("--state", f->state, "State file (dead letters, verify marks)")->required();
+  cmd->add_option("--epoch", f->epoch,
+                  "Epoch for reconcile writes (default: the event's own epoch)");
+  cmd->add_flag("--until-lag-zero", f->until_lag_zero,
+                "Exit 0 once every record of the log is applied and committed");
+  cmd->add_option("--max-inflight-mb", f->max_inflight_mb,
+                  "Pause polling while this much is polled but not applied")
+      ->capture_default_str();
+  cmd->add_option("--bulk-mb", f->bulk_mb, "Bulk request size")->capture_default_str();
+  cmd->add_option("--bulk-docs", f->bulk_docs, "Max events per bulk")->capture_default_str();
+  cmd->add_option("--workers", f->workers, "Concurrent bulk requests")->capture_default_str();
+  cmd->add_option("--progress-s", f->progress_s, "Seconds between progress lines (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
+  cmd->add_option("--gc-deletes", f->gc_deletes,
+                  "index.gc_deletes for indices the loader creates on green")
+      ->capture_default_str();
+  cmd->callback([f] {
+    int rc = run_load(*f);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace tandem::cli

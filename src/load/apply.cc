@@ -1,0 +1,349 @@
+#include "load/apply.h"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+#include <thread>
+#include <utility>
+
+namespace tandem::load {
+namespace {
+
+// After this many "index missing again right after we created it" rounds
+// the item is dead-lettered rather than looping (someone keeps deleting it).
+constexpr int kMaxIndexMissingRounds = 5;
+
+uint64_t version_of(const Item& it) {
+  return it.version ? *it.version : external_version(it.ev.epoch, it.ev.seq_no);
+}
+
+std::string where(const event::ChangeEvent& e) {
+  return "index '" + e.index.get() + "' id '" + es::sanitize_snippet(e.id.get(), 200) + "'";
+}
+
+}  // namespace
+
+Applier::Applier(Sink& sink, state::Store* dlq, Counters& counters, ApplyOptions opts,
+                 const std::atomic<bool>* stop)
+    : sink_(sink), dlq_(dlq), c_(counters), opts_(std::move(opts)), stop_(stop) {}
+
+Status Applier::stopped() const {
+  return Status(Code::kUnavailable, "stopped before the events were applied");
+}
+
+bool Applier::sleep_backoff(Backoff& b) {
+  auto d = b.next();
+  auto until = std::chrono::steady_clock::now() + d;
+  // Sleep in slices so a stop request is honoured promptly.
+  while (std::chrono::steady_clock::now() < until) {
+    if (stop_ && stop_->load()) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
+        std::chrono::milliseconds(50), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           until - std::chrono::steady_clock::now()) +
+                                           std::chrono::milliseconds(1)));
+  }
+  return !(stop_ && stop_->load());
+}
+
+Status Applier::dead_letter(const Item& item, std::string type, std::string reason) {
+  if (dlq_ == nullptr || !opts_.dead_letter) {
+    return Status(Code::kFailedPrecondition, where(item.ev) + ": " + type + ": " + reason);
+  }
+  state::DeadLetter d;
+  d.source = opts_.dlq_source;
+  d.index = item.ev.index;
+  d.doc_id = item.ev.id;
+  d.event = item.encoded.empty() ? event::encode(item.ev) : item.encoded;
+  d.error_type = std::move(type);
+  d.error_reason = std::move(reason);
+  auto r = dlq_->add_dead_letter(d);
+  if (!r.is_ok()) return r.status().context("dead-lettering " + where(item.ev));
+  ++c_.dead_lettered;
+  return Status::ok();
+}
+
+Status Applier::ensure_index(const IndexName& idx, bool* obsolete) {
+  *obsolete = false;
+  Backoff b(opts_.backoff);
+  for (;;) {
+    Status s = sink_.ensure_index(idx);
+    if (s.is_ok() || s.code() == Code::kConflict) return Status::ok();  // exists now
+    if (s.code() == Code::kNotFound) {
+      *obsolete = true;  // gone on the primary as well: nothing to converge to
+      return Status::ok();
+    }
+    if (!is_retryable(s)) return s.context("creating index '" + idx.get() + "' on the secondary");
+    ++c_.retries;
+    if (!sleep_backoff(b)) return stopped();
+  }
+}
+
+Status Applier::apply_data(const std::vector<const Item*>& items, std::vector<Settled>* out) {
+  std::vector<Settled> fate(items.size(), Settled::kApplied);
+  std::vector<size_t> which;
+  which.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& e = items[i]->ev;
+    if (e.op != event::Op::kIndex && e.op != event::Op::kDelete) {
+      return Status(Code::kInternal, "apply_data given a " + std::string(event::op_name(e.op)) +
+                                         " event for " + where(e));
+    }
+    if (e.seq_no.get() < 0 && !items[i]->version) {
+      TANDEM_RETURN_IF_ERROR(dead_letter(*items[i], "invalid_event", "event carries no seq_no"));
+      fate[i] = Settled::kDeadLettered;
+      continue;
+    }
+    which.push_back(i);
+  }
+  TANDEM_RETURN_IF_ERROR(apply_bulk(items, fate, which));
+  if (out) *out = std::move(fate);
+  return Status::ok();
+}
+
+Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Settled>& fate,
+                           const std::vector<size_t>& which_in) {
+  std::vector<size_t> pending;
+  {
+    // Make sure every index exists on the secondary before writing: a bulk
+    // into a missing index would otherwise auto-create it there with
+    // dynamic mappings instead of the primary's (the sink caches hits).
+    std::map<std::string, bool> obsolete;
+    for (size_t i : which_in) obsolete.emplace(items[i]->ev.index.get(), false);
+    for (auto& [idx, gone] : obsolete) {
+      TANDEM_RETURN_IF_ERROR(ensure_index(IndexName(idx), &gone));
+    }
+    for (size_t i : which_in) {
+      if (obsolete[items[i]->ev.index.get()]) {
+        ++c_.obsolete;
+        fate[i] = Settled::kObsolete;
+      } else {
+        pending.push_back(i);
+      }
+    }
+  }
+  Backoff backoff(opts_.backoff);
+  std::map<std::string, int> missing_rounds;
+  bool first = true;
+  while (!pending.empty()) {
+    if (stop_ && stop_->load()) return stopped();
+    es::BulkBuilder bb(sink_.bulk_with_type());
+    for (size_t i : pending) {
+      const auto& e = items[i]->ev;
+      es::VersionSpec v{version_of(*items[i])};
+      if (e.op == event::Op::kIndex) {
+        bb.index(e.index, e.id, e.source, e.routing, v);
+      } else {
+        bb.remove(e.index, e.id, e.routing, v);
+      }
+    }
+    if (first) c_.bytes += bb.bytes();
+    first = false;
+    ++c_.bulks;
+    auto r = sink_.bulk(bb);
+    if (!r.is_ok()) {
+      const Status& s = r.status();
+      // Too large, or one line the secondary cannot even parse: bisect to
+      // isolate the culprit instead of failing the whole batch.
+      bool splittable = s.http_status() == 413 || s.http_status() == 400;
+      if (splittable && pending.size() > 1) {
+        std::vector<size_t> a(pending.begin(), pending.begin() + pending.size() / 2);
+        std::vector<size_t> b(pending.begin() + pending.size() / 2, pending.end());
+        TANDEM_RETURN_IF_ERROR(apply_bulk(items, fate, a));
+        return apply_bulk(items, fate, b);
+      }
+      if (splittable) {
+        TANDEM_RETURN_IF_ERROR(
+            dead_letter(*items[pending[0]],
+                        s.http_status() == 413 ? "request_too_large" : "bad_request", s.message()));
+        fate[pending[0]] = Settled::kDeadLettered;
+        return Status::ok();
+      }
+      if (!is_retryable(s)) return s;
+      ++c_.retries;
+      if (!sleep_backoff(backoff)) return stopped();
+      continue;
+    }
+    if (r->items.size() != pending.size()) {
+      // Cannot attribute answers to events: retry the whole request (the
+      // versions make a replay harmless).
+      ++c_.retries;
+      if (!sleep_backoff(backoff)) return stopped();
+      continue;
+    }
+    std::vector<size_t> again;
+    std::set<std::string> missing;
+    bool throttled = false;
+    for (size_t k = 0; k < pending.size(); ++k) {
+      size_t i = pending[k];
+      const es::BulkItem& it = r->items[k];
+      switch (classify_item(it)) {
+        case ItemClass::kDone:
+          ++c_.applied;
+          fate[i] = Settled::kApplied;
+          break;
+        case ItemClass::kAlreadyNewer:
+          ++c_.conflicts;
+          fate[i] = Settled::kAlreadyNewer;
+          break;
+        case ItemClass::kIndexMissing: {
+          const std::string& idx = items[i]->ev.index.get();
+          if (++missing_rounds[idx] > kMaxIndexMissingRounds) {
+            TANDEM_RETURN_IF_ERROR(dead_letter(*items[i], it.error_type, it.error_reason));
+            fate[i] = Settled::kDeadLettered;
+            break;
+          }
+          missing.insert(idx);
+          again.push_back(i);
+          break;
+        }
+        case ItemClass::kRetry:
+          throttled = true;
+          again.push_back(i);
+          break;
+        case ItemClass::kPermanent:
+          TANDEM_RETURN_IF_ERROR(dead_letter(
+              *items[i],
+              it.error_type.empty() ? "http_" + std::to_string(it.status) : it.error_type,
+              it.error_reason));
+          fate[i] = Settled::kDeadLettered;
+          break;
+      }
+    }
+    for (const auto& idx : missing) {
+      bool obsolete = false;
+      TANDEM_RETURN_IF_ERROR(ensure_index(IndexName(idx), &obsolete));
+      if (!obsolete) continue;
+      std::vector<size_t> keep;
+      for (size_t i : again) {
+        if (items[i]->ev.index.get() == idx) {
+          ++c_.obsolete;
+          fate[i] = Settled::kObsolete;
+        } else {
+          keep.push_back(i);
+        }
+      }
+      again.swap(keep);
+    }
+    if (throttled) {
+      c_.retries += again.size();
+      if (!sleep_backoff(backoff)) return stopped();
+    }
+    pending.swap(again);
+  }
+  return Status::ok();
+}
+
+namespace {
+// Reads with retries; kNotFound (index missing) is reported as an absent doc.
+template <typename F>
+Result<es::Doc> read_doc(F&& f, Counters& c, const std::function<bool()>& wait,
+                         const IndexName& idx, const DocId& id) {
+  for (;;) {
+    auto r = f();
+    if (r.is_ok()) return r;
+    if (r.status().code() == Code::kNotFound) {
+      es::Doc d;
+      d.index = idx;
+      d.id = id;
+      d.found = false;
+      return d;
+    }
+    if (!is_retryable(r.status())) return r.status();
+    ++c.retries;
+    if (!wait()) return Status(Code::kUnavailable, "stopped before the events were applied");
+  }
+}
+}  // namespace
+
+// Reconcile: the proxy does not know the outcome of a write to (index, id)
+// (it crashed between forwarding and logging), so the primary's current
+// state is the truth.
+//  - The primary has the document: write it with its current seq_no.
+//  - The primary lacks it: read the secondary FIRST, then the primary. If
+//    the secondary holds version V (from the primary's seq_no s = V-1, or a
+//    lower epoch) and the primary, read afterwards, has no document, then
+//    the primary deleted it at some seq_no d > s, so d >= s+1; any later
+//    recreation gets a seq_no > d. Deleting with version V+1 therefore
+//    beats the stale copy, ties or loses to the real delete event, and loses
+//    to every later recreation -- whatever order they arrive in. If the
+//    secondary moved past V meanwhile, the delete answers 409: a newer state
+//    is already there, which is success.
+//  - Neither side has it: nothing to write, but a stale backfill copy could
+//    still arrive without a tombstone to stop it, so the index is marked as
+//    needing verification (verify + repair settles it before cutover).
+Result<Settled> Applier::apply_reconcile(const Item& item) {
+  const auto& e = item.ev;
+  Backoff b(opts_.backoff);
+  std::function<bool()> wait = [&] { return sleep_backoff(b); };
+  TANDEM_ASSIGN_OR_RETURN(
+      es::Doc g, read_doc([&] { return sink_.get_secondary(e.index, e.id, e.routing); }, c_, wait,
+                          e.index, e.id));
+  TANDEM_ASSIGN_OR_RETURN(
+      es::Doc p, read_doc([&] { return sink_.get_primary(e.index, e.id, e.routing); }, c_, wait,
+                          e.index, e.id));
+  Item w;
+  w.ev = e;
+  w.ev.epoch = opts_.reconcile_epoch.value_or(e.epoch);
+  if (p.found) {
+    w.ev.op = event::Op::kIndex;
+    w.ev.seq_no = p.seq_no;
+    w.ev.primary_term = p.primary_term;
+    w.ev.source = std::move(p.source);
+    if (!w.ev.routing && p.routing) w.ev.routing = p.routing;
+  } else if (g.found && g.version > 0) {
+    w.ev.op = event::Op::kDelete;
+    w.version = static_cast<uint64_t>(g.version) + 1;
+  } else {
+    if (dlq_ != nullptr) {
+      TANDEM_RETURN_IF_ERROR(dlq_->mark_needs_verify(
+          e.index, "reconcile of id '" + es::sanitize_snippet(e.id.get(), 200) +
+                       "' found it on neither side: no tombstone could be placed"));
+    }
+    ++c_.reconciled;
+    return Settled::kApplied;
+  }
+  std::vector<const Item*> one{&w};
+  std::vector<Settled> fate;
+  TANDEM_RETURN_IF_ERROR(apply_data(one, &fate));
+  ++c_.reconciled;
+  return fate[0];
+}
+
+Result<Settled> Applier::apply_meta(const Item& item) {
+  Backoff b(opts_.backoff);
+  for (;;) {
+    Status s = sink_.apply_meta(item.ev.meta);
+    if (s.is_ok()) {
+      ++c_.meta_applied;
+      return Settled::kApplied;
+    }
+    if (is_retryable(s)) {
+      ++c_.retries;
+      if (!sleep_backoff(b)) return stopped();
+      continue;
+    }
+    if (s.code() == Code::kUnauthorized) return s;
+    TANDEM_RETURN_IF_ERROR(dead_letter(item, "meta_apply_failed", s.message()));
+    return Settled::kDeadLettered;
+  }
+}
+
+Result<Settled> Applier::apply_one(const Item& item) {
+  switch (item.ev.op) {
+    case event::Op::kMeta:
+      return apply_meta(item);
+    case event::Op::kReconcile:
+      return apply_reconcile(item);
+    case event::Op::kIndex:
+    case event::Op::kDelete: {
+      std::vector<const Item*> one{&item};
+      std::vector<Settled> fate;
+      TANDEM_RETURN_IF_ERROR(apply_data(one, &fate));
+      return fate[0];
+    }
+  }
+  return Status(Code::kInternal, "unknown op");
+}
+
+}  // namespace tandem::load

@@ -1,0 +1,130 @@
+// The versioned apply path shared by the loader, `tandem dlq retry` and the
+// backfill: change events in, versioned _bulk requests to the secondary out,
+// every event settled exactly one way -- applied, already newer (409),
+// obsolete (its index is gone on the primary too), or dead-lettered.
+// Retryable failures are retried with backoff until they succeed or the
+// caller stops; an event is never dropped.
+//
+// Versions (Invariant 1): index/delete events are written with
+// version_type=external and version = external_version(epoch, seq_no) of the
+// event. Reconcile events read the primary now; see apply_reconcile() for
+// the delete case and why it is race-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "es/es.h"
+#include "event/event.h"
+#include "load/retry.h"
+#include "state/state.h"
+
+namespace tandem::load {
+
+// What applying needs from the two clusters. The real one (make_es_sink)
+// wraps es::Client and meta's ensure_index/apply_meta_event; tests use fakes.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual Result<es::BulkResponse> bulk(const es::BulkBuilder& b) = 0;
+  virtual Result<es::Doc> get_primary(const IndexName& idx, const DocId& id,
+                                      const std::optional<std::string>& routing) = 0;
+  virtual Result<es::Doc> get_secondary(const IndexName& idx, const DocId& id,
+                                        const std::optional<std::string>& routing) = 0;
+  // Makes sure `idx` exists on the secondary, creating it from the
+  // primary's metadata when missing (if allowed). Called before every bulk
+  // for each index in it, so implementations cache indices known to exist.
+  // kNotFound: the primary has no such index either (it was deleted).
+  virtual Status ensure_index(const IndexName& idx) = 0;
+  // Applies a captured metadata write; forgets cached index existence.
+  virtual Status apply_meta(std::string_view meta_json) = 0;
+  // Whether bulk action lines need "_type" (6.x secondaries).
+  virtual bool bulk_with_type() const { return false; }
+};
+
+struct EsSinkOptions {
+  // false: a missing index on the secondary is an error telling the user to
+  // run `tandem meta apply` (the backfill's default).
+  bool create_missing_indices = true;
+  std::string gc_deletes = "24h";
+};
+// The Sink over real clusters. Both clients must outlive the sink.
+std::unique_ptr<Sink> make_es_sink(es::Client& primary, es::Client& secondary,
+                                   EsSinkOptions opts = {});
+
+// Totals; atomics so a progress reporter can read them while workers run.
+struct Counters {
+  std::atomic<uint64_t> applied{0};    // 2xx (incl. delete of a missing doc)
+  std::atomic<uint64_t> conflicts{0};  // 409: newer or equal already there
+  std::atomic<uint64_t> dead_lettered{0};
+  std::atomic<uint64_t> retries{0};   // retried requests or items
+  std::atomic<uint64_t> obsolete{0};  // index gone on both sides
+  std::atomic<uint64_t> reconciled{0};
+  std::atomic<uint64_t> meta_applied{0};
+  std::atomic<uint64_t> bulks{0};
+  std::atomic<uint64_t> bytes{0};  // bulk body bytes sent (first tries)
+};
+
+struct ApplyOptions {
+  std::string dlq_source = "load";  // DeadLetter::source
+  // false: a permanent failure is returned as kFailedPrecondition instead of
+  // becoming a new dead letter (`dlq retry` keeps the original entry).
+  bool dead_letter = true;
+  // Epoch for reconcile writes (their seq_no is read from the primary now);
+  // nullopt: the event's own epoch.
+  std::optional<Epoch> reconcile_epoch;
+  BackoffPolicy backoff;
+};
+
+// One event to apply; `encoded` is what goes into a dead letter.
+struct Item {
+  event::ChangeEvent ev;
+  std::string encoded;  // empty: event::encode(ev) when needed
+  // Set only by reconcile deletes, whose version is derived from the
+  // secondary's (see apply_reconcile); otherwise external_version(epoch,
+  // seq_no) of the event.
+  std::optional<uint64_t> version;
+};
+
+enum class Settled { kApplied, kAlreadyNewer, kObsolete, kDeadLettered };
+
+class Applier {
+ public:
+  // `dlq` may be null only in tests that never dead-letter (a permanent
+  // failure without a store is returned as an error). `stop` aborts
+  // retries: the call then returns kUnavailable "stopped" and the events
+  // are not settled (not to be committed).
+  Applier(Sink& sink, state::Store* dlq, Counters& counters, ApplyOptions opts,
+          const std::atomic<bool>* stop);
+
+  // index/delete events: one or more bulk requests. On ok every item is
+  // settled; `out` (optional) receives each item's fate in order.
+  Status apply_data(const std::vector<const Item*>& items, std::vector<Settled>* out = nullptr);
+  // One reconcile event: read the primary, write what is there.
+  Result<Settled> apply_reconcile(const Item& item);
+  // One meta event (through Sink::apply_meta, with retries).
+  Result<Settled> apply_meta(const Item& item);
+  // Dispatches on the op; used by `dlq retry`.
+  Result<Settled> apply_one(const Item& item);
+
+ private:
+  Status apply_bulk(const std::vector<const Item*>& items, std::vector<Settled>& fate,
+                    const std::vector<size_t>& which);
+  Status dead_letter(const Item& item, std::string type, std::string reason);
+  Status ensure_index(const IndexName& idx, bool* obsolete);
+  bool sleep_backoff(Backoff& b);
+  Status stopped() const;
+
+  Sink& sink_;
+  state::Store* dlq_;
+  Counters& c_;
+  ApplyOptions opts_;
+  const std::atomic<bool>* stop_;
+};
+
+}  // namespace tandem::load

@@ -1,0 +1,106 @@
+// tandem load: applies the change log to the secondary.
+//
+// Guarantees (docs/loader.md has the long form)
+//  - At-least-once consumption, idempotent application: every write uses
+//    version_type=external with the primary's seq_no (Invariant 1), so
+//    redeliveries, retries and out-of-order bulks converge; 409 = success.
+//  - Positions are committed only past contiguous settled records per
+//    partition (CommitTracker), so a crash re-applies, never skips.
+//  - 429 / 5xx / connection failures are retried with backoff and jitter,
+//    forever (until stopped); nothing is dropped.
+//  - Permanent per-document failures go to the dead-letter store and block
+//    nothing.
+//  - Memory is bounded: polling pauses while in-flight events or bytes are
+//    at their caps.
+//  - Meta events are a barrier: everything polled before them is applied
+//    first, and nothing after them starts until they are applied.
+// Several loaders share work through the consumer group of the log.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "load/apply.h"
+#include "load/commit.h"
+#include "log/log.h"
+#include "state/state.h"
+
+namespace tandem::load {
+
+struct LoaderOptions {
+  size_t bulk_bytes = 5u << 20;           // a bulk is sent at this many body bytes...
+  size_t bulk_docs = 2000;                // ...or this many events, whichever first
+  size_t max_inflight_bytes = 64u << 20;  // polled but not settled (record bytes)
+  size_t max_inflight_events = 100000;
+  int workers = 4;  // concurrent bulk requests
+  std::chrono::milliseconds poll_timeout{200};
+  std::chrono::milliseconds commit_interval{1000};
+  std::chrono::milliseconds progress_interval{5000};  // 0: no progress lines
+  bool until_lag_zero = false;                        // return ok once everything is applied
+  std::chrono::milliseconds lag_check_interval{500};
+  // How long in-flight bulks may finish after stop() before they are
+  // abandoned (abandoned = not committed = redelivered later).
+  std::chrono::milliseconds stop_grace{10000};
+  ApplyOptions apply;
+  // Progress lines; default writes them to stderr.
+  std::function<void(std::string_view)> progress;
+};
+
+struct LoaderStatus {
+  uint64_t polled = 0;
+  uint64_t applied = 0;
+  uint64_t conflicts = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t retries = 0;
+  uint64_t obsolete = 0;
+  uint64_t reconciled = 0;
+  uint64_t meta_applied = 0;
+  uint64_t bulks = 0;
+  uint64_t inflight_events = 0;
+  uint64_t inflight_bytes = 0;
+  uint64_t paused_ms = 0;  // time polling was paused by back-pressure
+  int64_t lag = -1;        // total records behind the log end; -1 unknown
+  double rate = 0;         // settled events/s over the last progress interval
+};
+
+class Loader {
+ public:
+  virtual ~Loader() = default;
+  // Runs until stop() (callable from any thread), a fatal error (e.g. 401 from the
+  // secondary, the dead-letter store failing), or -- with until_lag_zero --
+  // until every record of the log is applied and committed.
+  virtual Status run() = 0;
+  virtual void stop() = 0;
+  virtual LoaderStatus status() const = 0;
+};
+
+// `consumer`, `sink` and `store` must outlive the loader. `store` holds dead
+// letters and verify marks.
+std::unique_ptr<Loader> make_loader(log::Consumer& consumer, Sink& sink, state::Store& store,
+                                    LoaderOptions opts);
+
+// One progress line: "load applied=... 409s=... dlq=... lag=...".
+std::string format_status(const LoaderStatus& s);
+
+// ---- dead letters -----------------------------------------------------------
+
+struct DlqRetryReport {
+  size_t attempted = 0;
+  size_t succeeded = 0;               // removed from the store
+  std::vector<std::string> failures;  // "id N: <reason>" (entry kept)
+};
+
+// Re-applies dead letters (all, or the one with `id`) through the same path
+// as the loader; an entry is removed only once its event is settled
+// (applied, already newer, or obsolete).
+Result<DlqRetryReport> retry_dead_letters(state::Store& store, Sink& sink,
+                                          std::optional<int64_t> id, ApplyOptions opts = {});
+
+}  // namespace tandem::load

@@ -1,0 +1,54 @@
+// ensure_index: create a missing index on the secondary from the primary's
+// metadata, on demand (the loader calls it before the first data event of
+// an index it has not seen).
+#include <string>
+#include <vector>
+
+#include "meta/internal.h"
+#include "meta/meta.h"
+
+namespace tandem::meta {
+
+using nlohmann::json;
+
+namespace internal {
+
+// Settings added to every index tandem creates on the secondary.
+void add_migration_settings(json& body, const std::string& gc_deletes) {
+  if (gc_deletes.empty()) return;
+  if (!body.contains("settings") || !body["settings"].is_object())
+    body["settings"] = json::object();
+  body["settings"]["index.gc_deletes"] = gc_deletes;
+}
+
+}  // namespace internal
+
+Status ensure_index(es::Client& blue, es::Client& green, const IndexName& idx,
+                    const MigrationOptions& opts) {
+  const std::string where = "ensure index '" + idx.get() + "'";
+  TANDEM_ASSIGN_OR_RETURN(bool exists, internal::index_exists(green, idx));
+  if (exists) return Status::ok();
+  auto meta = blue.get_index(idx);
+  if (!meta.is_ok()) return meta.status().context(where);
+  auto t = transform_index(*meta, green.info().version);
+  if (!t.is_ok())
+    return t.status().context(where + " (blue " + blue.info().version.to_string() + " -> green " +
+                              green.info().version.to_string() + ")");
+  json body = std::move(t->body);
+  // Aliases are added afterwards through the alias guard: creating the index
+  // with them could add a second write index or join an alias that points
+  // elsewhere on green.
+  json aliases = body.contains("aliases") ? body["aliases"] : json::object();
+  body.erase("aliases");
+  internal::add_migration_settings(body, opts.gc_deletes);
+  std::vector<std::string> notes;
+  TANDEM_RETURN_IF_ERROR(internal::create_index_tolerant(green, idx, std::move(body), &notes));
+  Status first_conflict;
+  for (auto it = aliases.begin(); it != aliases.end(); ++it) {
+    Status s = internal::sync_alias(blue, green, it.key());
+    if (!s.is_ok() && first_conflict.is_ok()) first_conflict = s.context(where);
+  }
+  return first_conflict;
+}
+
+}  // namespace tandem::meta

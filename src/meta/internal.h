@@ -1,0 +1,77 @@
+// Helpers shared by the meta component's translation units. Not part of the
+// public interface (meta.h is).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "core/types.h"
+#include "es/es.h"
+
+namespace tandem::meta::internal {
+
+// Nested / dotted / prefix-less settings -> {"index.a.b": "v"} with numbers
+// and booleans rendered as strings (how clusters return them).
+nlohmann::json flatten_settings(const nlohmann::json& settings);
+
+// Renames analysis component types removed in 8.0 (nGram -> ngram ...).
+void rename_analysis_value(const std::string& key, nlohmann::json& v,
+                           std::vector<std::string>& notes);
+
+// Settings tandem owns on the secondary during a migration; they are never
+// compared in a plan and never copied from metadata events.
+bool is_managed_setting(std::string_view flat_key);
+
+// Percent-decodes a path segment ("%2B" -> "+"); malformed escapes stay.
+std::string pct_decode(std::string_view s);
+
+// Splits "/a/b%2Fc/d?x=1" into decoded segments {"a","b/c","d"} and the raw
+// query ("x=1", or empty).
+void split_target(std::string_view target, std::vector<std::string>* segments, std::string* query);
+
+// True when a name contains a wildcard or lists several names.
+bool is_pattern(std::string_view name);
+
+// Simple '*' glob match used for index patterns ("logs-*", "a*,b*").
+bool glob_match(std::string_view pattern, std::string_view name);
+bool pattern_match(std::string_view patterns, std::string_view name);  // comma list, -excludes
+
+// Creates an index on green, dropping settings green reports as unknown
+// ("unknown setting [index.x]": a plugin or a removal not in our tables)
+// and retrying, at most 16 times. Each drop is appended to `notes`.
+// resource_already_exists_exception is success.
+Status create_index_tolerant(es::Client& green, const IndexName& idx, nlohmann::json body,
+                             std::vector<std::string>* notes);
+
+// Makes green's alias `alias` point at the same indices as blue's, with the
+// same properties, in one atomic _aliases request, for the indices that
+// exist on both sides. Guard (the Zalando duplicate-index incident): when
+// green's alias points at an index blue's does not, nothing is changed and
+// kConflict names both sets. Green indices that blue also has but without
+// the alias lose it (blue removed it there).
+Status sync_alias(es::Client& blue, es::Client& green, const std::string& alias);
+
+// {"index": {"aliases": {...}}} for one alias name, read with GET /_alias/<a>;
+// empty object when the alias does not exist.
+Result<nlohmann::json> alias_members(es::Client& c, const std::string& alias);
+
+// Is `idx` an existing index on the cluster (open or closed)?
+Result<bool> index_exists(es::Client& c, const IndexName& idx);
+
+// Adds the migration settings (index.gc_deletes) to a create-index body.
+void add_migration_settings(nlohmann::json& body, const std::string& gc_deletes);
+
+// Current template `name` of `kind` ("_template", "_index_template",
+// "_component_template") on a cluster, nullopt when it does not exist.
+Result<std::optional<nlohmann::json>> fetch_template(es::Client& c, std::string_view kind,
+                                                     const std::string& name);
+// Transforms blue's template body for green's version and puts it there.
+Status put_template(es::Client& green, std::string_view kind, const std::string& name,
+                    const nlohmann::json& blue_body, std::vector<std::string>* notes);
+
+}  // namespace tandem::meta::internal

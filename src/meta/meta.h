@@ -1,0 +1,182 @@
+// Metadata sync: reads indices (settings, mappings, aliases) and templates
+// (legacy, composable, component) from the primary, transforms them for the
+// secondary's version, and applies them idempotently. Also applies captured
+// metadata writes (meta events) for the loader, and tunes/restores the
+// secondary's settings around the load.
+//
+// Layering: depends on es only. The state store is reached through the small
+// KeyValue interface below so the CLI can plug state::Store in (and tests an
+// in-memory map) without meta linking the state component.
+//
+// Transforms are pure functions of the JSON and the target's version; every
+// change they make is recorded as a human-readable note so `tandem meta plan`
+// can show what was dropped and why. See docs/meta.md for the tables.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "core/types.h"
+#include "es/es.h"
+
+namespace tandem::meta {
+
+// ---- pure transforms -------------------------------------------------------
+
+// A transformed document plus what was changed to get it.
+struct Transformed {
+  nlohmann::json body;
+  std::vector<std::string> notes;  // e.g. "dropped index.uuid (assigned by the cluster)"
+};
+
+// Settings as GET /<idx> returns them ({"index":{...}} nested, or flat
+// "index.x.y" keys) -> settings acceptable to a create-index/template on the
+// target. Output is flat: {"index.number_of_shards":"1", ...} (accepted by
+// every create/template/settings API and easy to compare).
+Transformed transform_settings(const nlohmann::json& settings, const es::Version& target);
+
+// Mappings: removes a 6.x mapping type ({"_doc":{...}} or {"tweet":{...}})
+// and mapping parameters the target no longer accepts. Errors
+// (invalid_argument): several mapping types in one index (5.x), not an object.
+Result<Transformed> transform_mappings(const nlohmann::json& mappings, const es::Version& target);
+
+// Aliases {"name":{...}}: drops null-valued fields (some versions render
+// absent routing/filter as null) and keeps is_write_index / is_hidden.
+nlohmann::json transform_aliases(const nlohmann::json& aliases);
+
+// (a) One index's metadata (the object GET /<idx> returns for it:
+// {"settings","mappings","aliases"}) -> the body of PUT /<idx> on the target.
+Result<Transformed> transform_index(const nlohmann::json& index_meta, const es::Version& target);
+
+// Templates, as the getters of es::Client return one entry's value.
+// Legacy: converts "template" to "index_patterns", transforms settings and
+// mappings. Composable/component: transforms template.settings/mappings.
+Result<Transformed> transform_legacy_template(const nlohmann::json& tmpl,
+                                              const es::Version& target);
+Result<Transformed> transform_index_template(const nlohmann::json& tmpl, const es::Version& target);
+Result<Transformed> transform_component_template(const nlohmann::json& tmpl,
+                                                 const es::Version& target);
+
+// ---- migration settings ----------------------------------------------------
+
+struct MigrationOptions {
+  // index.gc_deletes set on every index tandem creates on the secondary, so
+  // versioned delete tombstones outlive the migration's reordering window
+  // (Invariant 1). Empty: leave the cluster default.
+  std::string gc_deletes = "24h";
+};
+
+// (b) Creates `idx` on green from blue's metadata (transformed), with the
+// migration settings. Idempotent: an existing index (or a concurrent
+// creation, resource_already_exists_exception) is success. Blue's aliases
+// are created with the index unless an alias guard conflict exists on green
+// (then the index is created without that alias and the conflict is
+// returned as kConflict after creation -- the index exists either way).
+// kNotFound when blue has no such index (e.g. deleted since the event).
+Status ensure_index(es::Client& blue, es::Client& green, const IndexName& idx,
+                    const MigrationOptions& opts = {});
+
+// (c) Applies one captured metadata write to green. `meta_json` is the meta
+// payload of a change event:
+//   {"method":"PUT","path":"/idx/_mapping?x=y","body":{...}|"<json text>"|null,
+//    "status":200,"response":{...}}
+// `path` is the raw request-target (percent-encoded, may carry a query).
+// Supported: index create/delete/open/close, _mapping, _settings, _alias(es),
+// _template, _index_template, _component_template. Where the request body
+// alone is not enough (index create picks up blue's templates; a typed 6.x
+// mapping), green is brought to blue's current state for that object by
+// reading blue. Idempotent: replays are no-ops (already exists / missing on
+// delete are success). A payload whose status is not 2xx is ignored (ok).
+// An unsupported request is kInvalidArgument naming method and path.
+Status apply_meta_event(es::Client& blue, es::Client& green, std::string_view meta_json,
+                        const MigrationOptions& opts = {});
+
+// ---- plan / apply ----------------------------------------------------------
+
+enum class ActionKind {
+  kPutComponentTemplate,
+  kPutIndexTemplate,
+  kPutLegacyTemplate,
+  kCreateIndex,
+  kAddAlias,     // add (or update the properties of) an alias on one index
+  kRemoveAlias,  // blue no longer has the alias on that index
+};
+std::string_view action_name(ActionKind k);
+
+struct Action {
+  ActionKind kind;
+  std::string name;                // template / index / alias name
+  std::string index;               // kAddAlias: the index the alias points at
+  nlohmann::json body;             // what will be sent to green
+  bool noop = false;               // green already has an equivalent object
+  std::string detail;              // why it is a no-op or how it differs
+  std::vector<std::string> notes;  // transform notes
+};
+
+struct Plan {
+  std::vector<Action> actions;         // ordered: component, composable, legacy, indices, aliases
+  std::vector<std::string> conflicts;  // alias guard violations (never applied)
+  size_t changes() const;              // non-noop actions
+};
+
+struct PlanOptions {
+  std::string index_pattern = "*";  // indices (and aliases on them) to include
+  bool templates = true;
+  // Templates (all three kinds) whose names match; names starting with '.'
+  // and templates marked _meta.managed=true are the cluster's own and are
+  // never copied.
+  std::string template_pattern = "*";
+};
+
+Result<Plan> make_plan(es::Client& blue, es::Client& green, const PlanOptions& opts);
+
+// Applies the non-noop actions in order (alias actions of one alias in one
+// atomic _aliases request, so a write index moves without a gap). Idempotent
+// (an index created meanwhile counts as done). Stops at the first failure.
+// With conflicts in the plan, everything else is applied and the result is
+// kConflict listing them.
+Status apply_plan(es::Client& green, const Plan& plan, const MigrationOptions& opts);
+
+// Renders a plan as text lines ("create index X", "put template Y (already
+// identical)"...).
+std::string render_plan(const Plan& plan);
+
+// ---- load tuning / finalize ------------------------------------------------
+
+// Where original settings are recorded between `apply --load-tuning` and
+// `finalize`. The CLI adapts state::Store to it.
+class KeyValue {
+ public:
+  virtual ~KeyValue() = default;
+  virtual Status put(std::string_view key, std::string_view value) = 0;
+  virtual Result<std::optional<std::string>> get(std::string_view key) = 0;
+};
+
+// Records each index's current number_of_replicas, refresh_interval and
+// gc_deletes under "meta.tuning.<index>" (first recording wins: a second
+// call never overwrites the originals with tuned values), then sets replicas
+// 0 and refresh_interval -1.
+Status tune_for_load(es::Client& green, const std::vector<IndexName>& indices, KeyValue& kv);
+
+// Restores the recorded values (or the defaults -- replicas from blue's
+// index, refresh 1s, gc_deletes 60s -- where nothing was recorded) on the
+// green indices matching `pattern`.
+Status finalize(es::Client& blue, es::Client& green, std::string_view pattern, KeyValue& kv);
+
+// Simple in-memory KeyValue (tests, dry runs).
+class MemoryKeyValue final : public KeyValue {
+ public:
+  Status put(std::string_view key, std::string_view value) override;
+  Result<std::optional<std::string>> get(std::string_view key) override;
+
+ private:
+  std::map<std::string, std::string, std::less<>> m_;
+};
+
+}  // namespace tandem::meta

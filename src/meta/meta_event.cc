@@ -1,0 +1,261 @@
+// apply_meta_event: replays one captured metadata write on the secondary.
+//
+// Strategy per kind of write (why: events are applied in log order, but the
+// request alone is not always enough -- an index create picks up blue's
+// templates, a 6.x typed mapping needs blue's canonical form):
+//   index create         ensure_index from blue's current metadata
+//   index delete         delete the named indices on green (a pattern only
+//                        deletes green indices blue no longer has)
+//   _open / _close       same request on green
+//   _mapping             blue's current mapping of the target -> green
+//   _settings            request body, transformed, same target on green
+//   _alias(es)           every touched alias synced from blue (alias guard)
+//   templates            blue's current template (or delete) -> green
+#include <set>
+#include <string>
+#include <vector>
+
+#include "http/http.h"
+#include "meta/internal.h"
+#include "meta/meta.h"
+
+namespace tandem::meta {
+
+using nlohmann::json;
+
+namespace {
+
+std::string enc(const std::string& s) {
+  return http::encode_path_segment(s);
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t c = s.find(',', pos);
+    if (c == std::string::npos) c = s.size();
+    if (c > pos) out.push_back(s.substr(pos, c - pos));
+    pos = c + 1;
+  }
+  return out;
+}
+
+Status ignore_not_found(Status s) {
+  return s.code() == Code::kNotFound ? Status::ok() : s;
+}
+
+Status delete_indices(es::Client& blue, es::Client& green, const std::string& names) {
+  for (const std::string& n : split_commas(names)) {
+    if (!internal::is_pattern(n)) {
+      TANDEM_RETURN_IF_ERROR(ignore_not_found(green.delete_index(IndexName(n))));
+      continue;
+    }
+    // A pattern may match green-only indices; only follow deletions blue made.
+    TANDEM_ASSIGN_OR_RETURN(auto stats, green.indices(n));
+    for (const auto& st : stats) {
+      TANDEM_ASSIGN_OR_RETURN(bool on_blue, internal::index_exists(blue, st.index));
+      if (!on_blue) TANDEM_RETURN_IF_ERROR(ignore_not_found(green.delete_index(st.index)));
+    }
+  }
+  return Status::ok();
+}
+
+// Alias names touched, with wildcards expanded over both clusters.
+Result<std::set<std::string>> expand_aliases(es::Client& blue, es::Client& green,
+                                             const std::vector<std::string>& names) {
+  std::set<std::string> out;
+  for (const std::string& n : names) {
+    if (!internal::is_pattern(n)) {
+      out.insert(n);
+      continue;
+    }
+    for (es::Client* c : {&blue, &green}) {
+      auto r = c->call("GET", "/_alias/" + enc(n));
+      if (!r.is_ok()) {
+        if (r.status().code() == Code::kNotFound) continue;
+        return r.status();
+      }
+      for (auto& [idx, v] : r->items()) {
+        if (!v.contains("aliases")) continue;
+        for (auto& [a, props] : v["aliases"].items()) {
+          if (internal::pattern_match(n, a)) out.insert(a);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> names_of(const json& j) {
+  std::vector<std::string> out;
+  if (j.is_string()) {
+    for (auto& n : split_commas(j.get<std::string>())) out.push_back(n);
+  } else if (j.is_array()) {
+    for (const auto& e : j) {
+      if (e.is_string()) out.push_back(e.get<std::string>());
+    }
+  }
+  return out;
+}
+
+Status apply_alias_actions(es::Client& blue, es::Client& green, const json& body) {
+  std::vector<std::string> aliases;
+  if (!body.is_object() || !body.contains("actions") || !body["actions"].is_array()) {
+    return Status(Code::kInvalidArgument, "_aliases body has no actions array");
+  }
+  for (const auto& a : body["actions"]) {
+    if (!a.is_object() || a.empty()) continue;
+    const std::string op = a.begin().key();
+    const json& spec = a.begin().value();
+    if (op == "remove_index") {
+      for (const char* k : {"index", "indices"}) {
+        if (!spec.contains(k)) continue;
+        for (const auto& n : names_of(spec[k]))
+          TANDEM_RETURN_IF_ERROR(delete_indices(blue, green, n));
+      }
+      continue;
+    }
+    for (const char* k : {"alias", "aliases"}) {
+      if (spec.contains(k)) {
+        for (auto& n : names_of(spec[k])) aliases.push_back(n);
+      }
+    }
+  }
+  TANDEM_ASSIGN_OR_RETURN(auto names, expand_aliases(blue, green, aliases));
+  for (const auto& n : names) TANDEM_RETURN_IF_ERROR(internal::sync_alias(blue, green, n));
+  return Status::ok();
+}
+
+// Blue's current mapping of `target` onto green, index by index.
+Status sync_mappings(es::Client& blue, es::Client& green, const std::string& target,
+                     const MigrationOptions& opts) {
+  TANDEM_ASSIGN_OR_RETURN(json m, blue.call("GET", "/" + enc(target) + "/_mapping"));
+  for (auto& [idx, v] : m.items()) {
+    TANDEM_ASSIGN_OR_RETURN(bool on_green, internal::index_exists(green, IndexName(idx)));
+    if (!on_green) {
+      TANDEM_RETURN_IF_ERROR(ensure_index(blue, green, IndexName(idx), opts));
+      continue;
+    }
+    auto t = transform_mappings(v.contains("mappings") ? v["mappings"] : json::object(),
+                                green.info().version);
+    if (!t.is_ok()) return t.status().context("index '" + idx + "'");
+    if (t->body.empty()) continue;
+    auto r = green.call("PUT", "/" + enc(idx) + "/_mapping", t->body);
+    if (!r.is_ok()) return r.status().context("put mapping");
+  }
+  return Status::ok();
+}
+
+Status replay_settings(es::Client& blue, es::Client& green, const std::string& target,
+                       const std::string& query, const json& body, const MigrationOptions& opts) {
+  json settings = body.is_object() && body.contains("settings") ? body["settings"] : body;
+  Transformed t = transform_settings(settings, green.info().version);
+  json out = json::object();
+  for (auto& [k, v] : t.body.items()) {
+    if (!internal::is_managed_setting(k) || k == "index.number_of_replicas" ||
+        k == "index.refresh_interval") {
+      out[k] = v;
+    }
+  }
+  if (out.empty()) return Status::ok();
+  std::string path = (target.empty() ? std::string() : "/" + enc(target)) + "/_settings";
+  if (!query.empty()) path += "?" + query;
+  auto r = green.call("PUT", path, out);
+  if (r.is_ok()) return Status::ok();
+  if (r.status().code() == Code::kNotFound && !target.empty() && !internal::is_pattern(target)) {
+    // Not on green yet: creating it copies blue's current settings.
+    return ensure_index(blue, green, IndexName(target), opts);
+  }
+  return r.status().context("put settings");
+}
+
+Status open_close(es::Client& blue, es::Client& green, const std::string& target,
+                  const std::string& verb, const MigrationOptions& opts) {
+  auto r = green.call("POST", "/" + enc(target) + "/" + verb);
+  if (r.is_ok()) return Status::ok();
+  if (r.status().code() != Code::kNotFound || internal::is_pattern(target)) return r.status();
+  if (verb == "_close") return Status::ok();
+  return ensure_index(blue, green, IndexName(target), opts);
+}
+
+Status templates(es::Client& blue, es::Client& green, const std::string& method,
+                 const std::string& kind, const std::string& name) {
+  std::string path = "/" + kind + "/" + enc(name);
+  if (method == "DELETE") return ignore_not_found(green.call("DELETE", path).status());
+  TANDEM_ASSIGN_OR_RETURN(auto current, internal::fetch_template(blue, kind, name));
+  if (!current) return Status::ok();  // deleted on blue since; its delete event follows
+  return internal::put_template(green, kind, name, *current, nullptr);
+}
+
+}  // namespace
+
+Status apply_meta_event(es::Client& blue, es::Client& green, std::string_view meta_json,
+                        const MigrationOptions& opts) {
+  json ev = json::parse(meta_json, nullptr, false);
+  if (ev.is_discarded() || !ev.is_object() || !ev.contains("method") || !ev.contains("path") ||
+      !ev["method"].is_string() || !ev["path"].is_string()) {
+    return Status(Code::kInvalidArgument, "meta event is not {\"method\",\"path\",...} JSON");
+  }
+  const std::string method = ev["method"].get<std::string>();
+  const std::string path = ev["path"].get<std::string>();
+  int status = ev.contains("status") && ev["status"].is_number() ? ev["status"].get<int>() : 200;
+  if (status < 200 || status >= 300) return Status::ok();  // blue did not apply it
+  json body = ev.contains("body") ? ev["body"] : json();
+  if (body.is_string()) body = json::parse(body.get<std::string>(), nullptr, false);
+  if (body.is_discarded()) body = json();
+  std::vector<std::string> seg;
+  std::string query;
+  internal::split_target(path, &seg, &query);
+  const std::string what = "meta event " + method + " " + path;
+  auto unsupported = [&] {
+    return Status(Code::kInvalidArgument, what + ": not a metadata write tandem replays");
+  };
+  Status s;
+  if (seg.empty()) return unsupported();
+  if (seg[0] == "_aliases" && seg.size() == 1) {
+    s = apply_alias_actions(blue, green, body);
+  } else if ((seg[0] == "_template" || seg[0] == "_index_template" ||
+              seg[0] == "_component_template") &&
+             seg.size() == 2) {
+    s = templates(blue, green, method, seg[0], seg[1]);
+  } else if (seg[0] == "_settings" && seg.size() == 1) {
+    s = replay_settings(blue, green, "", query, body, opts);
+  } else if (seg[0].starts_with("_")) {
+    return unsupported();
+  } else if (seg.size() == 1) {
+    if (method == "DELETE") {
+      s = delete_indices(blue, green, seg[0]);
+    } else if (method == "PUT" || method == "POST") {
+      // The answer names the concrete index (date math resolved).
+      const json& resp = ev.contains("response") ? ev["response"] : json();
+      std::string name = resp.is_object() && resp.contains("index") && resp["index"].is_string()
+                             ? resp["index"].get<std::string>()
+                             : seg[0];
+      s = ensure_index(blue, green, IndexName(name), opts);
+      if (s.code() == Code::kNotFound) s = Status::ok();  // deleted since; its event follows
+    } else {
+      return unsupported();
+    }
+  } else if (seg.size() == 2 && (seg[1] == "_open" || seg[1] == "_close")) {
+    s = open_close(blue, green, seg[0], seg[1], opts);
+  } else if ((seg.size() >= 2 && (seg[1] == "_mapping" || seg[1] == "_mappings")) ||
+             (seg.size() == 3 && seg[2] == "_mapping")) {
+    s = sync_mappings(blue, green, seg[0], opts);
+  } else if (seg.size() == 2 && seg[1] == "_settings") {
+    s = replay_settings(blue, green, seg[0], query, body, opts);
+  } else if (seg.size() == 3 && (seg[1] == "_alias" || seg[1] == "_aliases")) {
+    std::vector<std::string> names = split_commas(seg[2]);
+    auto expanded = expand_aliases(blue, green, names);
+    if (!expanded.is_ok()) return expanded.status().context(what);
+    for (const auto& n : *expanded) {
+      s = internal::sync_alias(blue, green, n);
+      if (!s.is_ok()) break;
+    }
+  } else {
+    return unsupported();
+  }
+  return s.is_ok() ? s : s.context(what);
+}
+
+}  // namespace tandem::meta

@@ -1,0 +1,202 @@
+// Shared helpers of the meta component: paths, patterns, tolerant index
+// creation and the alias guard.
+#include <cctype>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "http/http.h"
+#include "meta/internal.h"
+#include "meta/meta.h"
+
+namespace tandem::meta::internal {
+
+using nlohmann::json;
+
+bool is_managed_setting(std::string_view k) {
+  return k == "index.gc_deletes" || k == "index.number_of_replicas" ||
+         k == "index.refresh_interval" || k == "index.auto_expand_replicas" ||
+         k.starts_with("index.blocks.");
+}
+
+std::string pct_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+void split_target(std::string_view target, std::vector<std::string>* segments, std::string* query) {
+  segments->clear();
+  query->clear();
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    *query = std::string(target.substr(q + 1));
+    target = target.substr(0, q);
+  }
+  size_t pos = 0;
+  while (pos <= target.size()) {
+    size_t next = target.find('/', pos);
+    if (next == std::string_view::npos) next = target.size();
+    if (next > pos) segments->push_back(pct_decode(target.substr(pos, next - pos)));
+    pos = next + 1;
+  }
+}
+
+bool is_pattern(std::string_view name) {
+  return name.find_first_of("*,") != std::string_view::npos || name == "_all";
+}
+
+bool glob_match(std::string_view p, std::string_view s) {
+  // Iterative '*' matcher with backtracking to the last star.
+  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
+  while (si < s.size()) {
+    if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = si;
+    } else if (pi < p.size() && p[pi] == s[si]) {
+      ++pi;
+      ++si;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      si = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+bool pattern_match(std::string_view patterns, std::string_view name) {
+  bool matched = false;
+  size_t pos = 0;
+  while (pos <= patterns.size()) {
+    size_t comma = patterns.find(',', pos);
+    if (comma == std::string_view::npos) comma = patterns.size();
+    std::string_view p = patterns.substr(pos, comma - pos);
+    if (!p.empty() && p.front() == '-') {
+      if (glob_match(p.substr(1), name)) matched = false;
+    } else if (p == "_all" || glob_match(p, name)) {
+      matched = true;
+    }
+    pos = comma + 1;
+  }
+  return matched;
+}
+
+namespace {
+
+// "unknown setting [index.x]" / "private index setting [index.x] can not be
+// set explicitly" -> "index.x".
+std::optional<std::string> rejected_setting(const std::string& msg) {
+  for (std::string_view marker : {"unknown setting [", "private index setting ["}) {
+    auto at = msg.find(marker);
+    if (at == std::string::npos) continue;
+    auto start = at + marker.size();
+    auto end = msg.find(']', start);
+    if (end != std::string::npos) return msg.substr(start, end - start);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Status create_index_tolerant(es::Client& green, const IndexName& idx, json body,
+                             std::vector<std::string>* notes) {
+  constexpr int kMaxDrops = 16;
+  for (int attempt = 0;; ++attempt) {
+    Status s = green.create_index(idx, body);
+    if (s.is_ok()) return s;
+    const std::string& m = s.message();
+    if (m.find("resource_already_exists_exception") != std::string::npos) return Status::ok();
+    auto key = rejected_setting(m);
+    bool can_drop = key && attempt < kMaxDrops && body.contains("settings") &&
+                    body["settings"].is_object() && body["settings"].contains(*key);
+    if (!can_drop) return s.context("create index '" + idx.get() + "' on green");
+    body["settings"].erase(*key);
+    if (notes) notes->push_back("dropped " + *key + " (rejected by " + green.label() + ")");
+  }
+}
+
+Result<bool> index_exists(es::Client& c, const IndexName& idx) {
+  auto r = c.call("GET", "/" + http::encode_path_segment(idx.get()) +
+                             "/_settings/index.uuid?expand_wildcards=all");
+  if (!r.is_ok()) {
+    if (r.status().code() == Code::kNotFound) return false;
+    return r.status();
+  }
+  // A name that is an alias resolves to other keys: not an index.
+  return r->is_object() && r->contains(idx.get());
+}
+
+Result<json> alias_members(es::Client& c, const std::string& alias) {
+  auto r = c.call("GET", "/_alias/" + http::encode_path_segment(alias) + "?expand_wildcards=all");
+  if (!r.is_ok()) {
+    if (r.status().code() == Code::kNotFound) return json::object();
+    return r.status();
+  }
+  json out = json::object();
+  if (!r->is_object()) return out;
+  for (auto it = r->begin(); it != r->end(); ++it) {
+    const json& al = (*it)["aliases"];
+    if (al.is_object() && al.contains(alias)) out[it.key()] = al[alias];
+  }
+  return out;
+}
+
+Status sync_alias(es::Client& blue, es::Client& green, const std::string& alias) {
+  TANDEM_ASSIGN_OR_RETURN(json b, alias_members(blue, alias));
+  TANDEM_ASSIGN_OR_RETURN(json g, alias_members(green, alias));
+  json actions = json::array();
+  std::set<std::string> conflicts;
+  for (auto it = g.begin(); it != g.end(); ++it) {
+    if (b.contains(it.key())) continue;
+    TANDEM_ASSIGN_OR_RETURN(bool on_blue, index_exists(blue, IndexName(it.key())));
+    if (on_blue) {
+      // Blue removed the alias from this index: follow.
+      actions.push_back({{"remove", {{"index", it.key()}, {"alias", alias}}}});
+    } else {
+      conflicts.insert(it.key());
+    }
+  }
+  if (!conflicts.empty()) {
+    std::string names;
+    for (const auto& n : conflicts) names += (names.empty() ? "" : ", ") + n;
+    std::string blue_names;
+    for (auto it = b.begin(); it != b.end(); ++it)
+      blue_names += (blue_names.empty() ? "" : ", ") + it.key();
+    return Status(Code::kConflict, "alias guard: alias '" + alias + "' on green also points at [" +
+                                       names + "] which blue's does not (blue: [" + blue_names +
+                                       "]); resolve by hand before cutover");
+  }
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    json props = transform_aliases(json{{alias, *it}})[alias];
+    if (g.contains(it.key()) && transform_aliases(json{{alias, g[it.key()]}})[alias] == props) {
+      continue;
+    }
+    TANDEM_ASSIGN_OR_RETURN(bool on_green, index_exists(green, IndexName(it.key())));
+    if (!on_green) continue;  // added when ensure_index creates the index
+    json add = props;
+    add["index"] = it.key();
+    add["alias"] = alias;
+    actions.push_back({{"add", add}});
+  }
+  if (actions.empty()) return Status::ok();
+  return green.update_aliases(actions).context("alias '" + alias + "'");
+}
+
+}  // namespace tandem::meta::internal

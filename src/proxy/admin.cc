@@ -1,0 +1,271 @@
+#include "proxy/admin.h"
+
+#include <openssl/crypto.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "proxy/es_error.h"
+
+namespace tandem::proxy {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+using json = nlohmann::json;
+using beast::error_code;
+
+namespace {
+
+json endpoint_json(const Endpoint& e) {
+  return {{"name", e.name}, {"url", e.url}};
+}
+
+json roles_json(const RoleSnapshot& s) {
+  return {{"primary", endpoint_json(s.primary)},
+          {"secondary", endpoint_json(s.secondary)},
+          {"epoch", s.epoch.get()},
+          {"generation", s.generation}};
+}
+
+// capture->status_json() as a JSON value (a string if it is not JSON, so
+// /status never fails because of it).
+json capture_json(const WriteCapture& capture) {
+  const std::string raw = capture.status_json();
+  json j = json::parse(raw, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? json(raw) : j;
+}
+
+double number_at(const json& j, std::initializer_list<const char*> names) {
+  if (!j.is_object()) return 0;
+  for (const char* n : names) {
+    auto it = j.find(n);
+    if (it != j.end() && it->is_number()) return it->get<double>();
+  }
+  return 0;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+std::string admin_status_json(const RoleTable& roles, const WriteCapture& capture,
+                              const Server* server) {
+  const auto gate = roles.stats();
+  json cap = capture_json(capture);
+  json out = {
+      {"roles", roles_json(*roles.snapshot())},
+      {"gate",
+       {{"writes_in_flight", gate.writes_in_flight},
+        {"writes_held", gate.writes_held},
+        {"switching", gate.switching},
+        {"switches", gate.switches},
+        {"rejected_while_held", gate.rejected_while_held}}},
+      {"capture", cap},
+      {"fail_closed", cap.is_object() && cap.value("fail_closed", false)},
+  };
+  if (server) {
+    const auto s = server->stats();
+    out["server"] = {{"accepted", s.accepted},
+                     {"open_connections", s.open_connections},
+                     {"requests", s.requests}};
+  }
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string admin_metrics_text(const RoleTable& roles, const WriteCapture& capture,
+                               ProxyMetrics& metrics) {
+  const auto gate = roles.stats();
+  metrics.set_gate(static_cast<double>(gate.writes_in_flight),
+                   static_cast<double>(gate.writes_held));
+  const json cap = capture_json(capture);
+  metrics.set_capture(number_at(cap, {"events_emitted", "events"}),
+                      number_at(cap, {"spill_depth", "spilled"}));
+  return metrics.serialize();
+}
+
+struct AdminServer::Impl {
+  AdminConfig cfg;
+  AdminDeps deps;
+  net::io_context ioc{1};
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::thread thread;
+  uint16_t port = 0;
+
+  void accept();
+  void serve(std::shared_ptr<beast::tcp_stream> stream);
+  bhttp::response<bhttp::string_body> route(const bhttp::request<bhttp::string_body>& req);
+  bhttp::response<bhttp::string_body> do_switch(const bhttp::request<bhttp::string_body>& req);
+};
+
+namespace {
+
+bhttp::response<bhttp::string_body> reply(int status, std::string body,
+                                          const char* type = "application/json") {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, type);
+  res.body() = std::move(body);
+  res.keep_alive(false);
+  res.prepare_payload();
+  return res;
+}
+
+bhttp::response<bhttp::string_body> error_reply(int status, const char* type, std::string reason) {
+  return reply(status, es_error_body(status, type, reason));
+}
+
+}  // namespace
+
+void AdminServer::Impl::accept() {
+  acceptor->async_accept([this](error_code ec, tcp::socket s) {
+    if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
+    if (!ec) serve(std::make_shared<beast::tcp_stream>(std::move(s)));
+    accept();
+  });
+}
+
+void AdminServer::Impl::serve(std::shared_ptr<beast::tcp_stream> stream) {
+  auto buf = std::make_shared<beast::flat_buffer>();
+  auto parser = std::make_shared<bhttp::request_parser<bhttp::string_body>>();
+  parser->body_limit(64u << 10);
+  parser->header_limit(16u << 10);
+  stream->expires_after(std::chrono::seconds(10));
+  bhttp::async_read(*stream, *buf, *parser,
+                    [this, stream, buf, parser](error_code ec, std::size_t) {
+                      auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+                          ec ? error_reply(400, "illegal_argument_exception",
+                                           "malformed request: " + ec.message())
+                             : route(parser->get()));
+                      bhttp::async_write(*stream, *res, [stream, res](error_code, std::size_t) {
+                        error_code ignored;
+                        stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+                        stream->close();
+                      });
+                    });
+}
+
+bhttp::response<bhttp::string_body> AdminServer::Impl::route(
+    const bhttp::request<bhttp::string_body>& req) {
+  if (!cfg.token.empty()) {
+    const auto field = req[bhttp::field::authorization];
+    const std::string_view auth(field.data(), field.size());
+    constexpr std::string_view kBearer = "Bearer ";
+    if (auth.size() <= kBearer.size() || auth.substr(0, kBearer.size()) != kBearer ||
+        !constant_time_equal(auth.substr(kBearer.size()), cfg.token.reveal())) {
+      auto res = error_reply(401, "security_exception", "admin API requires a valid bearer token");
+      res.set(bhttp::field::www_authenticate, "Bearer");
+      return res;
+    }
+  }
+  const std::string_view target(req.target().data(), req.target().size());
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/status" && req.method() == bhttp::verb::get) {
+    return reply(200, admin_status_json(*deps.roles, *deps.capture, deps.server));
+  }
+  if (path == "/metrics" && req.method() == bhttp::verb::get) {
+    return reply(200, admin_metrics_text(*deps.roles, *deps.capture, *deps.metrics),
+                 "text/plain; version=0.0.4");
+  }
+  if (path == "/roles/switch" && req.method() == bhttp::verb::post) return do_switch(req);
+  if (path == "/status" || path == "/metrics" || path == "/roles/switch") {
+    return error_reply(
+        405, "method_not_allowed_exception",
+        "method " + std::string(req.method_string()) + " not allowed on " + std::string(path));
+  }
+  return error_reply(404, "resource_not_found_exception", "no admin endpoint " + std::string(path));
+}
+
+bhttp::response<bhttp::string_body> AdminServer::Impl::do_switch(
+    const bhttp::request<bhttp::string_body>& req) {
+  if (!deps.secondary_configured) {
+    return error_reply(409, "tandem_switch_exception", "no secondary is configured");
+  }
+  auto timeout = deps.switch_drain_timeout;
+  const std::string_view target(req.target().data(), req.target().size());
+  if (auto q = target.find("?timeout="); q != std::string_view::npos) {
+    auto t = parse_duration(target.substr(q + 9, target.find('&', q + 9) - (q + 9)));
+    if (!t.is_ok())
+      return error_reply(400, "illegal_argument_exception", "timeout: " + t.status().message());
+    timeout = t.value();
+  }
+  auto r = deps.roles->switch_roles(timeout, deps.on_switch);
+  if (!r.is_ok()) {
+    const Code c = r.status().code();
+    const int status = c == Code::kTimeout ? 504 : c == Code::kFailedPrecondition ? 409 : 500;
+    if (deps.log) deps.log("warn", "role switch failed: " + r.status().to_string());
+    return error_reply(status, "tandem_switch_exception", r.status().message());
+  }
+  const auto& rep = r.value();
+  if (deps.log) {
+    deps.log("info", "roles switched: primary " + rep.before.primary.name + " -> " +
+                         rep.after.primary.name + ", epoch " +
+                         std::to_string(rep.after.epoch.get()) + ", writes held " +
+                         std::to_string(rep.held.count()) + " us");
+  }
+  json out = {{"acknowledged", true},
+              {"before", roles_json(rep.before)},
+              {"after", roles_json(rep.after)},
+              {"held_us", rep.held.count()},
+              {"writes_held", rep.writes_held}};
+  return reply(200, out.dump());
+}
+
+Result<std::unique_ptr<AdminServer>> AdminServer::start(const AdminConfig& cfg, AdminDeps deps) {
+  if (!deps.roles || !deps.capture || !deps.metrics) {
+    return error(Code::kInvalidArgument, "admin API needs roles, capture and metrics");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = cfg;
+  impl->deps = std::move(deps);
+  const std::string where = cfg.host + ":" + std::to_string(cfg.port);
+  error_code ec;
+  auto addr = net::ip::make_address(cfg.host, ec);
+  if (ec)
+    return error(Code::kInvalidArgument, "admin listen address '" + cfg.host + "' is not an IP");
+  impl->acceptor = std::make_unique<tcp::acceptor>(impl->ioc);
+  tcp::endpoint ep(addr, cfg.port);
+  impl->acceptor->open(ep.protocol(), ec);
+  if (!ec) impl->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor->bind(ep, ec);
+  if (!ec) impl->acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return error(Code::kUnavailable, "admin API cannot listen on " + where + ": " + ec.message());
+  impl->port = impl->acceptor->local_endpoint().port();
+  impl->accept();
+  impl->thread = std::thread([im = impl.get()] { im->ioc.run(); });
+  return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
+}
+
+AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AdminServer::~AdminServer() {
+  stop();
+}
+
+uint16_t AdminServer::port() const {
+  return impl_->port;
+}
+
+void AdminServer::stop() {
+  if (!impl_->thread.joinable()) return;
+  net::post(impl_->ioc, [im = impl_.get()] {
+    error_code ec;
+    im->acceptor->close(ec);
+  });
+  impl_->ioc.stop();
+  impl_->thread.join();
+  impl_->acceptor.reset();
+}
+
+}  // namespace tandem::proxy

@@ -1,0 +1,496 @@
+// WriteCapture: the seam the server half calls (proxy.h). begin() decides,
+// journals intents and prepares the request; complete() turns the primary's
+// answer into events (capture_events.cc) and hands them to the EventSink
+// (durability.cc); the client is answered per the durability mode.
+#include "proxy/capture.h"
+
+#include <simdjson.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <deque>
+#include <set>
+
+#include "proxy/bulk.h"
+#include "proxy/capture_events.h"
+#include "proxy/classify_util.h"
+#include "proxy/durability.h"
+#include "proxy/es_error.h"
+#include "proxy/intents.h"
+
+namespace tandem::proxy {
+namespace {
+
+namespace od = simdjson::ondemand;
+using Clock = std::chrono::steady_clock;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The request's own top-level "_source" (an update body may carry one,
+// and it overrides the URL parameter): nullopt when absent.
+std::optional<bool> body_source_flag(std::string_view body) {
+  simdjson::padded_string padded(body);
+  thread_local od::parser parser;
+  od::document doc;
+  od::object obj;
+  if (parser.iterate(padded).get(doc) || doc.get_object().get(obj)) return std::nullopt;
+  std::optional<bool> out;
+  for (auto f : obj) {
+    od::field field;
+    std::string_view key;
+    if (std::move(f).get(field) || field.unescaped_key().get(key)) return out;
+    if (key == "_source") {
+      bool b = false;
+      out = !field.value().get_bool().get(b) && b;
+    }
+  }
+  return out;
+}
+
+bool has_param(std::string_view query, std::string_view name) {
+  return detail::query_param(query, name).has_value();
+}
+
+bool source_filtered(std::string_view query) {
+  // 6.x spelled them without the trailing 's'.
+  return has_param(query, "_source_includes") || has_param(query, "_source_excludes") ||
+         has_param(query, "_source_include") || has_param(query, "_source_exclude");
+}
+
+bool uses_pipeline(std::string_view query) {
+  auto p = detail::query_param(query, "pipeline");
+  return p && !p->empty() && *p != "_none";
+}
+
+bool non_json_content(const std::vector<HttpHeader>* headers) {
+  if (!headers) return false;
+  for (const HttpHeader& h : *headers) {
+    if (h.name.size() != 12) continue;
+    std::string name = h.name;
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name != "content-type") continue;
+    std::string v = h.value;
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v.find("smile") != std::string::npos || v.find("cbor") != std::string::npos ||
+           v.find("yaml") != std::string::npos;
+  }
+  return false;
+}
+
+struct TicketState {
+  RequestClass cls = RequestClass::kRead;
+  uint64_t intent_id = 0;  // 0: none journaled
+  detail::DocRequest doc;
+  detail::BulkRequest bulk;
+  detail::MetaRequest meta;
+};
+
+class Capture final : public WriteCapture {
+ public:
+  Capture(CaptureOptions opts, CaptureTuning tuning, VerificationMarks* marks)
+      : opts_(std::move(opts)),
+        tuning_(std::move(tuning)),
+        marks_(marks),
+        epoch_(opts_.epoch.get()) {}
+  // The sink goes first, explicitly: its destructor settles in-flight
+  // batches, whose callbacks use the intents journal and the marks.
+  ~Capture() override { sink_.reset(); }
+
+  Status init(log::Log* log) {
+    std::vector<Intent> recovered;
+    IntentsOptions io;
+    io.dir = opts_.intents_dir;
+    io.sync = tuning_.sync_intents;
+    TANDEM_ASSIGN_OR_RETURN(intents_, IntentJournal::open(io, &recovered));
+    SinkOptions so;
+    so.log_deadline = opts_.log_deadline;
+    so.spill_deadline = tuning_.spill_deadline;
+    so.probe_interval = tuning_.probe_interval;
+    so.spill_dir = opts_.spill_dir;
+    so.open_spill = tuning_.open_spill;
+    TANDEM_ASSIGN_OR_RETURN(sink_, EventSink::start(std::move(so), log));
+    // At start a spill journal that can't be opened is a configuration
+    // error: refuse to run rather than find out during the first log outage.
+    // (At run time a failing journal means fail-closed instead.)
+    if (!sink_->stats().spill_open) {
+      return error(Code::kFailedPrecondition, "spill journal unavailable: " + sink_->fail_reason());
+    }
+    if (recovered.empty()) return Status::ok();
+    // A previous process forwarded these and never saw their events made
+    // durable: the primary may have applied them. Reconcile by id; an
+    // auto-id item has no id to reconcile, so its index needs verify.
+    std::vector<event::ChangeEvent> events;
+    for (const Intent& in : recovered) {
+      if (in.id) {
+        events.push_back(reconcile(in));
+      } else {
+        Status st = marks_->mark(IndexName(in.index), "auto-id write in flight at crash");
+        if (!st.is_ok()) return st.context("intents recovery: marking " + in.index);
+      }
+    }
+    recovered_reconciles_ = events.size();
+    if (sink_->publish_and_wait(std::move(events))) {
+      TANDEM_RETURN_IF_ERROR(intents_->reset_recovered());
+    }
+    // Otherwise the events are stranded (the sink is fail-closed and keeps
+    // retrying) and the intents stay: a next start reconciles them again.
+    return Status::ok();
+  }
+
+  BeginResult begin(const RequestView& req, const Classification& cls) override {
+    BeginResult out;
+    out.ticket.cls = cls;
+    if (cls.cls == RequestClass::kRead) return out;
+    sweep_abandoned();
+    if (!sink_->accepting()) {
+      rejected_unavailable_.fetch_add(1);
+      out.reply = unavailable("the change log and the spill journal both failed (" +
+                              sink_->fail_reason() + "); writes are refused until one recovers");
+      return out;
+    }
+    if (cls.cls == RequestClass::kMultiDocWrite) return begin_multi(req, cls);
+    auto st = std::make_shared<TicketState>();
+    st->cls = cls.cls;
+    detail::SplitTarget t = detail::split_target(req.target);
+    std::vector<Intent> intents;
+    if (cls.cls == RequestClass::kDocWrite) {
+      prepare_doc(req, cls, t.query, *st, out.ticket);
+      intents.push_back({st->doc.index, st->doc.id, st->doc.routing});
+    } else if (cls.cls == RequestClass::kBulk) {
+      prepare_bulk(req, cls, t.query, *st, out.ticket);
+      if (st->bulk.parsed) {
+        for (const bulk::Item& it : st->bulk.parsed->items) {
+          intents.push_back({it.index.value_or(""), it.id, it.routing});
+        }
+      } else {
+        intents.push_back({cls.index ? cls.index->get() : "*", std::nullopt, std::nullopt});
+      }
+    } else {
+      prepare_meta(req, cls, *st);
+    }
+    if (!intents.empty()) {
+      auto id = intents_->begin(intents);
+      if (!id.is_ok()) {
+        rejected_unavailable_.fetch_add(1);
+        out.reply = unavailable("cannot journal write intents: " + id.status().to_string());
+        return out;
+      }
+      st->intent_id = *id;
+    }
+    out.ticket.state = st;
+    return out;
+  }
+
+  void complete(Ticket ticket, UpstreamAnswer answer, CompleteCallback done) override {
+    auto st = std::static_pointer_cast<TicketState>(ticket.state);
+    if (!st) return done(std::move(answer.body));
+    detail::EventContext ctx{epoch(), wall_ms()};
+    detail::Outcome oc;
+    switch (st->cls) {
+      case RequestClass::kDocWrite:
+        oc = detail::doc_outcome(st->doc, answer.status, std::move(answer.body), ctx);
+        break;
+      case RequestClass::kBulk:
+        oc = detail::bulk_outcome(st->bulk, answer.status, std::move(answer.body), ctx);
+        break;
+      case RequestClass::kMetaWrite:
+        oc = detail::meta_outcome(st->meta, answer.status, std::move(answer.body), ctx);
+        break;
+      default:
+        oc.client_body = std::move(answer.body);
+    }
+    apply_marks(oc.marks);
+    uint64_t intent_id = st->intent_id;
+    if (oc.events.empty()) {
+      if (intent_id) intents_->done(intent_id);
+      return done(std::move(oc.client_body));
+    }
+    events_emitted_.fetch_add(oc.events.size());
+    std::set<std::string> indices;
+    for (const event::ChangeEvent& e : oc.events) indices.insert(e.index.get());
+    bool release_now =
+        opts_.durability == Durability::kAsync && sink_->inflight() < tuning_.max_async_window;
+    auto body = std::make_shared<std::string>(std::move(oc.client_body));
+    auto client = std::make_shared<CompleteCallback>(std::move(done));
+    if (release_now) (*client)(std::move(*body));
+    sink_->publish(
+        std::move(oc.events), [this, intent_id, indices, body, client, release_now](bool durable) {
+          if (durable) {
+            if (intent_id) intents_->done(intent_id);
+          } else {
+            // In memory only until the prober gets them out; the intents stay
+            // open so a crash meanwhile still reconciles them.
+            std::vector<detail::VerifyMark> m;
+            for (const std::string& i : indices) {
+              m.push_back({i, "captured events stranded in memory: log and spill journal failed"});
+            }
+            apply_marks(m);
+          }
+          if (!release_now) (*client)(std::move(*body));
+        });
+  }
+
+  void abandon(Ticket ticket) override {
+    auto st = std::static_pointer_cast<TicketState>(ticket.state);
+    if (!st || !st->intent_id) return;
+    abandoned_total_.fetch_add(1);
+    reconcile_intents(st->intent_id, "auto-id write abandoned mid-flight");
+    std::lock_guard lk(abandon_mu_);
+    abandoned_.push_back({st->intent_id, Clock::now() + tuning_.abandon_grace});
+  }
+
+  // The server calls this during a role switch with nothing in flight
+  // (roles.h), so no request straddles the change.
+  Status set_epoch(Epoch e) override {
+    epoch_.store(e.get());
+    return Status::ok();
+  }
+
+  std::string status_json() const override {
+    SinkStats s = sink_->stats();
+    nlohmann::json j;
+    j["mode"] = opts_.durability == Durability::kSync ? "sync" : "async";
+    j["epoch"] = epoch_.load();
+    j["multi_doc_policy"] = opts_.multi_doc == MultiDocPolicy::kReject ? "reject" : "allow";
+    j["events_emitted"] = events_emitted_.load();
+    j["events_logged"] = s.logged;
+    j["spill_depth"] = s.spill_depth;
+    j["spilled_total"] = s.spilled;
+    j["drained_total"] = s.drained;
+    j["stranded"] = s.stranded;
+    j["spill_open"] = s.spill_open;
+    j["fail_closed"] = s.fail_closed;
+    j["async_window"] = s.inflight;
+    j["intents_open"] = intents_->open_intents();
+    j["requests_open"] = intents_->open_requests();
+    j["recovered_reconciles"] = recovered_reconciles_;
+    j["abandoned_total"] = abandoned_total_.load();
+    j["rejected_multi_doc"] = rejected_multi_doc_.load();
+    j["rejected_unavailable"] = rejected_unavailable_.load();
+    j["last_error"] = s.last_error;
+    j["marks_failed"] = marks_failed_.load();
+    {
+      std::lock_guard lk(mark_error_mu_);
+      j["last_mark_error"] = last_mark_error_;
+    }
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+
+ private:
+  static LocalReply unavailable(const std::string& reason) {
+    return {503, es_error_body(503, "tandem_capture_unavailable_exception", reason)};
+  }
+
+  BeginResult begin_multi(const RequestView& req, const Classification& cls) {
+    BeginResult out;
+    out.ticket.cls = cls;
+    std::string target = cls.index ? cls.index->get() : reindex_dest(req.body);
+    std::string op = cls.endpoint == "reindex" ? "_reindex" : "_" + cls.endpoint;
+    if (opts_.multi_doc == MultiDocPolicy::kReject) {
+      rejected_multi_doc_.fetch_add(1);
+      std::string reason = op + " on [" + target +
+                           "] is not captured by tandem: it changes documents without reporting "
+                           "each one, so the secondary would silently diverge; run it after "
+                           "cutover or set multi_doc_policy: allow (the index will be marked as "
+                           "needing verification)";
+      out.reply =
+          LocalReply{400, es_error_body(400, "tandem_rejected_operation_exception", reason)};
+      return out;
+    }
+    Status st = marks_->mark(IndexName(target), op + " forwarded under multi_doc_policy: allow");
+    if (!st.is_ok()) {
+      out.reply =
+          unavailable("cannot mark [" + target + "] as needing verification: " + st.to_string());
+    }
+    return out;
+  }
+
+  // _reindex names its destination in the body; "*" when unreadable.
+  static std::string reindex_dest(std::string_view body) {
+    simdjson::padded_string padded(body);
+    thread_local od::parser parser;
+    od::document doc;
+    std::string_view dest;
+    if (parser.iterate(padded).get(doc) || doc.at_pointer("/dest/index").get_string().get(dest)) {
+      return "*";
+    }
+    return std::string(dest);
+  }
+
+  void prepare_doc(const RequestView& req, const Classification& cls, std::string_view query,
+                   TicketState& st, Ticket& ticket) {
+    detail::DocRequest& d = st.doc;
+    d.op = cls.op;
+    d.index = cls.index ? cls.index->get() : "";
+    if (cls.id) d.id = cls.id->get();
+    d.routing = detail::query_param(query, "routing");
+    if (!d.routing) d.routing = detail::query_param(query, "parent");  // 6.x parent/child
+    d.pipeline = uses_pipeline(query);
+    if (d.op == DocOp::kIndex || d.op == DocOp::kCreate) d.body = std::string(req.body);
+    if (d.op != DocOp::kUpdate) return;
+    std::optional<bool> asked = body_source_flag(req.body);
+    if (asked) {
+      d.update_source =
+          *asked ? bulk::UpdateSource::kClientAsked : bulk::UpdateSource::kUnavailable;
+    } else if (auto p = detail::query_param(query, "_source")) {
+      d.update_source =
+          *p == "true" ? bulk::UpdateSource::kClientAsked : bulk::UpdateSource::kUnavailable;
+    } else if (source_filtered(query)) {
+      d.update_source = bulk::UpdateSource::kUnavailable;
+    } else {
+      d.update_source = bulk::UpdateSource::kInjected;
+      ticket.rewritten_target = detail::add_query_param(req.target, "_source", "true");
+    }
+  }
+
+  void prepare_bulk(const RequestView& req, const Classification& cls, std::string_view query,
+                    TicketState& st, Ticket& ticket) {
+    bulk::Defaults d;
+    if (cls.index) d.index = cls.index->get();
+    d.routing = detail::query_param(query, "routing");
+    d.source = detail::query_param(query, "_source");
+    d.source_filtered = source_filtered(query);
+    d.pipeline = detail::query_param(query, "pipeline");
+    if (!non_json_content(req.headers)) {
+      auto parsed = bulk::parse_request(req.body, d);
+      if (parsed.is_ok()) st.bulk.parsed = std::move(parsed).value();
+    }
+    // Malformed or binary bulks are forwarded unchanged; see bulk_outcome.
+    if (st.bulk.parsed && st.bulk.parsed->rewritten) {
+      st.bulk.forwarded = std::move(*st.bulk.parsed->rewritten);
+      st.bulk.parsed->rewritten.reset();
+      ticket.rewritten_body = st.bulk.forwarded;
+    } else {
+      st.bulk.forwarded = std::string(req.body);
+    }
+  }
+
+  void prepare_meta(const RequestView& req, const Classification& cls, TicketState& st) {
+    detail::MetaRequest& m = st.meta;
+    m.method = std::string(req.method);
+    m.target = std::string(req.target);
+    m.body = std::string(req.body);
+    m.index = cls.index ? cls.index->get() : "";
+    std::vector<std::string> segs = detail::split_path(detail::split_target(req.target).path);
+    const std::string& ep = cls.endpoint;
+    if ((ep == "template" || ep == "index_template" || ep == "component_template" ||
+         ep == "data_stream") &&
+        segs.size() >= 2) {
+      m.name = segs[1];
+    } else if (ep == "alias" && !segs.empty() && segs.size() >= 3) {
+      m.name = segs.back();
+    }
+  }
+
+  event::ChangeEvent reconcile(const Intent& in) const {
+    event::ChangeEvent e;
+    e.op = event::Op::kReconcile;
+    e.index = IndexName(in.index);
+    e.id = DocId(*in.id);
+    e.routing = in.routing;
+    e.epoch = epoch();
+    e.timestamp_ms = wall_ms();
+    return e;
+  }
+
+  void reconcile_intents(uint64_t intent_id, const std::string& auto_id_reason) {
+    std::vector<event::ChangeEvent> events;
+    std::vector<detail::VerifyMark> m;
+    for (const Intent& in : intents_->intents_of(intent_id)) {
+      if (in.id) {
+        events.push_back(reconcile(in));
+      } else {
+        m.push_back({in.index, auto_id_reason});
+      }
+    }
+    apply_marks(m);
+    events_emitted_.fetch_add(events.size());
+    sink_->publish(std::move(events), [](bool) {});
+  }
+
+  // Abandoned requests get a second reconcile after the grace period (the
+  // primary may apply a timed-out request late); then their intents close.
+  void sweep_abandoned() {
+    std::vector<uint64_t> due;
+    {
+      std::lock_guard lk(abandon_mu_);
+      auto now = Clock::now();
+      while (!abandoned_.empty() && abandoned_.front().second <= now) {
+        due.push_back(abandoned_.front().first);
+        abandoned_.pop_front();
+      }
+    }
+    for (uint64_t id : due) {
+      std::vector<event::ChangeEvent> events;
+      for (const Intent& in : intents_->intents_of(id)) {
+        if (in.id) events.push_back(reconcile(in));
+      }
+      events_emitted_.fetch_add(events.size());
+      sink_->publish(std::move(events), [this, id](bool durable) {
+        if (durable) intents_->done(id);
+      });
+    }
+  }
+
+  void apply_marks(const std::vector<detail::VerifyMark>& m) {
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const detail::VerifyMark& v : m) {
+      if (!seen.insert({v.index, v.reason}).second) continue;
+      Status st = marks_->mark(IndexName(v.index), v.reason);
+      if (!st.is_ok()) {
+        // Nothing else can hold this mark; make the failure visible.
+        marks_failed_.fetch_add(1);
+        std::lock_guard lk(mark_error_mu_);
+        last_mark_error_ = "marking [" + v.index + "] (" + v.reason + "): " + st.to_string();
+      }
+    }
+  }
+
+  Epoch epoch() const { return Epoch(epoch_.load()); }
+
+  CaptureOptions opts_;
+  CaptureTuning tuning_;
+  VerificationMarks* marks_;
+  std::atomic<uint32_t> epoch_;
+  // Declared before sink_: the sink's destructor settles in-flight batches,
+  // whose callbacks close intents.
+  std::unique_ptr<IntentJournal> intents_;
+  std::unique_ptr<EventSink> sink_;
+  size_t recovered_reconciles_ = 0;
+  std::atomic<uint64_t> events_emitted_{0}, abandoned_total_{0};
+  std::atomic<uint64_t> rejected_multi_doc_{0}, rejected_unavailable_{0};
+  std::atomic<uint64_t> marks_failed_{0};
+  mutable std::mutex mark_error_mu_;
+  std::string last_mark_error_;
+  std::mutex abandon_mu_;
+  std::deque<std::pair<uint64_t, Clock::time_point>> abandoned_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<WriteCapture>> make_capture(const CaptureOptions& opts, log::Log* log,
+                                                   VerificationMarks* marks,
+                                                   const CaptureTuning& tuning) {
+  if (!log) return error(Code::kInvalidArgument, "capture: no change log");
+  if (!marks) return error(Code::kInvalidArgument, "capture: no verification marks store");
+  if (opts.spill_dir.empty() && !tuning.open_spill) {
+    return error(Code::kInvalidArgument, "capture: spill_dir is required");
+  }
+  if (opts.intents_dir.empty())
+    return error(Code::kInvalidArgument, "capture: intents_dir is required");
+  auto c = std::make_unique<Capture>(opts, tuning, marks);
+  TANDEM_RETURN_IF_ERROR(c->init(log).context("capture"));
+  return std::unique_ptr<WriteCapture>(std::move(c));
+}
+
+Result<std::unique_ptr<WriteCapture>> make_capture(const CaptureOptions& opts, log::Log* log,
+                                                   VerificationMarks* marks) {
+  return make_capture(opts, log, marks, CaptureTuning{});
+}
+
+}  // namespace tandem::proxy

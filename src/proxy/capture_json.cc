@@ -1,0 +1,236 @@
+#include "proxy/capture_json.h"
+
+#include <string>
+
+namespace tandem::proxy::detail {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+bool is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+Status protocol(std::string_view what, simdjson::error_code e) {
+  return error(Code::kProtocol, std::string(what) + ": " + simdjson::error_message(e));
+}
+
+// Reads get._source out of the "get" object's bytes with a second parser
+// (the outer document is still being iterated by the first).
+Status read_get_member(std::string_view get_span, const char* base, size_t allocated,
+                       WriteObject& out) {
+  size_t cap = static_cast<size_t>(base + allocated - get_span.data());
+  thread_local od::parser aux;
+  od::document doc;
+  if (auto e = aux.iterate(get_span.data(), get_span.size(), cap).get(doc)) {
+    return protocol("\"get\" member", e);
+  }
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) return protocol("\"get\" member", e);
+  bool found = false;
+  std::optional<std::string> source;
+  for (auto f : obj) {
+    od::field field;
+    if (auto e = std::move(f).get(field)) return protocol("\"get\" member", e);
+    std::string_view key;
+    if (auto e = field.unescaped_key().get(key)) return protocol("\"get\" key", e);
+    od::value v = field.value();
+    if (key == "found") {
+      if (auto e = v.get_bool().get(found)) return protocol("get.found", e);
+    } else if (key == "_source") {
+      od::json_type t;
+      if (auto e = v.type().get(t)) return protocol("get._source", e);
+      if (t != od::json_type::object) return error(Code::kProtocol, "get._source is not an object");
+      od::object src;
+      std::string_view raw;
+      if (auto e = v.get_object().get(src)) return protocol("get._source", e);
+      if (auto e = src.raw_json().get(raw)) return protocol("get._source", e);
+      source = std::string(trim_json_ws(raw));
+    }
+  }
+  if (found && source) out.get_source = std::move(source);
+  return Status::ok();
+}
+
+}  // namespace
+
+std::string_view trim_json_ws(std::string_view s) {
+  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+namespace {
+
+// Walks every value so that strings, literals and structure are checked.
+// Numbers are only type-checked, not converted: big integers and 1e400 are
+// valid JSON that simdjson's converters (and its DOM) refuse, and they do
+// occur in _source.
+bool walk(od::value v, int depth) {
+  if (depth > 512) return false;
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  switch (t) {
+    case od::json_type::object: {
+      od::object o;
+      if (v.get_object().get(o)) return false;
+      for (auto f : o) {
+        od::field field;
+        if (std::move(f).get(field)) return false;
+        std::string_view key;
+        if (field.unescaped_key().get(key)) return false;
+        if (!walk(field.value(), depth + 1)) return false;
+      }
+      return true;
+    }
+    case od::json_type::array: {
+      od::array a;
+      if (v.get_array().get(a)) return false;
+      for (auto el : a) {
+        od::value item;
+        if (std::move(el).get(item)) return false;
+        if (!walk(item, depth + 1)) return false;
+      }
+      return true;
+    }
+    case od::json_type::string: {
+      std::string_view s;
+      return !v.get_string().get(s);
+    }
+    case od::json_type::number: {
+      // Token shape only: -?digits[.digits][e[+-]digits]
+      std::string_view tok = trim_json_ws(v.raw_json_token());
+      size_t i = 0;
+      auto digits = [&] {
+        size_t start = i;
+        while (i < tok.size() && tok[i] >= '0' && tok[i] <= '9') ++i;
+        return i > start;
+      };
+      if (i < tok.size() && tok[i] == '-') ++i;
+      if (i + 1 < tok.size() && tok[i] == '0' && tok[i + 1] >= '0' && tok[i + 1] <= '9') {
+        return false;  // no leading zeros
+      }
+      if (!digits()) return false;
+      if (i < tok.size() && tok[i] == '.') {
+        ++i;
+        if (!digits()) return false;
+      }
+      if (i < tok.size() && (tok[i] == 'e' || tok[i] == 'E')) {
+        ++i;
+        if (i < tok.size() && (tok[i] == '+' || tok[i] == '-')) ++i;
+        if (!digits()) return false;
+      }
+      return i == tok.size();
+    }
+    case od::json_type::boolean: {
+      bool b;
+      return !v.get_bool().get(b);
+    }
+    case od::json_type::null: {
+      bool is_null = false;
+      return !v.is_null().get(is_null) && is_null;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool is_valid_json(std::string_view s) {
+  thread_local od::parser parser;
+  simdjson::padded_string padded(s);
+  od::document doc;
+  if (parser.iterate(padded).get(doc)) return false;
+  od::value v;
+  // A scalar document can't be read as a value in simdjson 3.0; sources
+  // and meta bodies are objects or arrays anyway.
+  od::json_type t;
+  if (doc.type().get(t)) return false;
+  if (t != od::json_type::object && t != od::json_type::array) return false;
+  if (doc.get_value().get(v)) return false;
+  if (!walk(v, 0)) return false;
+  // Nothing may follow the value.
+  const char* end = nullptr;
+  auto loc = doc.current_location();
+  if (loc.error() == simdjson::OUT_OF_BOUNDS) return true;
+  if (std::move(loc).get(end)) return false;
+  return trim_json_ws(std::string_view(end, padded.data() + padded.size() - end)).empty();
+}
+
+Result<std::optional<std::string>> scalar_text(od::value v, std::string_view what) {
+  od::json_type t;
+  if (auto e = v.type().get(t)) return protocol(what, e);
+  switch (t) {
+    case od::json_type::string: {
+      std::string_view s;
+      if (auto e = v.get_string().get(s)) return protocol(what, e);
+      return std::optional<std::string>(std::string(s));
+    }
+    case od::json_type::number:
+    case od::json_type::boolean:
+      return std::optional<std::string>(std::string(trim_json_ws(v.raw_json_token())));
+    case od::json_type::null:
+      return std::optional<std::string>();
+    default:
+      return error(Code::kInvalidArgument, std::string(what) + " must be a string");
+  }
+}
+
+Result<WriteObject> read_write_object(od::object obj, const char* base, size_t allocated) {
+  WriteObject out;
+  for (auto f : obj) {
+    od::field field;
+    if (auto e = std::move(f).get(field)) return protocol("write result", e);
+    // key() before unescaped_key(): the latter consumes the key.
+    const char* key_start = field.key().raw() - 1;  // the opening quote
+    std::string_view key;
+    if (auto e = field.unescaped_key().get(key)) return protocol("write result key", e);
+    od::value v = field.value();
+    if (key == "_index" || key == "_id" || key == "result") {
+      std::string_view s;
+      if (auto e = v.get_string().get(s)) return protocol(key, e);
+      (key == "_index" ? out.index : key == "_id" ? out.id : out.result) = std::string(s);
+    } else if (key == "_seq_no" || key == "_primary_term") {
+      int64_t n = -1;
+      if (auto e = v.get_int64().get(n)) return protocol(key, e);
+      (key == "_seq_no" ? out.seq_no : out.primary_term) = n;
+    } else if (key == "status") {
+      int64_t n = 0;
+      if (auto e = v.get_int64().get(n)) return protocol("status", e);
+      out.status = static_cast<int>(n);
+    } else if (key == "error") {
+      out.has_error = true;
+    } else if (key == "get") {
+      od::object g;
+      std::string_view span;
+      if (auto e = v.get_object().get(g)) return protocol("get", e);
+      if (auto e = g.raw_json().get(span)) return protocol("get", e);
+      span = trim_json_ws(span);
+      out.has_get = true;
+      TANDEM_RETURN_IF_ERROR(read_get_member(span, base, allocated, out));
+      // Erase range: with the preceding comma when there is one, else with
+      // the following comma (the member was first), else the member alone.
+      const char* begin = key_start;
+      const char* end = span.data() + span.size();
+      const char* p = key_start - 1;
+      while (p > base && is_ws(*p)) --p;
+      if (*p == ',') {
+        begin = p;
+      } else {
+        const char* limit = base + allocated;
+        const char* q = end;
+        while (q < limit && is_ws(*q)) ++q;
+        if (q < limit && *q == ',') {
+          ++q;
+          while (q < limit && is_ws(*q)) ++q;
+          end = q;
+        }
+      }
+      out.erase_begin = static_cast<size_t>(begin - base);
+      out.erase_end = static_cast<size_t>(end - base);
+    }
+  }
+  return out;
+}
+
+}  // namespace tandem::proxy::detail

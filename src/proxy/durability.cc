@@ -1,0 +1,464 @@
+// EventSink: see durability.h for the contract and docs/proxy-capture.md for
+// the failure behaviour.
+//
+// A batch goes through phases Main -> Spill -> Done under its own mutex.
+// Each log callback and each deadline timer moves it forward at most once;
+// whatever arrives after a phase ended is ignored (a late main-log ack after
+// the record was spilled just means the event is in both places, which the
+// loader's external versions make harmless).
+#include "proxy/durability.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace tandem::proxy {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Pending {
+  std::string key;
+  std::string value;
+};
+
+enum class Phase { kMain, kSpill, kDone };
+enum State : uint8_t { kPending, kLogged, kLogFailed, kSpilled, kSpillFailed };
+
+}  // namespace
+
+struct EventSink::Impl {
+  struct Batch {
+    Impl* impl = nullptr;
+    std::mutex mu;
+    std::vector<Pending> recs;
+    std::vector<uint8_t> state;
+    Phase phase = Phase::kMain;
+    size_t outstanding = 0;
+    bool live = true;  // counts towards inflight (false: a stranded retry)
+    Settled settled;
+    std::shared_ptr<asio::steady_timer> timer;
+  };
+  using BatchPtr = std::shared_ptr<Batch>;
+
+  SinkOptions opts;
+  log::Log* main = nullptr;
+
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::thread io_thread;
+  std::thread drainer;
+
+  mutable std::mutex mu;  // guards everything below that is not atomic
+  std::condition_variable cv;
+  bool stopping = false;
+  std::unique_ptr<log::Log> spill;
+  std::unique_ptr<log::Consumer> drain_consumer;
+  std::deque<Pending> stranded;
+  std::string last_error;
+  Clock::time_point last_open_attempt{};
+  Clock::time_point last_retry{};
+  Clock::time_point last_depth{};
+  Clock::time_point drain_backoff_until{};
+
+  std::atomic<uint64_t> published{0}, logged{0}, spilled{0}, drained{0};
+  std::atomic<uint64_t> stranded_count{0}, inflight{0};
+  std::atomic<int64_t> spill_depth{-1};
+  std::atomic<bool> spill_open{false};
+
+  void note_error(const std::string& what) {
+    std::lock_guard lk(mu);
+    last_error = what;
+  }
+
+  void arm(const BatchPtr& b, std::chrono::milliseconds after,
+           void (Impl::*next)(const BatchPtr&)) {
+    // Called with b->mu held, so the cancel posted later happens after.
+    b->timer = std::make_shared<asio::steady_timer>(io, after);
+    b->timer->async_wait([this, b, next](const boost::system::error_code& ec) {
+      if (!ec) (this->*next)(b);
+    });
+  }
+
+  void disarm(const BatchPtr& b) {
+    if (auto t = b->timer) asio::post(io, [t] { t->cancel(); });
+  }
+
+  void start(const BatchPtr& b) {
+    std::vector<log::AppendRecord> out;
+    {
+      std::lock_guard lk(b->mu);
+      b->outstanding = b->recs.size();
+      b->state.assign(b->recs.size(), kPending);
+      arm(b, opts.log_deadline, &Impl::finish_main);
+      out.reserve(b->recs.size());
+      for (size_t i = 0; i < b->recs.size(); ++i) {
+        out.push_back({b->recs[i].key, b->recs[i].value,
+                       [this, b, i](const Status& st, Partition, Offset) { on_main(b, i, st); }});
+      }
+    }
+    main->append(std::move(out));
+  }
+
+  void on_main(const BatchPtr& b, size_t i, const Status& st) {
+    bool all_in = false;
+    {
+      std::lock_guard lk(b->mu);
+      if (b->phase == Phase::kDone) return;  // impl may be gone: touch nothing
+      if (st.is_ok() && b->state[i] != kLogged && b->state[i] != kSpilled) {
+        b->state[i] = kLogged;
+        logged.fetch_add(1);
+      } else if (!st.is_ok() && b->state[i] == kPending) {
+        b->state[i] = kLogFailed;
+      }
+      if (b->phase == Phase::kMain) all_in = --b->outstanding == 0;
+    }
+    if (!st.is_ok()) note_error("main log " + main->describe() + ": " + st.to_string());
+    if (all_in) finish_main(b);
+  }
+
+  void finish_main(const BatchPtr& b) {
+    std::vector<size_t> todo;
+    {
+      std::lock_guard lk(b->mu);
+      if (b->phase != Phase::kMain) return;
+      disarm(b);
+      for (size_t i = 0; i < b->state.size(); ++i) {
+        if (b->state[i] != kLogged) todo.push_back(i);
+      }
+      b->phase = todo.empty() ? Phase::kDone : Phase::kSpill;
+      b->outstanding = todo.size();
+    }
+    if (todo.empty()) return settle(b, true);
+    log::Log* journal = nullptr;
+    {
+      std::lock_guard lk(mu);
+      journal = spill.get();
+    }
+    if (!journal) {
+      note_error("spill journal " + opts.spill_dir + " is not open");
+      return fail_rest(b);
+    }
+    std::vector<log::AppendRecord> out;
+    {
+      std::lock_guard lk(b->mu);
+      if (b->phase != Phase::kSpill) return;
+      arm(b, opts.spill_deadline, &Impl::finish_spill);
+      for (size_t i : todo) {
+        out.push_back({b->recs[i].key, b->recs[i].value,
+                       [this, b, i](const Status& st, Partition, Offset) { on_spill(b, i, st); }});
+      }
+    }
+    journal->append(std::move(out));
+  }
+
+  void on_spill(const BatchPtr& b, size_t i, const Status& st) {
+    bool all_in = false;
+    {
+      std::lock_guard lk(b->mu);
+      if (b->phase != Phase::kSpill) return;
+      if (b->state[i] != kLogged) {
+        b->state[i] = st.is_ok() ? kSpilled : kSpillFailed;
+        if (st.is_ok()) spilled.fetch_add(1);
+      }
+      all_in = --b->outstanding == 0;
+    }
+    if (!st.is_ok()) note_error("spill journal " + opts.spill_dir + ": " + st.to_string());
+    if (all_in) finish_spill(b);
+  }
+
+  void finish_spill(const BatchPtr& b) {
+    {
+      std::lock_guard lk(b->mu);
+      if (b->phase != Phase::kSpill) return;
+    }
+    fail_rest(b);
+  }
+
+  // Ends a batch: whatever is neither logged nor spilled is stranded.
+  void fail_rest(const BatchPtr& b) {
+    std::vector<Pending> lost;
+    {
+      std::lock_guard lk(b->mu);
+      if (b->phase == Phase::kDone) return;
+      b->phase = Phase::kDone;
+      disarm(b);
+      for (size_t i = 0; i < b->state.size(); ++i) {
+        if (b->state[i] != kLogged && b->state[i] != kSpilled) lost.push_back(b->recs[i]);
+      }
+    }
+    if (!lost.empty()) {
+      std::lock_guard lk(mu);
+      stranded_count.fetch_add(lost.size());
+      for (Pending& p : lost) stranded.push_back(std::move(p));
+    }
+    settle(b, lost.empty());
+  }
+
+  void settle(const BatchPtr& b, bool durable) {
+    if (b->settled) b->settled(durable);
+    b->settled = nullptr;
+    std::lock_guard lk(mu);  // the destructor waits on this mutex: notify last
+    if (b->live) inflight.fetch_sub(b->recs.size());
+    cv.notify_all();
+  }
+
+  // ---- drainer thread ------------------------------------------------------
+
+  void drain_loop() {
+    while (true) {
+      {
+        std::unique_lock lk(mu);
+        if (stopping) return;
+      }
+      maybe_open_spill();
+      maybe_retry_stranded();
+      bool progressed = drain_once();
+      maybe_update_depth();
+      if (!progressed) {
+        std::unique_lock lk(mu);
+        cv.wait_for(lk,
+                    std::min<std::chrono::milliseconds>(opts.probe_interval,
+                                                        std::chrono::milliseconds(100)),
+                    [this] { return stopping; });
+      }
+    }
+  }
+
+  void maybe_open_spill() {
+    {
+      std::lock_guard lk(mu);
+      if (spill || Clock::now() - last_open_attempt < opts.probe_interval) return;
+      last_open_attempt = Clock::now();
+    }
+    auto opened = opts.open_spill();
+    std::lock_guard lk(mu);
+    if (opened.is_ok()) {
+      spill = std::move(opened).value();
+      spill_open = true;
+    } else {
+      last_error = "spill journal " + opts.spill_dir + ": " + opened.status().to_string();
+    }
+  }
+
+  void maybe_retry_stranded() {
+    std::vector<Pending> retry;
+    {
+      std::lock_guard lk(mu);
+      if (stranded.empty() || Clock::now() - last_retry < opts.probe_interval) return;
+      last_retry = Clock::now();
+      retry.assign(std::make_move_iterator(stranded.begin()),
+                   std::make_move_iterator(stranded.end()));
+      stranded.clear();
+    }
+    size_t n = retry.size();
+    auto done = std::make_shared<std::promise<bool>>();
+    auto fut = done->get_future();
+    auto b = std::make_shared<Batch>();
+    b->impl = this;
+    b->recs = std::move(retry);
+    b->live = false;
+    // Failures are re-stranded by fail_rest before this runs, so the count
+    // only drops by what left memory for good.
+    b->settled = [this, n, done](bool ok) {
+      stranded_count.fetch_sub(n);
+      done->set_value(ok);
+    };
+    start(b);
+    fut.wait();
+  }
+
+  bool drain_once() {
+    log::Log* journal = nullptr;
+    {
+      std::lock_guard lk(mu);
+      journal = spill.get();
+      if (!journal || Clock::now() < drain_backoff_until) return false;
+    }
+    if (!drain_consumer) {
+      auto c = journal->consumer("spill-drain");
+      if (!c.is_ok()) {
+        note_error("spill journal " + opts.spill_dir + ": " + c.status().to_string());
+        backoff();
+        return false;
+      }
+      drain_consumer = std::move(c).value();
+    }
+    auto polled = drain_consumer->poll(opts.drain_batch, std::chrono::milliseconds(50));
+    if (!polled.is_ok()) {
+      note_error("spill journal " + opts.spill_dir + ": " + polled.status().to_string());
+      backoff();
+      return false;
+    }
+    std::vector<log::Record>& recs = *polled;
+    if (recs.empty()) return false;
+
+    struct Wait {
+      std::mutex mu;
+      std::condition_variable cv;
+      size_t left = 0;
+      bool failed = false;
+    };
+    auto w = std::make_shared<Wait>();
+    w->left = recs.size();
+    std::map<Partition, Offset> first, next;
+    std::vector<log::AppendRecord> out;
+    for (const log::Record& r : recs) {
+      if (!first.count(r.partition)) first[r.partition] = r.offset;
+      next[r.partition] = Offset(r.offset.get() + 1);
+      out.push_back({r.key, r.value, [w](const Status& st, Partition, Offset) {
+                       std::lock_guard lk(w->mu);
+                       if (!st.is_ok()) w->failed = true;
+                       if (--w->left == 0) w->cv.notify_all();
+                     }});
+    }
+    main->append(std::move(out));
+    bool ok = false;
+    {
+      std::unique_lock lk(w->mu);
+      bool all = w->cv.wait_for(lk, opts.log_deadline, [&] { return w->left == 0; });
+      ok = all && !w->failed;
+    }
+    if (ok) {
+      Status st = drain_consumer->commit(next);
+      if (st.is_ok()) {
+        drained.fetch_add(recs.size());
+        return true;
+      }
+      note_error("spill journal " + opts.spill_dir + ": commit: " + st.to_string());
+    } else {
+      note_error("main log " + main->describe() + " did not take drained events within " +
+                 std::to_string(opts.log_deadline.count()) + " ms");
+    }
+    // Not committed: read them again after the back-off.
+    for (const auto& [p, o] : first) (void)drain_consumer->seek(p, o);
+    backoff();
+    return false;
+  }
+
+  void backoff() {
+    std::lock_guard lk(mu);
+    drain_backoff_until = Clock::now() + opts.probe_interval;
+  }
+
+  void maybe_update_depth() {
+    if (!drain_consumer || Clock::now() - last_depth < std::chrono::milliseconds(500)) return;
+    last_depth = Clock::now();
+    auto lag = drain_consumer->lag();
+    if (!lag.is_ok()) return;
+    int64_t total = 0;
+    for (const log::PartitionLag& p : *lag) total += p.lag();
+    spill_depth = total;
+  }
+};
+
+EventSink::EventSink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<EventSink>> EventSink::start(SinkOptions opts, log::Log* main) {
+  if (!main) return error(Code::kInvalidArgument, "event sink: no main log");
+  if (!opts.open_spill) {
+    if (opts.spill_dir.empty()) {
+      return error(Code::kInvalidArgument, "event sink: spill_dir is required");
+    }
+    std::string dir = opts.spill_dir;
+    opts.open_spill = [dir]() {
+      log::FileLogOptions fo;
+      fo.dir = dir;
+      fo.partitions = 1;
+      return log::open_file_log(fo);
+    };
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->opts = std::move(opts);
+  impl->main = main;
+  // First open attempt now, so a healthy start is not fail-open for a
+  // probe interval; a failure is retried by the drainer.
+  impl->maybe_open_spill();
+  Impl* raw = impl.get();
+  impl->io_thread = std::thread([raw] { raw->io.run(); });
+  impl->drainer = std::thread([raw] { raw->drain_loop(); });
+  return std::unique_ptr<EventSink>(new EventSink(std::move(impl)));
+}
+
+EventSink::~EventSink() {
+  Impl& s = *impl_;
+  {
+    // Bounded: every batch settles by log_deadline + spill_deadline.
+    std::unique_lock lk(s.mu);
+    s.cv.wait(lk, [&] { return s.inflight.load() == 0; });
+    s.stopping = true;
+    s.cv.notify_all();
+  }
+  s.drainer.join();
+  s.work.reset();
+  s.io.stop();
+  s.io_thread.join();
+  s.drain_consumer.reset();
+  if (s.spill) (void)s.spill->flush(s.opts.spill_deadline);
+}
+
+void EventSink::publish(std::vector<event::ChangeEvent> events, Settled settled) {
+  if (events.empty()) {
+    if (settled) settled(true);
+    return;
+  }
+  auto b = std::make_shared<Impl::Batch>();
+  b->impl = impl_.get();
+  b->settled = std::move(settled);
+  b->recs.reserve(events.size());
+  for (const event::ChangeEvent& e : events) {
+    b->recs.push_back({event::partition_key(e), event::encode(e)});
+  }
+  impl_->published.fetch_add(events.size());
+  impl_->inflight.fetch_add(events.size());
+  impl_->start(b);
+}
+
+bool EventSink::publish_and_wait(std::vector<event::ChangeEvent> events) {
+  auto p = std::make_shared<std::promise<bool>>();
+  auto f = p->get_future();
+  publish(std::move(events), [p](bool ok) { p->set_value(ok); });
+  return f.get();
+}
+
+uint64_t EventSink::inflight() const {
+  return impl_->inflight.load();
+}
+
+bool EventSink::accepting() const {
+  return impl_->stranded_count.load() == 0;
+}
+
+std::string EventSink::fail_reason() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->last_error;
+}
+
+SinkStats EventSink::stats() const {
+  const Impl& s = *impl_;
+  SinkStats out;
+  out.published = s.published.load();
+  out.logged = s.logged.load();
+  out.spilled = s.spilled.load();
+  out.drained = s.drained.load();
+  out.stranded = s.stranded_count.load();
+  out.inflight = s.inflight.load();
+  out.spill_depth = s.spill_depth.load();
+  out.spill_open = s.spill_open.load();
+  out.fail_closed = out.stranded > 0;
+  std::lock_guard lk(s.mu);
+  out.last_error = s.last_error;
+  return out;
+}
+
+}  // namespace tandem::proxy

@@ -1,0 +1,81 @@
+// Prometheus metrics of the proxy's server half (prometheus-cpp core; the
+// admin API serializes the registry with TextSerializer).
+//
+//   tandem_proxy_requests_total{class,status}        answered requests
+//   tandem_proxy_added_latency_seconds               proxy time minus upstream
+//                                                    time (parse, capture,
+//                                                    queueing, write-out)
+//   tandem_proxy_upstream_latency_seconds            connect+send+receive
+//   tandem_proxy_front_door_rejections_total{reason} 400/413/414/431 ...
+//   tandem_proxy_upstream_errors_total{kind}         connect/timeout/reset
+//   tandem_proxy_connections_open                    client connections
+//   tandem_proxy_writes_in_flight / _writes_held     role gate
+//   tandem_proxy_capture_events_emitted /
+//   tandem_proxy_capture_spill_depth                 from capture's status
+//
+// Hot-path cost: counters are looked up once per (class, status) pair and
+// cached per thread; increments are atomic, no lock.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace tandem::proxy {
+
+class ProxyMetrics {
+ public:
+  ProxyMetrics();
+  ProxyMetrics(const ProxyMetrics&) = delete;
+  ProxyMetrics& operator=(const ProxyMetrics&) = delete;
+
+  prometheus::Registry& registry() { return *registry_; }
+
+  // One answered request. `cls` is class_name() (or "rejected").
+  void request(std::string_view cls, int status, std::chrono::nanoseconds added,
+               std::chrono::nanoseconds upstream);
+  void rejection(std::string_view reason);
+  void upstream_error(std::string_view kind);
+  void connection_opened() { connections_->Increment(); }
+  void connection_closed() { connections_->Decrement(); }
+
+  // Updated by the admin API right before a scrape.
+  void set_gate(double in_flight, double held) {
+    writes_in_flight_->Set(in_flight);
+    writes_held_->Set(held);
+  }
+  void set_capture(double events_emitted, double spill_depth) {
+    events_emitted_->Set(events_emitted);
+    spill_depth_->Set(spill_depth);
+  }
+
+  // Text exposition format of everything registered.
+  std::string serialize() const;
+
+ private:
+  prometheus::Counter& counter_for(std::string_view cls, int status);
+
+  const uint64_t id_;  // distinguishes instances in the per-thread cache
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Counter>* rejections_;
+  prometheus::Family<prometheus::Counter>* upstream_errors_;
+  prometheus::Histogram* added_;
+  prometheus::Histogram* upstream_;
+  prometheus::Gauge* connections_;
+  prometheus::Gauge* writes_in_flight_;
+  prometheus::Gauge* writes_held_;
+  prometheus::Gauge* events_emitted_;
+  prometheus::Gauge* spill_depth_;
+};
+
+}  // namespace tandem::proxy

@@ -1,0 +1,132 @@
+// The proxy's runtime role table and the write gate a role switch uses.
+//
+// Two named endpoints (e.g. blue and green) hold the roles primary and
+// secondary; the epoch counts switches. Requests always go to the current
+// primary. A switch (cutover or rollback) must not let any write straddle
+// it: a write forwarded to the old primary whose events carry the new epoch
+// (or the reverse) would break invariant 1. So every non-read request holds
+// a WriteLease from before capture->begin() until its events are durable
+// (complete() called back), and switch_roles():
+//   1. holds new writes (they queue, bounded; beyond the bound they get 503),
+//   2. waits -- bounded -- until no lease is outstanding,
+//   3. runs the caller's hook (bump the capture epoch) with nothing in flight,
+//   4. swaps the roles, bumps the epoch, and releases the held writes, which
+//      then go to the new primary.
+// If the drain wait times out or the hook fails, nothing changes and the
+// held writes are released to the old primary.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace tandem::proxy {
+
+struct Endpoint {
+  std::string name;  // "blue", "green"
+  std::string url;   // base URL without credentials
+};
+
+struct RoleSnapshot {
+  Endpoint primary;
+  Endpoint secondary;
+  Epoch epoch{0};
+  uint64_t generation = 0;  // +1 per successful switch
+};
+
+class RoleTable;
+
+// Proof that one write is admitted; releasing it (destruction) lets a
+// waiting switch proceed. Move-only.
+class WriteLease {
+ public:
+  WriteLease() = default;
+  WriteLease(WriteLease&& o) noexcept : table_(std::exchange(o.table_, nullptr)) {}
+  WriteLease& operator=(WriteLease&& o) noexcept;
+  WriteLease(const WriteLease&) = delete;
+  WriteLease& operator=(const WriteLease&) = delete;
+  ~WriteLease() { release(); }
+  void release();
+  bool held() const { return table_ != nullptr; }
+
+ private:
+  friend class RoleTable;
+  explicit WriteLease(RoleTable* t) : table_(t) {}
+  RoleTable* table_ = nullptr;
+};
+
+struct SwitchReport {
+  RoleSnapshot before;
+  RoleSnapshot after;
+  std::chrono::microseconds held{0};  // how long new writes were held
+  size_t writes_held = 0;             // writes that queued during the switch
+};
+
+struct GateStats {
+  int64_t writes_in_flight = 0;
+  size_t writes_held = 0;
+  bool switching = false;
+  uint64_t switches = 0;
+  uint64_t rejected_while_held = 0;
+};
+
+class RoleTable {
+ public:
+  // max_held_writes bounds the queue of writes that arrive during a switch.
+  RoleTable(Endpoint primary, Endpoint secondary, Epoch epoch, size_t max_held_writes = 10'000);
+  RoleTable(const RoleTable&) = delete;
+  RoleTable& operator=(const RoleTable&) = delete;
+  ~RoleTable();
+
+  std::shared_ptr<const RoleSnapshot> snapshot() const;
+  // Cheap check for callers that cache a snapshot.
+  uint64_t generation() const;
+
+  // Admission of one write. While writes flow: returns a lease at once.
+  // During a switch: keeps `resume` and returns nullopt; `resume` later
+  // runs exactly once, on the switching thread, with a lease (the caller
+  // must post back to its own executor). When the hold queue is full:
+  // kUnavailable (answer 503; the client retries).
+  Result<std::optional<WriteLease>> admit_write(std::function<void(WriteLease)> resume);
+
+  using SwitchHook = std::function<Status(const RoleSnapshot& next)>;
+  // See the file comment. Errors: kFailedPrecondition (a switch is already
+  // running), kTimeout (writes still in flight after drain_timeout), or the
+  // hook's error; in every error case the roles are unchanged.
+  Result<SwitchReport> switch_roles(std::chrono::milliseconds drain_timeout,
+                                    const SwitchHook& hook);
+
+  GateStats stats() const;
+
+ private:
+  friend class WriteLease;
+  void release_one();
+  // Ends a hold: hands the queued writes their leases (outside the lock).
+  void release_hold(std::unique_lock<std::mutex>& lock);
+
+  const size_t max_held_;
+  mutable std::mutex mu_;
+  std::condition_variable drained_;
+  std::shared_ptr<const RoleSnapshot> snap_;  // guarded by mu_
+  std::atomic<uint64_t> generation_{0};
+  int64_t in_flight_ = 0;                              // guarded by mu_
+  bool holding_ = false;                               // guarded by mu_
+  std::vector<std::function<void(WriteLease)>> held_;  // guarded by mu_
+  uint64_t switches_ = 0;                              // guarded by mu_
+  uint64_t rejected_ = 0;                              // guarded by mu_
+};
+
+}  // namespace tandem::proxy

@@ -1,0 +1,264 @@
+// Backfill against real blue (7.17) / green (8.x), with and without a
+// concurrent loader.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "backfill/backfill.h"
+#include "load/it_util.h"
+#include "load/load.h"
+#include "load/test_util.h"
+#include "log/log.h"
+#include "support/services.h"
+
+namespace tandem::backfill {
+namespace {
+
+using namespace tandem::load::it;
+using tandem::load::testing::TempStore;
+
+nlohmann::json index_body(int shards) {
+  return {{"settings", {{"number_of_shards", shards}, {"number_of_replicas", 0}}}};
+}
+
+class BackfillIt : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    blue_ = connect_or_die("blue", tandem::testing::blue_url());
+    green_ = connect_or_die("green", tandem::testing::green_url());
+    ASSERT_TRUE(blue_ && green_);
+    prefix_ = tandem::testing::unique_name("bf-it");
+  }
+  void TearDown() override {
+    for (auto& i : created_) {
+      if (blue_) (void)blue_->delete_index(IndexName(i));
+      if (green_) (void)green_->delete_index(IndexName(i));
+    }
+  }
+  std::string make_index(const std::string& suffix, int docs, bool on_green = true) {
+    std::string idx = prefix_ + "-" + suffix;
+    created_.push_back(idx);
+    EXPECT_TRUE(blue_->create_index(IndexName(idx), index_body(2)).is_ok());
+    if (on_green) {
+      auto b = index_body(2);
+      b["settings"]["index.gc_deletes"] = "1h";
+      EXPECT_TRUE(green_->create_index(IndexName(idx), b).is_ok());
+    }
+    es::BulkBuilder bb;
+    for (int i = 0; i < docs; ++i) {
+      std::optional<std::string> routing;
+      if (i % 10 == 0) routing = "r" + std::to_string(i % 3);
+      bb.index(IndexName(idx), DocId("id" + std::to_string(i)),
+               R"({"i":)" + std::to_string(i) + R"(,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"})",
+               routing);
+      if (bb.size() >= 1000 || i + 1 == docs) {
+        auto r = blue_->bulk(bb, "true");
+        EXPECT_TRUE(r.is_ok() && !r->errors);
+        bb.clear();
+      }
+    }
+    return idx;
+  }
+  Options opts() {
+    Options o;
+    o.job = tandem::testing::unique_name("job");
+    o.index_pattern = prefix_ + "-*";
+    o.slices = 3;
+    o.batch_size = 200;
+    o.progress_interval = std::chrono::milliseconds(500);
+    o.apply.backoff.initial = std::chrono::milliseconds(20);
+    return o;
+  }
+
+  std::unique_ptr<es::Client> blue_, green_;
+  std::string prefix_;
+  std::vector<std::string> created_;
+};
+
+TEST_F(BackfillIt, CopiesEveryIndexWithVersionsAndRouting) {
+  auto a = make_index("a", 2500);
+  auto b = make_index("b", 10);
+  TempStore store;
+  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  auto rep = run(*blue_, *sink, *store, nullptr, opts());
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  EXPECT_TRUE(rep->ok()) << rep->summary();
+  ASSERT_EQ(rep->indices.size(), 2u);
+  EXPECT_EQ(rep->indices[0].docs, 2500u) << rep->summary();
+  EXPECT_EQ(parity(*blue_, *green_, a), "");
+  EXPECT_EQ(parity(*blue_, *green_, b), "");
+  // Routed documents kept their routing.
+  auto g = green_->get(IndexName(a), DocId("id10"), std::string("r1"));
+  ASSERT_TRUE(g.is_ok());
+  EXPECT_TRUE(g->found);
+  // A second run is a no-op (all slices done).
+  auto again = run(*blue_, *sink, *store, nullptr, opts());
+  ASSERT_TRUE(again.is_ok());
+}
+
+TEST_F(BackfillIt, StopAndResumeFromCheckpoint) {
+  auto a = make_index("r", 3000);
+  TempStore store;
+  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  Options o = opts();
+  o.throttle_docs_per_s = 3000;
+  std::atomic<bool> stop{false};
+  o.stop = &stop;
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    stop = true;
+  });
+  auto first = run(*blue_, *sink, *store, nullptr, o);
+  t.join();
+  ASSERT_TRUE(first.is_ok());
+  EXPECT_TRUE(first->stopped);
+  EXPECT_LT(first->indices[0].docs, 3000u);
+  stop = false;
+  o.throttle_docs_per_s = 0;
+  auto second = run(*blue_, *sink, *store, nullptr, o);
+  ASSERT_TRUE(second.is_ok());
+  EXPECT_TRUE(second->ok()) << second->summary();
+  EXPECT_TRUE(second->indices[0].resumed);
+  EXPECT_EQ(parity(*blue_, *green_, a), "");
+  // Changing the slice count of a job is refused.
+  o.slices = 5;
+  auto bad = run(*blue_, *sink, *store, nullptr, o);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("--slices"), std::string::npos);
+}
+
+TEST_F(BackfillIt, ScrollModeAlsoConverges) {
+  auto a = make_index("s", 1200);
+  TempStore store;
+  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  Options o = opts();
+  o.force_scroll = true;
+  auto rep = run(*blue_, *sink, *store, nullptr, o);
+  ASSERT_TRUE(rep.is_ok());
+  EXPECT_TRUE(rep->ok()) << rep->summary();
+  EXPECT_EQ(parity(*blue_, *green_, a), "");
+}
+
+TEST_F(BackfillIt, DeletedIndexFailsAloneAndMissingGreenIndexSaysMetaApply) {
+  auto keep = make_index("keep", 2000);
+  auto drop = make_index("drop", 2000);
+  auto nogreen = make_index("nogreen", 5, /*on_green=*/false);
+  TempStore store;
+  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  Options o = opts();
+  o.slices = 1;
+  o.workers = 3;
+  o.batch_size = 100;
+  o.throttle_docs_per_s = 2500;
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_TRUE(blue_->delete_index(IndexName(drop)).is_ok());
+  });
+  auto rep = run(*blue_, *sink, *store, nullptr, o);
+  t.join();
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  EXPECT_FALSE(rep->ok());
+  std::string sum = rep->summary();
+  for (auto& i : rep->indices) {
+    if (i.index.get() == keep) {
+      EXPECT_EQ(i.error, "") << sum;
+    }
+    if (i.index.get() == drop) {
+      EXPECT_NE(i.error.find(drop), std::string::npos) << sum;
+    }
+    if (i.index.get() == nogreen) {
+      EXPECT_NE(i.error.find("tandem meta apply"), std::string::npos) << sum;
+    }
+  }
+  EXPECT_EQ(parity(*blue_, *green_, keep), "");
+}
+
+TEST_F(BackfillIt, RejectedDocIsDeadLettered) {
+  std::string idx = prefix_ + "-rej";
+  created_.push_back(idx);
+  ASSERT_TRUE(blue_->create_index(IndexName(idx), index_body(1)).is_ok());
+  nlohmann::json strict = index_body(1);
+  strict["mappings"] = {{"properties", {{"n", {{"type", "long"}}}}}};
+  ASSERT_TRUE(green_->create_index(IndexName(idx), strict).is_ok());
+  ASSERT_TRUE(blue_->index_doc(IndexName(idx), DocId("good"), R"({"n":"1"})").is_ok());
+  ASSERT_TRUE(blue_->index_doc(IndexName(idx), DocId("bad"), R"({"n":"abc"})").is_ok());
+  ASSERT_TRUE(blue_->refresh(IndexName(idx)).is_ok());
+  TempStore store;
+  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  auto rep = run(*blue_, *sink, *store, nullptr, opts());
+  ASSERT_TRUE(rep.is_ok());
+  EXPECT_TRUE(rep->ok()) << rep->summary();  // a dead letter is not an index failure
+  auto dl = (*store).dead_letters();
+  ASSERT_EQ(dl->size(), 1u);
+  EXPECT_EQ((*dl)[0].source, "backfill");
+  EXPECT_EQ((*dl)[0].doc_id.get(), "bad");
+  // 8.x says document_parsing_exception, 7.x mapper_parsing_exception.
+  EXPECT_NE((*dl)[0].error_type.find("parsing_exception"), std::string::npos)
+      << (*dl)[0].error_type;
+}
+
+// Backfill and loader at once while blue takes writes: the copies and the
+// events commute; green ends equal to blue.
+TEST_F(BackfillIt, InterleavedWithLiveLoaderConverges) {
+  auto idx = make_index("live", 2000);
+  log::KafkaLogOptions ko;
+  ko.brokers = tandem::testing::kafka_brokers();
+  ko.topic = tandem::testing::unique_name("bf-it-topic");
+  ko.partitions = 4;
+  auto log = log::open_kafka_log(ko);
+  ASSERT_TRUE(log.is_ok()) << "Kafka at " << ko.brokers << ": " << log.status().to_string();
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    std::mt19937 rng(3);
+    for (int i = 0; i < 600; ++i) {
+      // Ids the seeding routed (i % 10 == 0) are left alone: a write without
+      // the routing would create a second document with the same id.
+      int n = static_cast<int>(rng() % 2500);
+      if (n % 10 == 0) ++n;
+      std::string id = "id" + std::to_string(n);  // updates, deletes, new ids
+      bool del = rng() % 4 == 0;
+      event::ChangeEvent e;
+      if (del) {
+        auto w = blue_->delete_doc(IndexName(idx), DocId(id));
+        ASSERT_TRUE(w.is_ok());
+        e = event_from(idx, id, *w, true, "");
+      } else {
+        std::string src = R"({"live":)" + std::to_string(i) + "}";
+        auto w = blue_->index_doc(IndexName(idx), DocId(id), src);
+        ASSERT_TRUE(w.is_ok());
+        e = event_from(idx, id, *w, false, src);
+      }
+      (*log)->append({log::AppendRecord{event::partition_key(e), event::encode(e), {}}});
+    }
+    ASSERT_TRUE((*log)->flush(std::chrono::seconds(30)).is_ok());
+    writing = false;
+  });
+  TempStore store;
+  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  auto consumer = (*log)->consumer(tandem::testing::unique_name("bf-it-group"));
+  ASSERT_TRUE(consumer.is_ok());
+  load::LoaderOptions lo;
+  lo.progress_interval = std::chrono::seconds(0);
+  auto loader = load::make_loader(**consumer, *sink, *store, lo);
+  std::thread lt([&] { EXPECT_TRUE(loader->run().is_ok()); });
+  Options o = opts();
+  o.throttle_docs_per_s = 4000;  // overlap the writes
+  auto rep = run(*blue_, *sink, *store, (*log).get(), o);
+  writer.join();
+  ASSERT_TRUE(rep.is_ok());
+  EXPECT_TRUE(rep->ok()) << rep->summary();
+  EXPECT_EQ(rep->log_end.size(), 4u);
+  // Wait (bounded) for the loader to drain, then stop it.
+  for (int i = 0; i < 600; ++i) {
+    auto st = loader->status();
+    if (st.inflight_events == 0 && st.polled >= 600) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  loader->stop();
+  lt.join();
+  EXPECT_EQ(parity(*blue_, *green_, idx), "");
+}
+
+}  // namespace
+}  // namespace tandem::backfill

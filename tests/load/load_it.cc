@@ -1,0 +1,227 @@
+// Loader against real blue (7.17) / green (8.x) / Kafka.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include "load/it_util.h"
+#include "load/load.h"
+#include "load/test_util.h"
+#include "load/throttling_shim.h"
+#include "log/log.h"
+#include "support/services.h"
+
+namespace tandem::load {
+namespace {
+
+using namespace tandem::load::it;
+using tandem::load::testing::TempStore;
+
+class LoaderIt : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    blue_ = connect_or_die("blue", tandem::testing::blue_url());
+    green_ = connect_or_die("green", tandem::testing::green_url());
+    ASSERT_TRUE(blue_ && green_);
+    idx_ = tandem::testing::unique_name("ld-it");
+    nlohmann::json body = {{"settings", {{"number_of_shards", 2}, {"number_of_replicas", 0}}}};
+    ASSERT_TRUE(blue_->create_index(IndexName(idx_), body).is_ok());
+    body["settings"]["index.gc_deletes"] = "1h";
+    if (create_green_) {
+      ASSERT_TRUE(green_->create_index(IndexName(idx_), body).is_ok());
+    }
+    log::KafkaLogOptions ko;
+    ko.brokers = tandem::testing::kafka_brokers();
+    ko.topic = tandem::testing::unique_name("ld-it-topic");
+    ko.partitions = 4;
+    auto l = log::open_kafka_log(ko);
+    ASSERT_TRUE(l.is_ok()) << "Kafka at " << ko.brokers << ": " << l.status().to_string();
+    log_ = std::move(l).value();
+  }
+  void TearDown() override {
+    if (blue_) (void)blue_->delete_index(IndexName(idx_));
+    if (green_) (void)green_->delete_index(IndexName(idx_));
+  }
+
+  // A write on blue, as the proxy would capture it.
+  event::ChangeEvent write(const std::string& id, bool del, const std::string& src) {
+    if (del) {
+      auto w = blue_->delete_doc(IndexName(idx_), DocId(id));
+      EXPECT_TRUE(w.is_ok()) << w.status().to_string();
+      return event_from(idx_, id, *w, true, "");
+    }
+    auto w = blue_->index_doc(IndexName(idx_), DocId(id), src);
+    EXPECT_TRUE(w.is_ok()) << w.status().to_string();
+    return event_from(idx_, id, *w, false, src);
+  }
+
+  void append(const std::vector<event::ChangeEvent>& evs) {
+    std::vector<log::AppendRecord> batch;
+    for (auto& e : evs)
+      batch.push_back(log::AppendRecord{event::partition_key(e), event::encode(e), {}});
+    log_->append(std::move(batch));
+    ASSERT_TRUE(log_->flush(std::chrono::seconds(30)).is_ok());
+  }
+
+  // Runs a loader until lag 0 (bounded: 180 s).
+  Status run_loader(es::Client& green, state::Store& store, LoaderStatus* st = nullptr,
+                    int workers = 3) {
+    auto consumer = log_->consumer(tandem::testing::unique_name("ld-it-group"));
+    if (!consumer.is_ok()) return consumer.status();
+    auto sink = make_es_sink(*blue_, green);
+    LoaderOptions o;
+    o.until_lag_zero = true;
+    o.workers = workers;
+    o.bulk_docs = 50;
+    o.progress_interval = std::chrono::seconds(2);
+    o.apply.backoff.initial = std::chrono::milliseconds(20);
+    o.apply.backoff.max = std::chrono::milliseconds(500);
+    auto loader = make_loader(**consumer, *sink, store, o);
+    std::atomic<bool> done{false};
+    std::thread guard([&] {
+      for (int i = 0; i < 1800 && !done; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!done) {
+        ADD_FAILURE() << "loader did not reach lag 0 within 180 s";
+        loader->stop();
+      }
+    });
+    Status s = loader->run();
+    done = true;
+    guard.join();
+    if (st) *st = loader->status();
+    return s;
+  }
+
+  bool create_green_ = true;
+  std::unique_ptr<es::Client> blue_, green_;
+  std::unique_ptr<log::Log> log_;
+  std::string idx_;
+};
+
+// Same events shuffled, with duplicates: green ends equal to blue.
+TEST_F(LoaderIt, OrderIndependentWithDuplicatesAndDeleteRecreate) {
+  std::mt19937 rng(11);
+  std::vector<event::ChangeEvent> evs;
+  for (int round = 0; round < 4; ++round) {
+    for (int d = 0; d < 40; ++d) {
+      std::string id = "d" + std::to_string(d);
+      bool del = round > 0 && rng() % 3 == 0;
+      evs.push_back(write(
+          id, del, R"({"round":)" + std::to_string(round) + R"(,"d":)" + std::to_string(d) + "}"));
+    }
+  }
+  // delete-then-recreate of one id, last state = recreated
+  evs.push_back(write("churn", false, R"({"v":1})"));
+  evs.push_back(write("churn", true, ""));
+  evs.push_back(write("churn", false, R"({"v":2})"));
+  std::vector<event::ChangeEvent> dup;
+  for (auto& e : evs) {
+    dup.push_back(e);
+    if (rng() % 4 == 0) dup.push_back(e);
+  }
+  std::shuffle(dup.begin(), dup.end(), rng);
+  append(dup);
+  TempStore store;
+  LoaderStatus st;
+  ASSERT_TRUE(run_loader(*green_, *store, &st).is_ok());
+  EXPECT_EQ(parity(*blue_, *green_, idx_), "");
+  EXPECT_GT(st.conflicts, 0u);  // duplicates / older events lost to newer ones
+  EXPECT_EQ(st.dead_lettered, 0u);
+}
+
+// Concurrent traffic with heavy delete/recreate churn on few ids while the
+// loader runs: no resurrection, no lost update.
+TEST_F(LoaderIt, ConcurrentChurnNoResurrectionNoLostUpdate) {
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    std::mt19937 rng(5);
+    for (int i = 0; i < 400; ++i) {
+      std::string id = "c" + std::to_string(rng() % 8);
+      bool del = rng() % 3 == 0;
+      auto e = write(id, del, R"({"i":)" + std::to_string(i) + "}");
+      append({e});
+    }
+    writing = false;
+  });
+  TempStore store;
+  // First loader runs concurrently with the writes (ends at a lag-0 moment),
+  // then one more pass after the writer finished.
+  ASSERT_TRUE(run_loader(*green_, *store).is_ok());
+  writer.join();
+  ASSERT_TRUE(run_loader(*green_, *store).is_ok());
+  EXPECT_EQ(parity(*blue_, *green_, idx_), "");
+}
+
+TEST_F(LoaderIt, BackPressureFrom429ShimLosesNothing) {
+  std::vector<event::ChangeEvent> evs;
+  for (int d = 0; d < 300; ++d) evs.push_back(write("p" + std::to_string(d), false, R"({"x":1})"));
+  append(evs);
+  ThrottlingShim shim(tandem::testing::green_url(), 0.4);
+  auto via = connect_or_die("green", shim.url());
+  ASSERT_TRUE(via);
+  TempStore store;
+  LoaderStatus st;
+  ASSERT_TRUE(run_loader(*via, *store, &st).is_ok());
+  EXPECT_GT(shim.rejected(), 0u);
+  EXPECT_GT(st.retries, 0u);
+  EXPECT_EQ(st.dead_lettered, 0u);
+  EXPECT_EQ(parity(*blue_, *green_, idx_), "");
+}
+
+TEST_F(LoaderIt, MissingIndexOnGreenIsCreatedFromBlue) {
+  std::string other = tandem::testing::unique_name("ld-it-new");
+  nlohmann::json body = {{"settings", {{"number_of_shards", 1}, {"number_of_replicas", 0}}},
+                         {"mappings", {{"properties", {{"n", {{"type", "long"}}}}}}}};
+  ASSERT_TRUE(blue_->create_index(IndexName(other), body).is_ok());
+  auto w = blue_->index_doc(IndexName(other), DocId("1"), R"({"n":5})");
+  ASSERT_TRUE(w.is_ok());
+  append({event_from(other, "1", *w, false, R"({"n":5})")});
+  TempStore store;
+  Status s = run_loader(*green_, *store);
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_EQ(parity(*blue_, *green_, other), "");
+  auto gi = green_->get_index(IndexName(other));
+  ASSERT_TRUE(gi.is_ok()) << gi.status().to_string();
+  EXPECT_NE(gi->dump().find("long"), std::string::npos) << gi->dump();
+  (void)blue_->delete_index(IndexName(other));
+  (void)green_->delete_index(IndexName(other));
+}
+
+class RejectIt : public LoaderIt {
+ protected:
+  void SetUp() override {
+    create_green_ = false;
+    LoaderIt::SetUp();
+    nlohmann::json strict = {{"settings", {{"number_of_shards", 1}, {"number_of_replicas", 0}}},
+                             {"mappings", {{"properties", {{"n", {{"type", "long"}}}}}}}};
+    ASSERT_TRUE(green_->create_index(IndexName(idx_), strict).is_ok());
+  }
+};
+
+TEST_F(RejectIt, DocGreenRejectsIsDeadLetteredWithReason) {
+  // "bad" first so blue maps n as text; green's mapping says long.
+  std::vector<event::ChangeEvent> evs;
+  evs.push_back(write("bad", false, R"({"n":"not a number"})"));
+  evs.push_back(write("ok", false, R"({"n":"12"})"));
+  append(evs);
+  TempStore store;
+  LoaderStatus st;
+  ASSERT_TRUE(run_loader(*green_, *store, &st).is_ok());
+  EXPECT_EQ(st.dead_lettered, 1u);
+  auto dl = (*store).dead_letters();
+  ASSERT_TRUE(dl.is_ok());
+  ASSERT_EQ(dl->size(), 1u);
+  EXPECT_EQ((*dl)[0].doc_id.get(), "bad");
+  // 8.x says document_parsing_exception, 7.x mapper_parsing_exception.
+  EXPECT_NE((*dl)[0].error_type.find("parsing_exception"), std::string::npos)
+      << (*dl)[0].error_type << ": " << (*dl)[0].error_reason;
+  EXPECT_NE((*dl)[0].error_reason.find("[n]"), std::string::npos) << (*dl)[0].error_reason;
+  auto g = green_->get(IndexName(idx_), DocId("ok"));
+  ASSERT_TRUE(g.is_ok());
+  EXPECT_TRUE(g->found);
+}
+
+}  // namespace
+}  // namespace tandem::load

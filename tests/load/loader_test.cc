@@ -1,0 +1,235 @@
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "load/fakes.h"
+#include "load/load.h"
+#include "load/test_util.h"
+
+namespace tandem::load {
+namespace {
+
+using namespace tandem::load::testing;
+
+LoaderOptions quick() {
+  LoaderOptions o;
+  o.apply = fast_options();
+  o.poll_timeout = std::chrono::milliseconds(5);
+  o.commit_interval = std::chrono::milliseconds(5);
+  o.lag_check_interval = std::chrono::milliseconds(5);
+  o.progress_interval = std::chrono::milliseconds(0);
+  o.progress = [](std::string_view) {};
+  return o;
+}
+
+int32_t part_of(const std::string& id, int32_t n) {
+  return event::partition_for(id, n);
+}
+
+// Random history per document (index/delete with rising seq_no), each doc's
+// events in its own partition in seq order -- as the proxy produces them --
+// plus redelivered duplicates. The result must equal the last state.
+TEST(Loader, ConvergesUnderThrottlingAndDuplicates) {
+  FakeSink sink;
+  std::mt19937 rng(1);
+  std::atomic<int> injected{0};
+  sink.inject_item = [&](const std::string&, const std::string&) {
+    static thread_local std::mt19937 r(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+    if (r() % 10 == 0) {
+      ++injected;
+      return 429;
+    }
+    return 0;
+  };
+  FakeConsumer log(4);
+  std::map<std::string, FakeDoc> expect;
+  int64_t seq = 0;
+  for (int round = 0; round < 6; ++round) {
+    for (int d = 0; d < 80; ++d) {
+      std::string id = "doc" + std::to_string(d);
+      bool del = rng() % 4 == 0;
+      ++seq;
+      auto e = del ? ev_delete("idx", id, seq)
+                   : ev_index("idx", id, seq, R"({"r":)" + std::to_string(round) + "}");
+      std::string enc = event::encode(e);
+      log.append(part_of(id, 4), enc);
+      if (rng() % 5 == 0) log.append(part_of(id, 4), enc);  // duplicate delivery
+      expect["idx/" + id] = FakeDoc{!del, static_cast<uint64_t>(seq + 1), del ? "" : e.source};
+    }
+  }
+  TempStore store;
+  LoaderOptions o = quick();
+  o.until_lag_zero = true;
+  o.bulk_docs = 37;
+  o.workers = 3;
+  auto loader = make_loader(log, sink, *store, o);
+  Status s = loader->run();
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  auto docs = sink.docs();
+  for (auto& [k, d] : expect) {
+    ASSERT_EQ(docs[k].exists, d.exists) << k;
+    ASSERT_EQ(docs[k].version, d.version) << k;
+    if (d.exists) {
+      ASSERT_EQ(docs[k].source, d.source) << k;
+    }
+  }
+  auto st = loader->status();
+  EXPECT_EQ(st.lag, 0);
+  EXPECT_GT(injected.load(), 0);
+  EXPECT_GT(st.retries, 0u);
+  EXPECT_EQ(st.dead_lettered, 0u);
+  EXPECT_EQ(st.inflight_events, 0u);
+  auto lag = log.lag();
+  for (auto& p : *lag) EXPECT_EQ(p.lag(), 0) << p.partition.get();
+}
+
+TEST(Loader, BackPressureBoundsInflight) {
+  FakeSink sink;
+  std::atomic<int> slow{0};
+  sink.inject_request = [&] {
+    ++slow;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return Status::ok();
+  };
+  FakeConsumer log(2);
+  for (int i = 0; i < 500; ++i) {
+    log.append(i % 2, event::encode(ev_index("i", std::to_string(i), i, "{}")));
+  }
+  TempStore store;
+  LoaderOptions o = quick();
+  o.until_lag_zero = true;
+  o.bulk_docs = 10;
+  o.max_inflight_events = 25;
+  o.workers = 2;
+  auto loader = make_loader(log, sink, *store, o);
+  std::atomic<bool> done{false};
+  uint64_t max_seen = 0;
+  std::thread watch([&] {
+    while (!done) {
+      max_seen = std::max<uint64_t>(max_seen, loader->status().inflight_events);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  Status s = loader->run();
+  done = true;
+  watch.join();
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_LE(max_seen, 25u);
+  EXPECT_EQ(sink.docs().size(), 500u);
+  EXPECT_GT(loader->status().paused_ms, 0u);
+}
+
+TEST(Loader, MetaIsABarrierAndCorruptRecordsAreDeadLettered) {
+  FakeSink sink;
+  FakeConsumer log(1);
+  log.append(0, event::encode(ev_index("i", "a", 1, "{}")));
+  event::ChangeEvent m;
+  m.op = event::Op::kMeta;
+  m.index = IndexName("i");
+  m.meta = R"({"method":"PUT","path":"/i/_mapping","body":{}})";
+  log.append(0, event::encode(m));
+  log.append(0, "this is not an event");
+  log.append(0, event::encode(ev_index("i", "b", 2, "{}")));
+  TempStore store;
+  LoaderOptions o = quick();
+  o.until_lag_zero = true;
+  auto loader = make_loader(log, sink, *store, o);
+  ASSERT_TRUE(loader->run().is_ok());
+  EXPECT_EQ(sink.meta_applied.size(), 1u);
+  EXPECT_EQ(sink.docs().size(), 2u);
+  auto dl = (*store).dead_letters();
+  ASSERT_EQ(dl->size(), 1u);
+  EXPECT_EQ((*dl)[0].error_type, "event_decode");
+  EXPECT_NE((*dl)[0].error_reason.find("offset 2"), std::string::npos);
+  EXPECT_EQ(log.committed_map()[0], 4);
+}
+
+TEST(Loader, StopNeverCommitsUnappliedRecords) {
+  FakeSink sink;
+  std::atomic<bool> healthy{false};
+  sink.inject_item = [&](const std::string&, const std::string& id) {
+    return (!healthy && id == "5") ? 503 : 0;
+  };
+  FakeConsumer log(1);
+  for (int i = 0; i < 10; ++i)
+    log.append(0, event::encode(ev_index("i", std::to_string(i), i, "{}")));
+  TempStore store;
+  LoaderOptions o = quick();
+  o.bulk_docs = 1;  // one event per bulk so 6..9 can finish while 5 retries
+  o.stop_grace = std::chrono::milliseconds(50);
+  auto loader = make_loader(log, sink, *store, o);
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    loader->stop();
+  });
+  Status s = loader->run();
+  t.join();
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  // Offset 5 never applied: the committed position must not pass it.
+  EXPECT_LE(log.committed_map()[0], 5);
+  EXPECT_FALSE(sink.docs().count("i/5") && sink.docs()["i/5"].exists);
+
+  // A fresh loader resumes from the commit and finishes once green heals.
+  healthy = true;
+  FakeConsumer log2(1);
+  for (int i = 0; i < 10; ++i)
+    log2.append(0, event::encode(ev_index("i", std::to_string(i), i, "{}")));
+  ASSERT_TRUE(log2.seek(Partition(0), Offset(log.committed_map()[0])).is_ok());
+  LoaderOptions o2 = quick();
+  o2.until_lag_zero = true;
+  auto again = make_loader(log2, sink, *store, o2);
+  ASSERT_TRUE(again->run().is_ok());
+  EXPECT_TRUE(sink.docs()["i/5"].exists);
+  EXPECT_EQ(sink.docs().size(), 10u);
+}
+
+TEST(Loader, FatalErrorStopsWithItsStatus) {
+  FakeSink sink;
+  sink.inject_request = [] {
+    return Status(Code::kUnauthorized, "cluster 'green': security_exception (401)")
+        .with_http_status(401);
+  };
+  FakeConsumer log(1);
+  log.append(0, event::encode(ev_index("i", "a", 1, "{}")));
+  TempStore store;
+  LoaderOptions o = quick();
+  o.until_lag_zero = true;
+  auto loader = make_loader(log, sink, *store, o);
+  Status s = loader->run();
+  EXPECT_EQ(s.code(), Code::kUnauthorized);
+  EXPECT_LE(log.committed_map()[0], 0);
+}
+
+TEST(DeadLetters, RetryRemovesOnlySettledEntries) {
+  FakeSink sink;
+  sink.strict_long_field.insert("i");
+  TempStore store;
+  Counters c;
+  Applier a(sink, store.get(), c, fast_options(), nullptr);
+  auto bad = item(ev_index("i", "bad", 1, R"({"n":"x"})"));
+  auto bad2 = item(ev_index("i", "bad2", 1, R"({"n":"y"})"));
+  ASSERT_TRUE(a.apply_data({&bad, &bad2}).is_ok());
+  ASSERT_EQ(*(*store).count_dead_letters(), 2);
+  // Still rejected: both kept, no new entries.
+  auto r = retry_dead_letters(*store, sink, std::nullopt, fast_options());
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->attempted, 2u);
+  EXPECT_EQ(r->succeeded, 0u);
+  EXPECT_EQ(r->failures.size(), 2u);
+  EXPECT_EQ(*(*store).count_dead_letters(), 2);
+  // Mapping fixed: retry one by id, then the rest.
+  sink.strict_long_field.clear();
+  auto list = (*store).dead_letters();
+  r = retry_dead_letters(*store, sink, (*list)[0].id, fast_options());
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->succeeded, 1u);
+  EXPECT_EQ(*(*store).count_dead_letters(), 1);
+  r = retry_dead_letters(*store, sink, std::nullopt, fast_options());
+  EXPECT_EQ(r->succeeded, 1u);
+  EXPECT_EQ(*(*store).count_dead_letters(), 0);
+  EXPECT_EQ(retry_dead_letters(*store, sink, 12345).status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace tandem::load

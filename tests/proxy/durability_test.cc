@@ -1,0 +1,238 @@
+// EventSink: deadline -> spill, spill failure -> fail-closed, recovery and
+// draining, with a fake main log that fails on demand and a real file log
+// as the spill journal.
+#include "proxy/durability.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+#include "capture_testdata.h"
+
+namespace tandem::proxy {
+namespace {
+
+using proxy::testing::eventually;
+using proxy::testing::FakeLog;
+using namespace std::chrono_literals;
+
+std::string temp_dir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() /
+           ("tandem-dur-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p.string();
+}
+
+std::vector<event::ChangeEvent> events(int n, const std::string& index = "i") {
+  std::vector<event::ChangeEvent> out;
+  for (int k = 0; k < n; ++k) {
+    event::ChangeEvent e;
+    e.op = event::Op::kIndex;
+    e.index = IndexName(index);
+    e.id = DocId("doc" + std::to_string(k));
+    e.seq_no = SeqNo(k);
+    e.primary_term = PrimaryTerm(1);
+    e.source = "{\"k\":" + std::to_string(k) + "}";
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+SinkOptions fast(const std::string& spill_dir) {
+  SinkOptions o;
+  o.log_deadline = 150ms;
+  o.spill_deadline = 1000ms;
+  o.probe_interval = 50ms;
+  o.spill_dir = spill_dir;
+  return o;
+}
+
+// A spill factory that hands out a log the test keeps a handle on.
+struct SpillHandle {
+  FakeLog* log = nullptr;
+  std::function<Result<std::unique_ptr<log::Log>>()> factory() {
+    return [this]() -> Result<std::unique_ptr<log::Log>> {
+      auto l = std::make_unique<FakeLog>();
+      log = l.get();
+      log->set_mode(FakeLog::Mode::kFail);
+      return std::unique_ptr<log::Log>(std::move(l));
+    };
+  }
+};
+
+TEST(Durability, AckedBatchSettlesDurable) {
+  FakeLog main;
+  auto sink = EventSink::start(fast(temp_dir("ack")), &main);
+  ASSERT_TRUE(sink.is_ok()) << sink.status().to_string();
+  EXPECT_TRUE((*sink)->publish_and_wait(events(5)));
+  auto s = (*sink)->stats();
+  EXPECT_EQ(s.published, 5u);
+  EXPECT_EQ(s.logged, 5u);
+  EXPECT_EQ(s.spilled, 0u);
+  EXPECT_EQ(s.inflight, 0u);
+  EXPECT_TRUE(s.spill_open);
+  EXPECT_EQ(main.records().size(), 5u);
+  auto e = event::decode(main.records()[3].value);
+  ASSERT_TRUE(e.is_ok());
+  EXPECT_EQ(e->id.get(), "doc3");
+}
+
+TEST(Durability, RefusedEventsSpillThenDrainWhenTheLogRecovers) {
+  FakeLog main;
+  main.set_mode(FakeLog::Mode::kFail);
+  auto sink = EventSink::start(fast(temp_dir("spill")), &main);
+  ASSERT_TRUE(sink.is_ok()) << sink.status().to_string();
+  EXPECT_TRUE((*sink)->publish_and_wait(events(20)));
+  EXPECT_EQ((*sink)->stats().spilled, 20u);
+  EXPECT_TRUE((*sink)->accepting());
+  EXPECT_TRUE(main.records().empty());
+  main.set_mode(FakeLog::Mode::kAck);
+  ASSERT_TRUE(eventually([&] { return (*sink)->stats().drained == 20; }))
+      << (*sink)->stats().last_error;
+  EXPECT_EQ(main.records().size(), 20u);
+  EXPECT_TRUE(eventually([&] { return (*sink)->stats().spill_depth == 0; }));
+}
+
+TEST(Durability, SpilledEventsSurviveARestartAndDrainLater) {
+  std::string dir = temp_dir("restart");
+  {
+    FakeLog down;
+    down.set_mode(FakeLog::Mode::kFail);
+    auto sink = EventSink::start(fast(dir), &down);
+    ASSERT_TRUE(sink.is_ok());
+    EXPECT_TRUE((*sink)->publish_and_wait(events(7)));
+  }
+  FakeLog up;
+  auto sink = EventSink::start(fast(dir), &up);
+  ASSERT_TRUE(sink.is_ok());
+  ASSERT_TRUE(eventually([&] { return up.records().size() == 7; }));
+}
+
+TEST(Durability, SlowLogSpillsAtTheDeadline) {
+  FakeLog main;
+  main.set_mode(FakeLog::Mode::kHang);
+  auto sink = EventSink::start(fast(temp_dir("slow")), &main);
+  ASSERT_TRUE(sink.is_ok());
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE((*sink)->publish_and_wait(events(3)));
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, 150ms);
+  EXPECT_LT(waited, 2000ms);
+  EXPECT_EQ((*sink)->stats().spilled, 3u);
+  // The late acks are harmless: the events are in both places (the drainer
+  // may also have handed the spilled copies to the hung log: duplicates,
+  // which external versions make idempotent).
+  main.release_held(true);
+  EXPECT_GE(main.records().size(), 3u);
+}
+
+TEST(Durability, LogAndSpillDownIsFailClosedUntilRecovery) {
+  FakeLog main;
+  main.set_mode(FakeLog::Mode::kFail);
+  SpillHandle spill;
+  SinkOptions o = fast("");
+  o.open_spill = spill.factory();
+  auto sink = EventSink::start(o, &main);
+  ASSERT_TRUE(sink.is_ok());
+  ASSERT_NE(spill.log, nullptr);
+  EXPECT_FALSE((*sink)->publish_and_wait(events(4)));
+  auto s = (*sink)->stats();
+  EXPECT_TRUE(s.fail_closed);
+  EXPECT_EQ(s.stranded, 4u);
+  EXPECT_FALSE((*sink)->accepting());
+  EXPECT_NE((*sink)->fail_reason().find("spill journal"), std::string::npos);
+  // Still down: the prober keeps them.
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE((*sink)->accepting());
+  // The spill journal recovers first: the stranded events land there.
+  spill.log->set_mode(FakeLog::Mode::kAck);
+  ASSERT_TRUE(eventually([&] { return (*sink)->accepting(); }));
+  EXPECT_EQ(spill.log->records().size(), 4u);
+}
+
+TEST(Durability, SpillThatCannotOpenAndLogDownIsFailClosed) {
+  FakeLog main;
+  main.set_mode(FakeLog::Mode::kFail);
+  SinkOptions o = fast("");
+  std::atomic<int> attempts{0};
+  o.open_spill = [&]() -> Result<std::unique_ptr<log::Log>> {
+    ++attempts;
+    return error(Code::kIo, "spill dir /nope: permission denied");
+  };
+  auto sink = EventSink::start(o, &main);
+  ASSERT_TRUE(sink.is_ok());
+  EXPECT_FALSE((*sink)->stats().spill_open);
+  EXPECT_TRUE((*sink)->accepting());  // the main log may well be fine
+  EXPECT_FALSE((*sink)->publish_and_wait(events(2)));
+  EXPECT_FALSE((*sink)->accepting());
+  EXPECT_TRUE(eventually([&] { return attempts.load() >= 3; }));  // probing
+  main.set_mode(FakeLog::Mode::kAck);
+  ASSERT_TRUE(eventually([&] { return (*sink)->accepting(); }));
+  EXPECT_EQ(main.records().size(), 2u);
+  EXPECT_EQ((*sink)->stats().stranded, 0u);
+}
+
+TEST(Durability, UnwritableSpillDirectory) {
+  // A directory below a regular file can't be created, even by root
+  // (who ignores permission bits).
+  std::string base = temp_dir("unwritable");
+  std::string file = base + "/a-file";
+  { std::ofstream(file) << "x"; }
+  FakeLog main;
+  main.set_mode(FakeLog::Mode::kFail);
+  SinkOptions o = fast(file + "/spill");
+  auto sink = EventSink::start(o, &main);
+  ASSERT_TRUE(sink.is_ok());
+  EXPECT_FALSE((*sink)->stats().spill_open);
+  EXPECT_FALSE((*sink)->publish_and_wait(events(1)));
+  EXPECT_FALSE((*sink)->accepting());
+  EXPECT_NE((*sink)->stats().last_error.find(file), std::string::npos)
+      << (*sink)->stats().last_error;
+}
+
+TEST(Durability, DestructorWaitsForHungBatchesBoundedByDeadlines) {
+  FakeLog main;
+  main.set_mode(FakeLog::Mode::kHang);
+  std::promise<bool> settled;
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    auto sink = EventSink::start(fast(temp_dir("dtor")), &main);
+    ASSERT_TRUE(sink.is_ok());
+    (*sink)->publish(events(2), [&](bool ok) { settled.set_value(ok); });
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3000ms);
+  auto f = settled.get_future();
+  ASSERT_EQ(f.wait_for(0ms), std::future_status::ready);
+  EXPECT_TRUE(f.get());     // spilled
+  main.release_held(true);  // late callbacks after the sink is gone: no crash
+}
+
+TEST(Durability, ConcurrentPublishers) {
+  FakeLog main;
+  auto sink = EventSink::start(fast(temp_dir("conc")), &main);
+  ASSERT_TRUE(sink.is_ok());
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < 50; ++k) {
+        if ((*sink)->publish_and_wait(events(3, "i" + std::to_string(t)))) ++ok;
+        if (k == 25 && t == 0) main.set_mode(FakeLog::Mode::kFail);
+        if (k == 40 && t == 0) main.set_mode(FakeLog::Mode::kAck);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 200);
+  auto s = (*sink)->stats();
+  EXPECT_EQ(s.logged + s.spilled, 600u);
+  ASSERT_TRUE(eventually([&] { return (*sink)->stats().drained == s.spilled; }));
+  EXPECT_EQ(main.records().size(), 600u);
+}
+
+}  // namespace
+}  // namespace tandem::proxy
