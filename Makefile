@@ -4,6 +4,12 @@
 #                 every test, stop the services it started
 .PHONY: all bootstrap build build-asan test demo services-up services-down services-status format clean
 
+# ccache across checkouts: paths relative to the checkout, so a fresh clone
+# of the same sources reuses earlier compilations (debug info then names the
+# first checkout's directory, which is harmless).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 BUILD_TYPE ?= RelWithDebInfo

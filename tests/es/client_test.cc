@@ -347,7 +347,8 @@ TEST(Scan, PitPagesCheckpointAndClose) {
   auto body1 = nlohmann::json::parse(fx.fake->sent.back().body);
   EXPECT_EQ(body1["pit"]["id"], "PIT1");
   EXPECT_EQ(body1["slice"], nlohmann::json::parse(R"({"id":1,"max":2})"));
-  EXPECT_EQ(body1["sort"], nlohmann::json::parse(R"([{"_seq_no":"asc"},{"_shard_doc":"asc"}])"));
+  EXPECT_EQ(body1["sort"], nlohmann::json::parse(
+                               R"([{"_seq_no":{"order":"asc","unmapped_type":"long"}},{"_shard_doc":"asc"}])"));
   EXPECT_TRUE(body1["seq_no_primary_term"].get<bool>());
   EXPECT_FALSE(body1.contains("search_after"));
 
