@@ -28,6 +28,7 @@ Result<http::ClientOptions> ClusterFlags::client_options() const {
   if (!key_file.empty()) o.tls.key_file = key_file;
   if (insecure) o.tls.insecure = true;
   o.request_timeout = std::chrono::milliseconds(timeout_ms);
+  o.env_prefix = env_prefix;  // so advice names the variables actually read
   return o;
 }
 

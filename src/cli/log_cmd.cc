@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -137,8 +138,17 @@ Status read_range(log::Log& lg, std::map<Partition, Offset> pos, std::vector<Off
   return Status::ok();
 }
 
+// Inspecting must not create: a mistyped --log-dir would otherwise show an
+// empty new log instead of an error.
+Result<std::unique_ptr<log::Log>> open_existing(const LogFlags& flags) {
+  if (!flags.dir.empty() && !std::filesystem::is_directory(flags.dir)) {
+    return error(Code::kNotFound, "no file log at " + flags.dir);
+  }
+  return open_log(flags);
+}
+
 int run_stats(const LogArgs& a) {
-  auto lg = open_log(a.log);
+  auto lg = open_existing(a.log);
   if (!lg.is_ok()) return fail(lg.status());
   auto begin = (*lg)->begin_offsets();
   if (!begin.is_ok()) return fail(begin.status());
@@ -174,7 +184,7 @@ int run_stats(const LogArgs& a) {
 }
 
 int run_dump(const LogArgs& a) {
-  auto lg = open_log(a.log);
+  auto lg = open_existing(a.log);
   if (!lg.is_ok()) return fail(lg.status());
   auto begin = (*lg)->begin_offsets();
   if (!begin.is_ok()) return fail(begin.status());
@@ -187,7 +197,7 @@ int run_dump(const LogArgs& a) {
 }
 
 int run_tail(const LogArgs& a) {
-  auto lg = open_log(a.log);
+  auto lg = open_existing(a.log);
   if (!lg.is_ok()) return fail(lg.status());
   auto begin = (*lg)->begin_offsets();
   if (!begin.is_ok()) return fail(begin.status());

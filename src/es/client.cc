@@ -121,7 +121,8 @@ Status Client::error_from(const http::Response& r, std::string_view index,
   if (!id.empty()) where += " id '" + sanitize_snippet(id, 512) + "'";
   std::string msg = where + ": " + error_summary(r.body) + " (" + std::to_string(r.status) + ")";
   if (r.status == 401) {
-    std::string p = internal::env_prefix(label_);
+    const std::string& configured = http_->options().env_prefix;
+    std::string p = configured.empty() ? internal::env_prefix(label_) : configured;
     msg += ": check " + p + "_USERNAME/" + p + "_PASSWORD or " + p + "_API_KEY";
   }
   Status s(code_for_http_status(r.status), std::move(msg));
@@ -477,7 +478,9 @@ Result<std::unique_ptr<Client>> connect(std::string label, std::unique_ptr<http:
   const http::ClientOptions& o = http->options();
   std::string url = internal::url_string(o.url);
   std::string where = "cluster '" + label + "' at " + url;
-  std::string prefix = internal::env_prefix(label);
+  // The prefix the credentials really came from, when the caller says so;
+  // else the conventional one for the label (TANDEM_BLUE for "blue").
+  std::string prefix = o.env_prefix.empty() ? internal::env_prefix(label) : o.env_prefix;
   http::Request q;
   q.method = "GET";
   q.target = "/";
