@@ -26,7 +26,7 @@ build: bootstrap
 
 build-asan: bootstrap
 	@cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTANDEM_SANITIZE=ON >/dev/null
-	@ninja -C $(ASAN_DIR) -j $(JOBS)
+	@ninja -C $(ASAN_DIR) -j $(JOBS) unit_tests
 
 test:
 	@scripts/run-tests

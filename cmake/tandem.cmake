@@ -22,6 +22,7 @@ function(tandem_tests name)
     target_link_libraries(${name}_unit_tests PRIVATE tandem_${name} GTest::gtest GTest::gtest_main
                           GTest::gmock nlohmann_json::nlohmann_json)
     add_test(NAME ${name}_unit COMMAND ${name}_unit_tests)
+    add_dependencies(unit_tests ${name}_unit_tests)
     set_tests_properties(${name}_unit PROPERTIES LABELS unit TIMEOUT 600)
   endif()
   if(integ AND NOT TANDEM_SANITIZE)

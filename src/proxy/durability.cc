@@ -90,8 +90,12 @@ struct EventSink::Impl {
     });
   }
 
+  // Hands the timer to the io thread, which cancels it and drops the last
+  // reference there: a timer must never be destroyed after (or while) the
+  // io_context is, and batches can outlive the sink (a late log callback
+  // may hold the last reference to one).
   void disarm(const BatchPtr& b) {
-    if (auto t = b->timer) asio::post(io, [t] { t->cancel(); });
+    if (auto t = std::move(b->timer)) asio::post(io, [t] { t->cancel(); });
   }
 
   void start(const BatchPtr& b) {
@@ -400,8 +404,10 @@ EventSink::~EventSink() {
     s.cv.notify_all();
   }
   s.drainer.join();
+  // No io.stop(): every batch is settled, so its timer is disarmed; letting
+  // run() finish the posted cancels destroys the timers on the io thread
+  // while the io_context is alive. Bounded by the longest deadline.
   s.work.reset();
-  s.io.stop();
   s.io_thread.join();
   s.drain_consumer.reset();
   if (s.spill) (void)s.spill->flush(s.opts.spill_deadline);

@@ -134,7 +134,7 @@ TEST(Golden, MetaEvent) {
   e.epoch = Epoch(1);
   e.timestamp_ms = 1732300000789;
   e.meta =
-      R"({"request":{"method":"PUT","path":"/products/_mapping","body":{"properties":{"price":{"type":"double"}}}},"response":{"status":200,"body":{"acknowledged":true}}})";
+      R"({"method":"PUT","path":"/products/_mapping","body":{"properties":{"price":{"type":"double"}}},"status":200,"response":{"acknowledged":true}})";
   EXPECT_EQ(encode(e), golden("meta.json"));
   auto d = decode(golden("meta.json"));
   ASSERT_TRUE(d.is_ok()) << d.status().to_string();

@@ -189,7 +189,18 @@ TEST(RoleTableTest, ManyThreadsNeverStraddleASwitch) {
       }
     });
   }
+  // Interleave for real: each switch waits (bounded) until writers made
+  // progress, else on a busy machine all switches can finish before any
+  // writer thread is scheduled and the test checks nothing.
+  auto wait_for_progress = [&] {
+    const int seen = writes.load();
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (writes.load() == seen && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+  };
   for (int i = 0; i < 20; ++i) {
+    wait_for_progress();
     auto r = t.switch_roles(2s, nullptr);
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
   }
