@@ -38,14 +38,10 @@ struct BackfillFlags {
 };
 
 int run_backfill(const BackfillFlags& f) {
-  auto bo = env_client_options(f.blue, "TANDEM_BLUE", f.timeout_ms);
-  if (!bo.is_ok()) return fail(bo.status().context("--blue"));
-  auto go = env_client_options(f.green, "TANDEM_GREEN", f.timeout_ms);
-  if (!go.is_ok()) return fail(go.status().context("--green"));
-  auto blue = es::connect("blue", *bo);
-  if (!blue.is_ok()) return fail(blue.status());
-  auto green = es::connect("green", *go);
-  if (!green.is_ok()) return fail(green.status());
+  auto clusters = connect_blue_green(f.blue, f.green, f.timeout_ms);
+  if (!clusters.is_ok()) return fail(clusters.status());
+  es::Client& blue = *clusters->blue;
+  es::Client& green = *clusters->green;
   auto store = state::open_store(f.state);
   if (!store.is_ok()) return fail(store.status());
   std::unique_ptr<log::Log> log;
@@ -56,7 +52,7 @@ int run_backfill(const BackfillFlags& f) {
   }
   load::EsSinkOptions so;
   so.create_missing_indices = f.create_missing;
-  auto sink = load::make_es_sink(**blue, **green, so);
+  auto sink = load::make_es_sink(blue, green, so);
   backfill::Options o;
   o.job = f.job;
   o.index_pattern = f.index;
@@ -72,7 +68,7 @@ int run_backfill(const BackfillFlags& f) {
   o.stop = &g_stop;
   std::signal(SIGINT, on_backfill_signal);
   std::signal(SIGTERM, on_backfill_signal);
-  auto rep = backfill::run(**blue, *sink, **store, log.get(), o);
+  auto rep = backfill::run(blue, *sink, **store, log.get(), o);
   if (!rep.is_ok()) return fail(rep.status());
   std::fputs(rep->summary().c_str(), stderr);
   return rep->ok() ? 0 : 1;

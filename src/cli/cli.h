@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/status.h"
+#include "es/es.h"
 #include "http/http.h"
 #include "log/log.h"
 
@@ -55,6 +56,16 @@ Result<std::unique_ptr<log::Log>> open_log(const LogFlags& flags);
 // Defined in load_cmd.cc.
 Result<http::ClientOptions> env_client_options(const std::string& url,
                                                const std::string& env_prefix, int timeout_ms);
+
+// Blue and green from their URLs, credentials and TLS from TANDEM_BLUE_* /
+// TANDEM_GREEN_*. Errors name the flag or the cluster. Defined in
+// load_cmd.cc.
+struct ClusterPair {
+  std::unique_ptr<es::Client> blue;
+  std::unique_ptr<es::Client> green;
+};
+Result<ClusterPair> connect_blue_green(const std::string& blue_url, const std::string& green_url,
+                                       int timeout_ms);
 
 void register_cluster(CLI::App& app);
 void register_load(CLI::App& app);

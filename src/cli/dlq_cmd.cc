@@ -38,17 +38,13 @@ int run_list(const DlqFlags& f) {
 }
 
 int run_retry(const DlqFlags& f) {
-  auto bo = env_client_options(f.blue, "TANDEM_BLUE", f.timeout_ms);
-  if (!bo.is_ok()) return fail(bo.status().context("--blue"));
-  auto go = env_client_options(f.green, "TANDEM_GREEN", f.timeout_ms);
-  if (!go.is_ok()) return fail(go.status().context("--green"));
-  auto blue = es::connect("blue", *bo);
-  if (!blue.is_ok()) return fail(blue.status());
-  auto green = es::connect("green", *go);
-  if (!green.is_ok()) return fail(green.status());
+  auto clusters = connect_blue_green(f.blue, f.green, f.timeout_ms);
+  if (!clusters.is_ok()) return fail(clusters.status());
+  es::Client& blue = *clusters->blue;
+  es::Client& green = *clusters->green;
   auto store = state::open_store(f.state);
   if (!store.is_ok()) return fail(store.status());
-  auto sink = load::make_es_sink(**blue, **green);
+  auto sink = load::make_es_sink(blue, green);
   std::optional<int64_t> id;
   if (f.id != 0) id = f.id;
   auto rep = load::retry_dead_letters(**store, *sink, id);

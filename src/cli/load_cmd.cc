@@ -34,14 +34,10 @@ struct LoadFlags {
 };
 
 int run_load(const LoadFlags& f) {
-  auto bo = env_client_options(f.blue, "TANDEM_BLUE", f.timeout_ms);
-  if (!bo.is_ok()) return fail(bo.status().context("--blue"));
-  auto go = env_client_options(f.green, "TANDEM_GREEN", f.timeout_ms);
-  if (!go.is_ok()) return fail(go.status().context("--green"));
-  auto blue = es::connect("blue", *bo);
-  if (!blue.is_ok()) return fail(blue.status());
-  auto green = es::connect("green", *go);
-  if (!green.is_ok()) return fail(green.status());
+  auto clusters = connect_blue_green(f.blue, f.green, f.timeout_ms);
+  if (!clusters.is_ok()) return fail(clusters.status());
+  es::Client& blue = *clusters->blue;
+  es::Client& green = *clusters->green;
   auto store = state::open_store(f.state);
   if (!store.is_ok()) return fail(store.status());
   auto log = open_log(f.log);
@@ -50,7 +46,7 @@ int run_load(const LoadFlags& f) {
   if (!consumer.is_ok()) return fail(consumer.status());
   load::EsSinkOptions so;
   so.gc_deletes = f.gc_deletes;
-  auto sink = load::make_es_sink(**blue, **green, so);
+  auto sink = load::make_es_sink(blue, green, so);
   load::LoaderOptions o;
   o.bulk_bytes = static_cast<size_t>(f.bulk_mb) << 20;
   o.bulk_docs = static_cast<size_t>(f.bulk_docs);
@@ -92,6 +88,18 @@ Result<http::ClientOptions> env_client_options(const std::string& url,
   o.env_prefix = env_prefix;
   o.request_timeout = std::chrono::milliseconds(timeout_ms);
   return o;
+}
+
+Result<ClusterPair> connect_blue_green(const std::string& blue_url, const std::string& green_url,
+                                       int timeout_ms) {
+  ClusterPair pair;
+  auto bo = env_client_options(blue_url, "TANDEM_BLUE", timeout_ms);
+  if (!bo.is_ok()) return bo.status().context("--blue");
+  auto go = env_client_options(green_url, "TANDEM_GREEN", timeout_ms);
+  if (!go.is_ok()) return go.status().context("--green");
+  TANDEM_ASSIGN_OR_RETURN(pair.blue, es::connect("blue", *bo));
+  TANDEM_ASSIGN_OR_RETURN(pair.green, es::connect("green", *go));
+  return pair;
 }
 
 void register_load(CLI::App& app) {
