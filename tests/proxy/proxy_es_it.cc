@@ -142,7 +142,8 @@ TEST_P(ProxyEsIT, ResponsesAreByteIdenticalToDirect) {
   const std::string d = roundtrip(direct_, search);
   const std::string p = roundtrip(proxy, search);
   ASSERT_EQ(status_of(d), 200) << d;
-  EXPECT_EQ(canonical(without_took(p)), canonical(without_took(d)));
+  // De-chunk first: dropping "took" changes the length a chunk header states.
+  EXPECT_EQ(without_took(canonical(p)), without_took(canonical(d)));
   EXPECT_EQ(h_.capture.begins.load(), 2) << "reads must not reach capture";
 }
 
