@@ -96,11 +96,11 @@ int run(const Args& a, size_t size, long records) {
       size, records, a.partitions, records / secs, records * static_cast<double>(size) / secs / 1e6,
       sum / lat.size(), pct(0.50), pct(0.99), lat.back(), failed.load());
   std::printf(
-      "  peer: java -cp '/tmp/kpom/libs/*' org.apache.kafka.tools.TopicCommand --bootstrap-server "
+      "  peer: java -cp \"$KAFKA_LIBS/*\" org.apache.kafka.tools.TopicCommand --bootstrap-server "
       "%s "
       "--create --topic perf-%zu --partitions %d --replication-factor 1 "
       "--config max.message.bytes=16777216\n"
-      "        java -cp '/tmp/kpom/libs/*' org.apache.kafka.tools.ProducerPerformance "
+      "        java -cp \"$KAFKA_LIBS/*\" org.apache.kafka.tools.ProducerPerformance "
       "--topic perf-%zu --num-records %ld --record-size %zu --throughput -1 --producer-props "
       "bootstrap.servers=%s acks=all enable.idempotence=true linger.ms=5 buffer.memory=%ld\n",
       a.brokers.c_str(), size, a.partitions, size, records, size, a.brokers.c_str(),
