@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,11 +24,11 @@ namespace {
 
 struct LogArgs {
   LogFlags log;
-  std::string group;     // stats: also show this group's lag
+  std::string group;           // stats: also show this group's lag
   std::string from = "begin";  // dump: begin | end | OFFSET | P:OFFSET[,P:OFFSET]
-  int64_t limit = -1;    // dump: stop after this many events (-1 = until the end)
-  int64_t last = 10;     // tail: last N per partition
-  bool follow = false;   // tail: keep waiting for new events
+  int64_t limit = -1;          // dump: stop after this many events (-1 = until the end)
+  int64_t last = 10;           // tail: last N per partition
+  bool follow = false;         // tail: keep waiting for new events
 };
 
 std::string json_escape(std::string_view s) {
@@ -76,7 +76,8 @@ Result<std::map<Partition, Offset>> parse_from(const std::string& from,
       for (int32_t p = 0; p < n; ++p) pos[Partition{p}] = Offset{std::max(off, begin[p].get())};
       return pos;
     } catch (...) {
-      return error(Code::kInvalidArgument, "bad --from '" + from + "': use begin, end, OFFSET or P:OFFSET");
+      return error(Code::kInvalidArgument,
+                   "bad --from '" + from + "': use begin, end, OFFSET or P:OFFSET");
     }
   }
   for (int32_t p = 0; p < n; ++p) pos[Partition{p}] = end[p];  // unnamed partitions: nothing
@@ -106,8 +107,7 @@ Result<std::map<Partition, Offset>> parse_from(const std::string& from,
 // follow), printing each record; at most `limit` records when limit >= 0.
 Status read_range(log::Log& lg, std::map<Partition, Offset> pos, std::vector<Offset> stop_at,
                   int64_t limit, bool follow) {
-  TANDEM_ASSIGN_OR_RETURN(auto consumer,
-                          lg.consumer("tandem-cli-" + std::to_string(::getpid())));
+  TANDEM_ASSIGN_OR_RETURN(auto consumer, lg.consumer("tandem-cli-" + std::to_string(::getpid())));
   for (const auto& [p, o] : pos) TANDEM_RETURN_IF_ERROR(consumer->seek(p, o));
   auto done = [&] {
     if (follow) return false;
@@ -147,21 +147,33 @@ Result<std::unique_ptr<log::Log>> open_existing(const LogFlags& flags) {
   return open_log(flags);
 }
 
+// Every inspection starts from the log and its current begin/end offsets.
+struct OpenedLog {
+  std::unique_ptr<log::Log> log;
+  std::vector<Offset> begin;
+  std::vector<Offset> end;
+};
+
+Result<OpenedLog> open_with_bounds(const LogFlags& flags) {
+  OpenedLog o;
+  TANDEM_ASSIGN_OR_RETURN(o.log, open_existing(flags));
+  TANDEM_ASSIGN_OR_RETURN(o.begin, o.log->begin_offsets());
+  TANDEM_ASSIGN_OR_RETURN(o.end, o.log->end_offsets());
+  return o;
+}
+
 int run_stats(const LogArgs& a) {
-  auto lg = open_existing(a.log);
-  if (!lg.is_ok()) return fail(lg.status());
-  auto begin = (*lg)->begin_offsets();
-  if (!begin.is_ok()) return fail(begin.status());
-  auto end = (*lg)->end_offsets();
-  if (!end.is_ok()) return fail(end.status());
-  fmt::print("log         {}\n", (*lg)->describe());
-  fmt::print("partitions  {}\n", (*lg)->partitions());
+  auto opened = open_with_bounds(a.log);
+  if (!opened.is_ok()) return fail(opened.status());
+  auto& [lg, begin, end] = *opened;
+  fmt::print("log         {}\n", lg->describe());
+  fmt::print("partitions  {}\n", lg->partitions());
   int64_t total = 0;
-  for (size_t p = 0; p < end->size(); ++p) total += (*end)[p].get() - (*begin)[p].get();
+  for (size_t p = 0; p < end.size(); ++p) total += end[p].get() - begin[p].get();
   fmt::print("events      {} retained\n", total);
   std::map<Partition, log::PartitionLag> lag;
   if (!a.group.empty()) {
-    auto consumer = (*lg)->consumer(a.group);
+    auto consumer = lg->consumer(a.group);
     if (!consumer.is_ok()) return fail(consumer.status());
     auto l = (*consumer)->lag();
     if (!l.is_ok()) return fail(l.status());
@@ -170,45 +182,39 @@ int run_stats(const LogArgs& a) {
   fmt::print("{:>9} {:>14} {:>14}{}\n", "partition", "begin", "end",
              a.group.empty() ? "" : fmt::format(" {:>14} {:>10}", "committed", "lag"));
   int64_t total_lag = 0;
-  for (size_t p = 0; p < end->size(); ++p) {
+  for (size_t p = 0; p < end.size(); ++p) {
     std::string extra;
     auto it = lag.find(Partition{static_cast<int32_t>(p)});
     if (it != lag.end()) {
       extra = fmt::format(" {:>14} {:>10}", it->second.committed.get(), it->second.lag());
       total_lag += it->second.lag();
     }
-    fmt::print("{:>9} {:>14} {:>14}{}\n", p, (*begin)[p].get(), (*end)[p].get(), extra);
+    fmt::print("{:>9} {:>14} {:>14}{}\n", p, begin[p].get(), end[p].get(), extra);
   }
   if (!a.group.empty()) fmt::print("group '{}' lag {}\n", a.group, total_lag);
   return 0;
 }
 
 int run_dump(const LogArgs& a) {
-  auto lg = open_existing(a.log);
-  if (!lg.is_ok()) return fail(lg.status());
-  auto begin = (*lg)->begin_offsets();
-  if (!begin.is_ok()) return fail(begin.status());
-  auto end = (*lg)->end_offsets();
-  if (!end.is_ok()) return fail(end.status());
-  auto pos = parse_from(a.from, *begin, *end);
+  auto opened = open_with_bounds(a.log);
+  if (!opened.is_ok()) return fail(opened.status());
+  auto& [lg, begin, end] = *opened;
+  auto pos = parse_from(a.from, begin, end);
   if (!pos.is_ok()) return fail(pos.status());
-  Status s = read_range(**lg, *pos, *end, a.limit, false);
+  Status s = read_range(*lg, *pos, end, a.limit, false);
   return s.is_ok() ? 0 : fail(s);
 }
 
 int run_tail(const LogArgs& a) {
-  auto lg = open_existing(a.log);
-  if (!lg.is_ok()) return fail(lg.status());
-  auto begin = (*lg)->begin_offsets();
-  if (!begin.is_ok()) return fail(begin.status());
-  auto end = (*lg)->end_offsets();
-  if (!end.is_ok()) return fail(end.status());
+  auto opened = open_with_bounds(a.log);
+  if (!opened.is_ok()) return fail(opened.status());
+  auto& [lg, begin, end] = *opened;
   std::map<Partition, Offset> pos;
-  for (size_t p = 0; p < end->size(); ++p) {
+  for (size_t p = 0; p < end.size(); ++p) {
     pos[Partition{static_cast<int32_t>(p)}] =
-        Offset{std::max((*begin)[p].get(), (*end)[p].get() - a.last)};
+        Offset{std::max(begin[p].get(), end[p].get() - a.last)};
   }
-  Status s = read_range(**lg, pos, *end, -1, a.follow);
+  Status s = read_range(*lg, pos, end, -1, a.follow);
   return s.is_ok() ? 0 : fail(s);
 }
 
