@@ -16,6 +16,7 @@
 
 #include "load/it_util.h"
 #include "log/log.h"
+#include "support/process.h"
 #include "support/services.h"
 
 namespace tandem::backfill {
@@ -23,50 +24,12 @@ namespace {
 
 using namespace tandem::load::it;
 using Clock = std::chrono::steady_clock;
-
-std::string tandem_bin() {
-  const char* e = std::getenv("TANDEM_BIN");
-  if (e && *e) return e;
-  // <repo>/tests/backfill/crash_it.cc -> <repo>/build/tandem
-  auto repo = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
-  return (repo / "build" / "tandem").string();
-}
-
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// Waits for pid up to `limit`; returns the exit status or -1 on timeout.
-int wait_for(pid_t pid, std::chrono::seconds limit) {
-  auto until = Clock::now() + limit;
-  while (Clock::now() < until) {
-    int st = 0;
-    pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
-  return -1;
-}
+using tandem::testing::spawn;
+using tandem::testing::tandem_bin;
+using tandem::testing::wait_for;
 
 std::string tail(const std::string& path) {
-  std::ifstream in(path);
-  std::string all((std::istreambuf_iterator<char>(in)), {});
-  return all.size() > 3000 ? all.substr(all.size() - 3000) : all;
+  return tandem::testing::file_tail(path);
 }
 
 TEST(CrashIt, KillNineLoaderAndBackfillRepeatedlyEndsAtParity) {

@@ -1,0 +1,46 @@
+// A recording TCP relay for end-to-end tests: the proxy under test talks to
+// the relay, the relay to the real cluster. It copies bytes both ways
+// unchanged and keeps them, per connection, so a test can see exactly what
+// the primary answered, including answers the proxy never passed on
+// because it was killed mid-request. When the proxy side closes, the relay
+// keeps reading the cluster's side, so an answer in flight is still
+// recorded.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tandem::testing {
+
+// One request and the cluster's answer to it, in wire order on one
+// connection. `status` is 0 when the answer never (completely) arrived.
+struct Exchange {
+  std::string method;
+  std::string target;
+  std::string opaque_id;  // X-Opaque-Id request header, "" if absent
+  std::string request_body;
+  int status = 0;
+  std::string response_body;  // de-chunked
+};
+
+class RecordingRelay {
+ public:
+  // Listens on a free 127.0.0.1 port and forwards every connection to
+  // host:port. Aborts the test process on setup failure (test-only code).
+  RecordingRelay(const std::string& host, uint16_t port);
+  ~RecordingRelay();  // closes everything and joins its threads
+  RecordingRelay(const RecordingRelay&) = delete;
+  RecordingRelay& operator=(const RecordingRelay&) = delete;
+
+  uint16_t port() const;
+  // Every complete request seen so far, with its answer if complete.
+  std::vector<Exchange> exchanges() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::testing
