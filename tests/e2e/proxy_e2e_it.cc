@@ -339,5 +339,309 @@ TEST_P(MixedWorkload, OneEventPerAcknowledgedWriteAndIdenticalAnswers) {
 INSTANTIATE_TEST_SUITE_P(Backends, MixedWorkload, ::testing::Values("kafka", "file"),
                          [](const auto& info) { return std::string(info.param); });
 
+// ---- traffic for the fault tests ---------------------------------------------
+
+// Client threads writing through the proxy until stop(): indexes with ids,
+// auto-id creates, partial updates, deletes and small bulks. Nothing is
+// retried, like a client that gives up on a dropped connection.
+class Traffic {
+ public:
+  struct Options {
+    int threads = 2;
+    bool bulks = true;
+    size_t pad = 64;  // bytes of filler per document
+    std::chrono::milliseconds pause{2};
+    int max_requests = 20000;  // per thread: bounded whatever happens
+  };
+  Traffic(std::string url, std::string index, Options o)
+      : url_(std::move(url)), index_(std::move(index)), o_(o) {}
+  ~Traffic() { stop(); }
+
+  void start() {
+    for (int w = 0; w < o_.threads; ++w) threads_.emplace_back([this, w] { run(w); });
+  }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+  int ok() const { return ok_; }
+  int unavailable() const { return unavailable_; }
+  int failed() const { return failed_; }
+
+ private:
+  void run(int w) {
+    auto c = client_for(url_);
+    std::mt19937 rng(static_cast<unsigned>(w * 7919 + 1));
+    const std::string i = "/" + index_;
+    const std::string pad(o_.pad, 'x');
+    for (int k = 0; k < o_.max_requests && !stop_; ++k) {
+      std::string tag = "t" + std::to_string(w) + "-" + std::to_string(k);
+      std::string id = "w" + std::to_string(rng() % 400);
+      std::string doc = R"({"n":)" + std::to_string(k) + R"(,"pad":")" + pad + "\"}";
+      Result<http::Response> r = Status::ok();
+      unsigned pick = rng() % 10;
+      if (pick < 4) {
+        r = send_tagged(*c, tag, "PUT", i + "/_doc/" + id, doc);
+      } else if (pick < 5) {
+        r = send_tagged(*c, tag, "POST", i + "/_doc", doc);
+      } else if (pick < 7) {
+        r = send_tagged(*c, tag, "POST", i + "/_update/" + id,
+                        R"({"doc":{"u":)" + std::to_string(k) + "}}");
+      } else if (pick < 8 || !o_.bulks) {
+        r = send_tagged(*c, tag, "DELETE", i + "/_doc/" + id);
+      } else {
+        std::string body;
+        for (int b = 0; b < 10; ++b) {
+          std::string bid = "w" + std::to_string(rng() % 400);
+          switch (rng() % 4) {
+            case 0:
+              body += "{\"delete\":{\"_id\":\"" + bid + "\"}}\n";
+              break;
+            case 1:
+              body += "{\"update\":{\"_id\":\"" + bid +
+                      "\"}}\n{\"doc\":{\"b\":" + std::to_string(b) + "}}\n";
+              break;
+            case 2:
+              body += "{\"index\":{}}\n" + doc + "\n";
+              break;
+            default:
+              body += "{\"index\":{\"_id\":\"" + bid + "\"}}\n" + doc + "\n";
+          }
+        }
+        r = send_tagged(*c, tag, "POST", i + "/_bulk", body, "application/x-ndjson");
+      }
+      if (!r.is_ok()) {
+        ++failed_;
+        c = client_for(url_);  // a fresh connection, the request is not retried
+      } else if (r->status == 503) {
+        ++unavailable_;
+        std::lock_guard<std::mutex> lock(mu_);
+        unavailable_tags_.insert(tag);
+      } else {
+        ++ok_;
+      }
+      std::this_thread::sleep_for(o_.pause);
+    }
+  }
+
+ public:
+  std::set<std::string> unavailable_tags() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return unavailable_tags_;
+  }
+
+ private:
+  std::string url_, index_;
+  Options o_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0}, unavailable_{0}, failed_{0};
+  mutable std::mutex mu_;
+  std::set<std::string> unavailable_tags_;
+  std::vector<std::thread> threads_;
+};
+
+int64_t capture_number(const json& status, const char* key) {
+  if (!status.is_object() || !status.contains("capture")) return -2;
+  const auto& c = status["capture"];
+  if (!c.is_object() || !c.contains(key) || !c[key].is_number()) return -2;
+  return c[key].get<int64_t>();
+}
+
+bool capture_flag(const json& status, const char* key) {
+  return status.is_object() && status.contains("capture") && status["capture"].is_object() &&
+         status["capture"].value(key, false);
+}
+
+// Waits (bounded) until pred(status) holds; returns whether it did.
+template <class Pred>
+bool wait_status(const ProxyProcess& p, std::chrono::seconds limit, Pred pred) {
+  auto until = Clock::now() + limit;
+  while (Clock::now() < until) {
+    json st = json::parse(admin_status(p), nullptr, false);
+    if (!st.is_discarded() && pred(st)) return true;
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
+}
+
+void create_index(http::Client& c, const std::string& idx) {
+  auto r = send_tagged(c, "create", "PUT", "/" + idx,
+                       R"({"settings":{"number_of_shards":2,"number_of_replicas":0}})");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_EQ(r->status, 200) << r->body;
+}
+
+// ---- 2. Kafka stopped mid-workload --------------------------------------------
+
+TEST_F(ProxyE2E, KafkaStoppedMidWorkloadSpillsThenDrainsEverything) {
+  const char* stop_cmd = std::getenv("TANDEM_KAFKA_STOP_CMD");
+  const char* start_cmd = std::getenv("TANDEM_KAFKA_START_CMD");
+  if (!stop_cmd || !start_cmd)
+    GTEST_SKIP() << "needs TANDEM_KAFKA_STOP_CMD and TANDEM_KAFKA_START_CMD (make test sets them)";
+  ProxySpec s = spec(true);
+  s.config_yaml = "durability:\n  deadline: 500ms\n";
+  proxy_ = start_proxy(s);
+  ASSERT_GT(proxy_.pid, 0);
+  auto c = client_for(proxy_.url());
+  create_index(*c, name_);
+
+  Traffic::Options o;
+  o.threads = 3;
+  Traffic t(proxy_.url(), name_, o);
+  t.start();
+  std::this_thread::sleep_for(2s);
+  int ok_before = t.ok();
+  ASSERT_EQ(testing::run_shell(stop_cmd), 0) << "could not stop Kafka: " << stop_cmd;
+  bool spilled = wait_status(proxy_, 60s, [](const json& st) {
+    return capture_number(st, "spilled_total") > 0 && capture_number(st, "spill_depth") > 0;
+  });
+  std::this_thread::sleep_for(3s);  // writes keep being acknowledged from the journal
+  int ok_during = t.ok() - ok_before;
+  ASSERT_EQ(testing::run_shell(start_cmd), 0) << "could not start Kafka again: " << start_cmd;
+  std::this_thread::sleep_for(2s);
+  t.stop();
+  EXPECT_TRUE(spilled) << "no write was spilled while Kafka was down";
+  EXPECT_GT(ok_during, 0) << "writes were not acknowledged while Kafka was down";
+  EXPECT_EQ(t.unavailable(), 0) << "the proxy failed closed although the journal worked";
+  bool drained = wait_status(proxy_, 120s, [](const json& st) {
+    return capture_number(st, "spill_depth") == 0 && !capture_flag(st, "fail_closed");
+  });
+  json last = status_json();
+  EXPECT_TRUE(drained) << "spill journal did not drain after Kafka returned: " << last.dump();
+  stop_proxy();
+
+  auto acks = acknowledged_writes(relay_->exchanges());
+  auto l = open_log(s);
+  ASSERT_TRUE(l);
+  LoggedEvents logged = read_log(*l);
+  expect_every_ack_logged(acks, logged, {});
+  EXPECT_TRUE(logged.reconciles.empty());
+  std::map<size_t, size_t> multiplicity;
+  for (auto it = logged.data.begin(); it != logged.data.end(); it = logged.data.upper_bound(*it))
+    ++multiplicity[logged.data.count(*it)];
+  for (auto [times, n] : multiplicity)
+    std::cerr << "  " << n << " writes logged " << times << "x\n";
+  std::cerr << "e2e kafka-stop: " << t.ok() << " writes acknowledged (" << ok_during
+            << " while Kafka was down), spilled " << capture_number(last, "spilled_total")
+            << ", drained " << capture_number(last, "drained_total") << "\n";
+}
+
+// ---- 3. kill -9 of the proxy ---------------------------------------------------
+
+TEST_F(ProxyE2E, KillNineMidWorkloadEveryAppliedWriteReachesTheLog) {
+  ProxySpec s = spec(true);
+  proxy_ = start_proxy(s);
+  ASSERT_GT(proxy_.pid, 0);
+  s.port = proxy_.port;  // restarts listen where the clients connect
+  {
+    auto c = client_for(proxy_.url());
+    create_index(*c, name_);
+  }
+  std::mt19937 rng(std::random_device{}());
+  int kills = 0, failed = 0;
+  int64_t recovered = 0;
+  for (int round = 0; round < 3; ++round) {
+    Traffic::Options o;
+    o.threads = 4;
+    o.pause = 0ms;
+    Traffic t(proxy_.url(), name_, o);
+    t.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(800 + rng() % 1500));
+    ::kill(proxy_.pid, SIGKILL);
+    ::waitpid(proxy_.pid, nullptr, 0);
+    proxy_.pid = -1;
+    ++kills;
+    t.stop();
+    failed += t.failed();
+    std::this_thread::sleep_for(1s);  // blue finishes what it was given
+    proxy_ = start_proxy(s);
+    ASSERT_GT(proxy_.pid, 0);
+    recovered += std::max<int64_t>(0, capture_number(status_json(), "recovered_reconciles"));
+  }
+  stop_proxy();
+
+  auto acks = acknowledged_writes(relay_->exchanges());
+  auto l = open_log(s);
+  ASSERT_TRUE(l);
+  LoggedEvents logged = read_log(*l);
+  expect_every_ack_logged(acks, logged, marked_indices(s.data_dir + "/state.db"));
+  std::cerr << "e2e kill -9: " << kills << " kills, " << failed << " requests failed against a killed or restarting proxy, "
+            << recovered << " reconciles recovered from intents\n";
+}
+
+// ---- 4. fail-closed --------------------------------------------------------------
+
+TEST_F(ProxyE2E, FailClosedWhenLogAndJournalCannotWrite) {
+  ProxySpec s = spec(false);
+  s.config_yaml = "durability:\n  deadline: 300ms\n";
+  // Every file the proxy writes may grow to 1 MiB, then write() fails with
+  // EFBIG: the file log and the spill journal both fill up for real.
+  s.max_file_size = 1 << 20;
+  proxy_ = start_proxy(s);
+  ASSERT_GT(proxy_.pid, 0);
+  s.port = proxy_.port;
+  auto c = client_for(proxy_.url());
+  create_index(*c, name_);
+  const std::string pad(4000, 'f');
+  int n = 0, ok = 0;
+  std::string first_503;
+  auto deadline = Clock::now() + 180s;
+  for (; n < 3000 && Clock::now() < deadline; ++n) {
+    auto r = send_tagged(*c, "f-" + std::to_string(n), "PUT",
+                         "/" + name_ + "/_doc/f" + std::to_string(n),
+                         R"({"n":)" + std::to_string(n) + R"(,"pad":")" + pad + "\"}");
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    if (r->status == 503) {
+      first_503 = r->body;
+      break;
+    }
+    ASSERT_TRUE(r->status == 200 || r->status == 201) << r->status << " " << r->body;
+    ++ok;
+  }
+  ASSERT_FALSE(first_503.empty()) << "no 503 after " << n << " writes:\n"
+                                  << testing::file_tail(proxy_.output);
+  EXPECT_NE(first_503.find("tandem_capture_unavailable_exception"), std::string::npos) << first_503;
+  EXPECT_TRUE(capture_flag(status_json(), "fail_closed"));
+  // Closed for writes of every kind; reads still pass.
+  std::set<std::string> refused = {"f-" + std::to_string(n)};
+  for (int k = 0; k < 10; ++k) {
+    std::string tag = "g-" + std::to_string(k);
+    auto r = k % 2 ? send_tagged(*c, tag, "DELETE", "/" + name_ + "/_doc/f1")
+                   : send_tagged(*c, tag, "POST", "/" + name_ + "/_bulk",
+                                 "{\"index\":{}}\n{\"n\":1}\n", "application/x-ndjson");
+    ASSERT_TRUE(r.is_ok());
+    EXPECT_EQ(r->status, 503) << r->body;
+    refused.insert(tag);
+  }
+  auto count = send_tagged(*c, "read", "GET", "/" + name_ + "/_count");
+  ASSERT_TRUE(count.is_ok());
+  EXPECT_EQ(count->status, 200) << count->body;
+  // Nothing refused reached blue.
+  auto xs = relay_->exchanges();
+  for (const auto& x : xs)
+    EXPECT_EQ(refused.count(x.opaque_id), 0u) << x.opaque_id << " reached blue";
+  stop_proxy();
+
+  // Without the limit the proxy recovers: intents of stranded writes become
+  // reconcile events, the journal drains, and nothing blue applied is missing.
+  s.max_file_size = 0;
+  proxy_ = start_proxy(s);
+  ASSERT_GT(proxy_.pid, 0);
+  bool healthy = wait_status(proxy_, 60s, [](const json& st) {
+    return capture_number(st, "spill_depth") == 0 && !capture_flag(st, "fail_closed");
+  });
+  EXPECT_TRUE(healthy) << status_json().dump();
+  stop_proxy();
+  auto acks = acknowledged_writes(xs);
+  EXPECT_EQ(acks.size(), static_cast<size_t>(ok));
+  auto l = open_log(s);
+  ASSERT_TRUE(l);
+  LoggedEvents logged = read_log(*l);
+  expect_every_ack_logged(acks, logged, marked_indices(s.data_dir + "/state.db"));
+  std::cerr << "e2e fail-closed: " << ok << " writes acknowledged before the 503, "
+            << refused.size() << " refused\n";
+}
+
 }  // namespace
 }  // namespace tandem::e2e

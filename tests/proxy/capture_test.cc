@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <thread>
 
 #include "capture_testdata.h"
 #include "proxy/capture.h"
@@ -238,8 +239,28 @@ TEST_F(CaptureTest, SyncSpillsAfterTheDeadlineAndDrains) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
   EXPECT_EQ(status()["spilled_total"], 1);
   EXPECT_EQ(status()["intents_open"], 0);
+  // The log comes back and delivers what it held, as Kafka does: the drain
+  // waited for its append instead of queueing another copy behind it.
+  EXPECT_TRUE(eventually([&] { return log_.held() == 2; }));  // live + drain
   log_.set_mode(FakeLog::Mode::kAck);
+  log_.release_held(true);
   EXPECT_TRUE(eventually([&] { return status()["drained_total"] == 1; }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(log_.records().size(), 2u) << "the drain re-appended an event still pending";
+}
+
+TEST_F(CaptureTest, DrainRetriesOnlyWhatTheLogRefused) {
+  open();
+  log_.set_mode(FakeLog::Mode::kHang);
+  roundtrip("PUT", "/capture-td-es7/_doc/d1", "{\"n\":5}", 201, testdata("es7_doc_index.json"));
+  EXPECT_EQ(status()["spilled_total"], 1);
+  EXPECT_TRUE(eventually([&] { return log_.held() == 2; }));
+  // The producer gives up on them (Kafka: message.timeout.ms): the drain
+  // appends again after its back-off, and that copy is acknowledged.
+  log_.set_mode(FakeLog::Mode::kAck);
+  log_.release_held(false);
+  EXPECT_TRUE(eventually([&] { return status()["drained_total"] == 1; }));
+  EXPECT_EQ(log_.records().size(), 1u);
 }
 
 TEST_F(CaptureTest, FailClosedWhenLogAndSpillFail) {
