@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <deque>
+#include <future>
 #include <set>
 
 #include "proxy/bulk.h"
@@ -143,17 +144,24 @@ class Capture final : public WriteCapture {
   }
 
   BeginResult begin(const RequestView& req, const Classification& cls) override {
+    std::promise<BeginResult> p;
+    auto f = p.get_future();
+    begin_async(req, cls, [&p](BeginResult r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+
+  void begin_async(const RequestView& req, const Classification& cls, BeginCallback done) override {
     BeginResult out;
     out.ticket.cls = cls;
-    if (cls.cls == RequestClass::kRead) return out;
+    if (cls.cls == RequestClass::kRead) return done(std::move(out));
     sweep_abandoned();
     if (!sink_->accepting()) {
       rejected_unavailable_.fetch_add(1);
       out.reply = unavailable("the change log and the spill journal both failed (" +
                               sink_->fail_reason() + "); writes are refused until one recovers");
-      return out;
+      return done(std::move(out));
     }
-    if (cls.cls == RequestClass::kMultiDocWrite) return begin_multi(req, cls);
+    if (cls.cls == RequestClass::kMultiDocWrite) return done(begin_multi(req, cls));
     auto st = std::make_shared<TicketState>();
     st->cls = cls.cls;
     detail::SplitTarget t = detail::split_target(req.target);
@@ -173,17 +181,22 @@ class Capture final : public WriteCapture {
     } else {
       prepare_meta(req, cls, *st);
     }
-    if (!intents.empty()) {
-      auto id = intents_->begin(intents);
+    if (intents.empty()) {
+      out.ticket.state = st;
+      return done(std::move(out));
+    }
+    // The request's bytes were read above; only the ticket travels on.
+    intents_->begin_async(intents, [this, st, out = std::move(out),
+                                    done = std::move(done)](Result<uint64_t> id) mutable {
       if (!id.is_ok()) {
         rejected_unavailable_.fetch_add(1);
         out.reply = unavailable("cannot journal write intents: " + id.status().to_string());
-        return out;
+        return done(std::move(out));
       }
       st->intent_id = *id;
-    }
-    out.ticket.state = st;
-    return out;
+      out.ticket.state = st;
+      done(std::move(out));
+    });
   }
 
   void complete(Ticket ticket, UpstreamAnswer answer, CompleteCallback done) override {

@@ -11,8 +11,11 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <future>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace tandem::proxy {
@@ -109,6 +112,12 @@ class FileIntentJournal final : public IntentJournal {
   FileIntentJournal(IntentsOptions opts, std::string path, int fd, int lock_fd)
       : opts_(std::move(opts)), path_(std::move(path)), fd_(fd), lock_fd_(lock_fd) {}
   ~FileIntentJournal() override {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();  // it settles every waiter first
     if (fd_ >= 0) ::close(fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
   }
@@ -176,38 +185,31 @@ class FileIntentJournal final : public IntentJournal {
   }
 
   Result<uint64_t> begin(const std::vector<Intent>& intents) override {
+    std::promise<Result<uint64_t>> p;
+    auto f = p.get_future();
+    begin_async(intents, [&p](Result<uint64_t> r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+
+  void begin_async(const std::vector<Intent>& intents, BeginCallback done) override {
     std::unique_lock lk(mu_);
     uint64_t id = next_id_++;
     std::string bytes;
     for (const Intent& in : intents) append_record(bytes, in.id ? kIntent : kAutoId, id, &in);
-    TANDEM_RETURN_IF_ERROR(append_locked(bytes));
-    for (const Intent& in : intents) add_open(id, in);
-    if (!opts_.sync) return id;
-    uint64_t mine = written_;
-    while (synced_ < mine) {
-      if (syncing_) {
-        cv_.wait(lk);
-        continue;
-      }
-      syncing_ = true;
-      uint64_t target = written_;
-      int fd = fd_;
+    Status st = append_locked(bytes);
+    if (!st.is_ok()) {
       lk.unlock();
-      int rc = ::fdatasync(fd);
-      int err = errno;
-      lk.lock();
-      syncing_ = false;
-      cv_.notify_all();
-      if (rc != 0) {
-        errno = err;
-        erase_open(id);
-        return io_error("fdatasync", path_);
-      }
-      synced_ = std::max(synced_, target);
+      return done(st);
     }
-    return id;
+    for (const Intent& in : intents) add_open(id, in);
+    if (!opts_.sync || synced_ >= written_) {
+      lk.unlock();
+      return done(id);
+    }
+    waiters_.push_back({written_, id, std::move(done)});
+    start_syncer_locked();
+    sync_cv_.notify_one();
   }
-
   void done(uint64_t request_id) override {
     std::unique_lock lk(mu_);
     if (!open_.count(request_id)) return;
@@ -244,6 +246,67 @@ class FileIntentJournal final : public IntentJournal {
   std::string path() const override { return path_; }
 
  private:
+  struct Waiter {
+    uint64_t offset;  // durable once synced_ >= offset
+    uint64_t id;
+    BeginCallback done;
+  };
+
+  void start_syncer_locked() {
+    if (!syncer_.joinable()) syncer_ = std::thread([this] { sync_loop(); });
+  }
+
+  // Group commit off the callers' threads: one fdatasync covers every
+  // record written before it started; the waiters it covers are completed
+  // outside the lock. A failed fdatasync fails the waiters it was for (their
+  // intents are dropped: the writes are refused, never forwarded).
+  void sync_loop() {
+    std::unique_lock lk(mu_);
+    while (true) {
+      sync_cv_.wait(lk, [&] { return stopping_ || !waiters_.empty(); });
+      if (waiters_.empty()) return;  // stopping, nothing left to settle
+      if (syncing_) {
+        cv_.wait(lk, [&] { return !syncing_; });
+        continue;
+      }
+      syncing_ = true;
+      uint64_t target = written_;
+      int fd = fd_;
+      lk.unlock();
+      int rc = ::fdatasync(fd);
+      int err = errno;
+      lk.lock();
+      syncing_ = false;
+      cv_.notify_all();
+      std::vector<Waiter> ready;
+      Status failure = Status::ok();
+      if (rc == 0) {
+        synced_ = std::max(synced_, target);
+      } else {
+        errno = err;
+        failure = io_error("fdatasync", path_);
+      }
+      for (auto it = waiters_.begin(); it != waiters_.end();) {
+        if (it->offset <= target) {
+          if (!failure.is_ok()) erase_open(it->id);
+          ready.push_back(std::move(*it));
+          it = waiters_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      lk.unlock();
+      for (Waiter& w : ready) {
+        if (failure.is_ok()) {
+          w.done(w.id);
+        } else {
+          w.done(failure);
+        }
+      }
+      lk.lock();
+    }
+  }
+
   void add_open(uint64_t id, Intent in) {
     open_[id].push_back(std::move(in));
     ++open_intent_count_;
@@ -294,6 +357,10 @@ class FileIntentJournal final : public IntentJournal {
     ::close(fd);
     if (fd_ < 0) return io_error("reopen", path_);
     written_ = synced_ = bytes.size();
+    // Waiting records are open intents, so the compacted file holds them
+    // and is synced: the next pass of the syncer completes them.
+    for (Waiter& w : waiters_) w.offset = 0;
+    sync_cv_.notify_one();
     return Status::ok();
   }
 
@@ -310,6 +377,10 @@ class FileIntentJournal final : public IntentJournal {
   std::unordered_map<uint64_t, std::vector<Intent>> open_;
   size_t open_intent_count_ = 0;
   std::vector<uint64_t> recovered_ids_;
+  std::condition_variable sync_cv_;
+  std::deque<Waiter> waiters_;
+  bool stopping_ = false;
+  std::thread syncer_;
 };
 
 }  // namespace

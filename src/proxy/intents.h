@@ -15,15 +15,16 @@
 // A torn or corrupt tail (crash mid-write) ends the journal: everything
 // before it is read, the rest is cut off on open.
 //
-// Group commit: begin() writes its records and then waits until an
-// fdatasync covers them; concurrent begin() calls share one fdatasync (the
-// first waiter syncs for everybody written so far). done() records are not
+// Group commit: begin()/begin_async() write their records, then a sync
+// thread runs one fdatasync for every record written so far and completes
+// all the requests it covers. done() records are not
 // synced: losing one only causes a redundant reconcile after a crash.
 // When the file grows past compact_bytes, it is rewritten with only the open
 // intents (temp file, fsync, rename, fsync of the directory).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,12 @@ class IntentJournal {
 
   // Durable before it returns. The id closes the intents with done().
   virtual Result<uint64_t> begin(const std::vector<Intent>& intents) = 0;
+  // The same without blocking the caller: the records are written now, and
+  // `done` runs once an fdatasync covers them, on the journal's sync thread
+  // (inline when no sync is needed or the write failed). The proxy's I/O
+  // threads use this so an fdatasync never stalls other connections.
+  using BeginCallback = std::function<void(Result<uint64_t>)>;
+  virtual void begin_async(const std::vector<Intent>& intents, BeginCallback done) = 0;
   virtual void done(uint64_t request_id) = 0;
   // The intents of one open request (for abandon()).
   virtual std::vector<Intent> intents_of(uint64_t request_id) const = 0;

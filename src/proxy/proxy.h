@@ -50,11 +50,11 @@ enum class DocOp { kNone, kIndex, kCreate, kUpdate, kDelete };
 
 struct Classification {
   RequestClass cls = RequestClass::kRead;
-  DocOp op = DocOp::kNone;            // for kDocWrite
-  std::optional<IndexName> index;     // index (or alias / pattern) in the path
-  std::optional<DocId> id;            // decoded id for kDocWrite (absent: auto-id)
-  bool typed = false;                 // 6.x-style /{index}/{type}/... path
-  std::string endpoint;               // stable name for metrics, e.g. "doc.update", "bulk"
+  DocOp op = DocOp::kNone;         // for kDocWrite
+  std::optional<IndexName> index;  // index (or alias / pattern) in the path
+  std::optional<DocId> id;         // decoded id for kDocWrite (absent: auto-id)
+  bool typed = false;              // 6.x-style /{index}/{type}/... path
+  std::string endpoint;            // stable name for metrics, e.g. "doc.update", "bulk"
 };
 
 // Table-driven classification of the Elasticsearch REST API (6.8 - 9.x,
@@ -115,6 +115,15 @@ class WriteCapture {
   virtual ~WriteCapture() = default;
   // Before forwarding a non-read request. Journals intents; may reject.
   virtual BeginResult begin(const RequestView& req, const Classification& cls) = 0;
+  // The same, without blocking the caller on the intents' fdatasync: the
+  // request is read (and any rewrite prepared) before it returns, and
+  // `done` runs exactly once with the result, on any thread (the server
+  // posts back to the connection's executor). The default runs begin()
+  // inline, for captures that never block.
+  using BeginCallback = std::function<void(BeginResult)>;
+  virtual void begin_async(const RequestView& req, const Classification& cls, BeginCallback done) {
+    done(begin(req, cls));
+  }
   // With the primary's answer (or with status 0 when the primary could not
   // be reached, so intents can be settled). Calls `done` exactly once, on
   // any thread; the server must post back to the connection's executor.

@@ -219,7 +219,23 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     view.target = client_target_;
     view.headers = &headers_;
     view.body = req_.body();
-    BeginResult br = sh_.deps.capture->begin(view, cls_);
+    // Intents are fdatasync'd off this I/O thread: other connections on it
+    // keep moving while this one waits.
+    park();
+    std::weak_ptr<Session> weak = this->shared_from_this();
+    auto gate = w_.gate;
+    sh_.deps.capture->begin_async(view, cls_, [weak, gate](BeginResult br) {
+      auto b = std::make_shared<BeginResult>(std::move(br));
+      gate->post([weak, b] {
+        if (auto self = weak.lock()) {
+          self->unpark();
+          self->on_begun(std::move(*b));
+        }
+      });
+    });
+  }
+
+  void on_begun(BeginResult br) {
     if (br.reply) {
       lease_.release();
       return local_reply(br.reply->status, std::move(br.reply->body));

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <thread>
 
 namespace tandem::proxy {
@@ -172,6 +175,52 @@ TEST(Intents, ConcurrentBeginsShareGroupCommits) {
 
 TEST(Intents, RequiresADirectory) {
   EXPECT_EQ(IntentJournal::open(IntentsOptions{}, nullptr).status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tandem::proxy
+
+namespace tandem::proxy {
+namespace {
+
+// begin_async: the caller is not the one that syncs; every callback runs
+// exactly once, after its records are durable, even with compaction and a
+// close racing the sync thread.
+TEST(Intents, BeginAsyncCompletesEveryRequestOnceOffTheCallersThread) {
+  std::string dir = temp_dir("async");
+  IntentsOptions o = opts(dir);
+  o.compact_bytes = 4096;  // compactions while waiters are pending
+  std::atomic<int> completed{0}, off_thread{0};
+  std::mutex mu;
+  std::set<uint64_t> ids;
+  const auto caller = std::this_thread::get_id();
+  {
+    std::vector<Intent> rec;
+    auto j = IntentJournal::open(o, &rec);
+    ASSERT_TRUE(j.is_ok()) << j.status().to_string();
+    for (int k = 0; k < 500; ++k) {
+      (*j)->begin_async({{"idx", "id" + std::to_string(k), std::nullopt}},
+                        [&, jr = j->get()](Result<uint64_t> id) {
+                          ASSERT_TRUE(id.is_ok()) << id.status().to_string();
+                          if (std::this_thread::get_id() != caller) ++off_thread;
+                          {
+                            std::lock_guard lk(mu);
+                            EXPECT_TRUE(ids.insert(*id).second) << "id completed twice";
+                          }
+                          if (*id % 2 == 0) jr->done(*id);  // done() may compact
+                          ++completed;
+                        });
+    }
+    // Closing settles whatever is still waiting.
+  }
+  EXPECT_EQ(completed.load(), 500);
+  EXPECT_GT(off_thread.load(), 0);
+  // Odd requests are still open after a restart: their records were durable.
+  std::vector<Intent> rec;
+  auto j = IntentJournal::open(o, &rec);
+  ASSERT_TRUE(j.is_ok()) << j.status().to_string();
+  EXPECT_EQ(rec.size(), 250u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
