@@ -1,12 +1,15 @@
 // Append throughput and append-to-ack latency of the Kafka change log.
 //
 //   kafka_log_bench [--brokers H:P] [--records-1k N] [--records-10k N]
-//                   [--partitions P] [--buffer-kb KB]
+//                   [--partitions P] [--buffer-kb KB] [--rate N]
 //
 // Each size runs against a fresh topic, records are appended one per
 // append() call as fast as the producer takes them (like the Java
 // ProducerPerformance tool with --throughput -1), and latency runs from the
-// append() call to the record's callback. Producer settings: acks=all,
+// append() call to the record's callback. --rate N paces the appends at N
+// records/s instead (record i is appended at start + i/N; latency still
+// from the append() call), like ProducerPerformance --throughput N: the
+// append-to-ack latency of a producer that is not saturated. Producer settings: acks=all,
 // enable.idempotence=true, linger.ms=5, librdkafka's default batch.size, and
 // queue.buffering.max.kbytes = --buffer-kb (default 32768, the same 32 MiB
 // as Java's buffer.memory) so a full buffer blocks the appender in both.
@@ -20,6 +23,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "log/log.h"
@@ -40,6 +44,7 @@ struct Args {
   long records_10k = 20000;
   int partitions = 8;
   long buffer_kb = 32768;
+  long rate = 0;  // records/s; 0 = unthrottled
 };
 
 int run(const Args& a, size_t size, long records) {
@@ -63,8 +68,19 @@ int run(const Args& a, size_t size, long records) {
   for (size_t i = 0; i < size; ++i) payload[i] = static_cast<char>('a' + i % 26);
 
   const auto start = Clock::now();
+  long behind = 0;  // records appended more than 1 ms after their due time
   for (long i = 0; i < records; ++i) {
     const size_t idx = static_cast<size_t>(i);
+    if (a.rate > 0) {
+      const auto due = start + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(static_cast<double>(i) / a.rate));
+      const auto now = Clock::now();
+      if (now < due) {
+        std::this_thread::sleep_until(due);
+      } else if (now - due > std::chrono::milliseconds(1)) {
+        ++behind;
+      }
+    }
     sent[idx] = Clock::now();
     std::vector<tandem::log::AppendRecord> one;
     one.push_back(
@@ -90,21 +106,25 @@ int run(const Args& a, size_t size, long records) {
   };
   double sum = 0;
   for (double l : lat) sum += l;
+  const std::string rate = a.rate > 0 ? std::to_string(a.rate) : std::string("unthrottled");
   std::printf(
-      "tandem kafka_log  size=%zuB records=%ld partitions=%d: %.0f records/s, %.2f MB/s, "
-      "latency avg %.1f ms, p50 %.1f ms, p99 %.1f ms, max %.1f ms, failed %ld\n",
-      size, records, a.partitions, records / secs, records * static_cast<double>(size) / secs / 1e6,
-      sum / lat.size(), pct(0.50), pct(0.99), lat.back(), failed.load());
+      "tandem kafka_log  size=%zuB records=%ld partitions=%d rate=%s: %.0f records/s, %.2f MB/s, "
+      "latency avg %.2f ms, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.1f ms, failed %ld, "
+      "appended >1 ms late %ld\n",
+      size, records, a.partitions, rate.c_str(), records / secs,
+      records * static_cast<double>(size) / secs / 1e6, sum / lat.size(), pct(0.50), pct(0.99),
+      pct(0.999), lat.back(), failed.load(), behind);
   std::printf(
       "  peer: java -cp \"$KAFKA_LIBS/*\" org.apache.kafka.tools.TopicCommand --bootstrap-server "
       "%s "
       "--create --topic perf-%zu --partitions %d --replication-factor 1 "
       "--config max.message.bytes=16777216\n"
       "        java -cp \"$KAFKA_LIBS/*\" org.apache.kafka.tools.ProducerPerformance "
-      "--topic perf-%zu --num-records %ld --record-size %zu --throughput -1 --producer-props "
-      "bootstrap.servers=%s acks=all enable.idempotence=true linger.ms=5 buffer.memory=%ld\n",
-      a.brokers.c_str(), size, a.partitions, size, records, size, a.brokers.c_str(),
-      a.buffer_kb * 1024);
+      "--topic perf-%zu --num-records %ld --record-size %zu --throughput %ld --producer-props "
+      "bootstrap.servers=%s acks=all enable.idempotence=true linger.ms=5 batch.size=1000000 "
+      "buffer.memory=%ld\n",
+      a.brokers.c_str(), size, a.partitions, size, records, size, a.rate > 0 ? a.rate : -1L,
+      a.brokers.c_str(), a.buffer_kb * 1024);
   std::fflush(stdout);
   return failed.load() == 0 ? 0 : 1;
 }
@@ -125,6 +145,8 @@ int main(int argc, char** argv) {
       a.partitions = std::stoi(v);
     } else if (k == "--buffer-kb") {
       a.buffer_kb = std::stol(v);
+    } else if (k == "--rate") {
+      a.rate = std::stol(v);
     } else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -134,8 +156,9 @@ int main(int argc, char** argv) {
       "settings: brokers=%s acks=all enable.idempotence=true linger.ms=5 "
       "batch.size=(librdkafka default 1000000; Java default 16384) "
       "queue.buffering.max.kbytes=%ld (= buffer.memory %ld) compression=none "
-      "partitioner=murmur2_random, one record per append()\n",
-      a.brokers.c_str(), a.buffer_kb, a.buffer_kb * 1024);
+      "partitioner=murmur2_random, one record per append(), rate=%s\n",
+      a.brokers.c_str(), a.buffer_kb, a.buffer_kb * 1024,
+      a.rate > 0 ? (std::to_string(a.rate) + " records/s").c_str() : "unthrottled");
   int rc = 0;
   if (a.records_1k > 0) rc |= run(a, 1024, a.records_1k);
   if (a.records_10k > 0) rc |= run(a, 10240, a.records_10k);

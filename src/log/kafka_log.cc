@@ -8,6 +8,12 @@
 // which would serve callbacks on the caller's thread and wait for appends
 // made after it too.
 //
+// Authentication and TLS errors: librdkafka treats them as transient (error
+// callback, reconnect, retry until message.timeout.ms). The first one since
+// the client last succeeded is kept and returned by open, flush, consumer
+// poll and (authentication only) append, instead of a timeout minutes
+// later; a successful delivery, read or metadata probe clears it.
+//
 // Consumers: one librdkafka high-level consumer per Consumer object, auto
 // commit off, auto.offset.reset=earliest. Positions advance only through
 // commit(); a rebalance drops uncommitted progress, so the next owner of a
@@ -257,6 +263,7 @@ using kafka_internal::KafkaPlan;
 using kafka_internal::Properties;
 using kafka_internal::Redactor;
 using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kSlice{100};  // waits that watch for errors
 
 int remaining_ms(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -360,6 +367,25 @@ Status query_watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partit
   }
 }
 
+// Authentication and TLS failures are not fatal to librdkafka: it reports
+// them through the error callback, reconnects and retries until each
+// request's own timeout (message.timeout.ms is minutes). Left alone, a wrong
+// password shows up as a silent timeout. The kind of error the caller must
+// hear about at once, or kOk for any other error.
+Code security_code(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR_ILLEGAL_SASL_STATE:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM:
+      return Code::kUnauthorized;
+    case RD_KAFKA_RESP_ERR__SSL:
+      return Code::kTls;
+    default:
+      return Code::kOk;
+  }
+}
+
 // What both clients share: the redactor and the error callback's memory.
 class ClientBase {
  public:
@@ -380,7 +406,39 @@ class ClientBase {
       fatal_reason_ = redact_(buf) + " (" + rd_kafka_err2name(orig) + ")";
       fatal_ = true;
     }
+    const Code sc = security_code(err);
+    if (sc != Code::kOk && security_error_.is_ok()) {
+      security_error_ = error(
+          sc, std::string(sc == Code::kTls ? "TLS handshake failed" : "authentication failed") +
+                  " (security.protocol, sasl.* or ssl.* settings?): " + text + " (" +
+                  rd_kafka_err2name(err) + ")");
+      has_security_error_ = true;
+    }
     last_error_ = std::move(text);
+  }
+  // The first authentication/TLS error since the client last succeeded
+  // (ok if none), with `where` as context.
+  Status security_error(const std::string& where) {
+    if (!has_security_error_.load()) return Status::ok();
+    std::lock_guard<std::mutex> l(err_mu_);
+    return security_error_.is_ok() ? Status::ok() : security_error_.context(where);
+  }
+  // A request got through: earlier authentication/TLS errors are history.
+  void security_ok() {
+    if (!has_security_error_.load()) return;
+    std::lock_guard<std::mutex> l(err_mu_);
+    security_error_ = Status::ok();
+    has_security_error_ = false;
+  }
+  // While a security error stands, asks the brokers for metadata (at most
+  // `wait`): an answer means the settings or the broker were fixed.
+  void probe_security(rd_kafka_t* rk, std::chrono::milliseconds wait) {
+    if (!has_security_error_.load()) return;
+    const rd_kafka_metadata_t* md = nullptr;
+    if (!rd_kafka_metadata(rk, 0, nullptr, &md, static_cast<int>(wait.count()))) {
+      rd_kafka_metadata_destroy(md);
+      security_ok();
+    }
   }
   // "; last client error: ..." or empty.
   std::string last_error_suffix() {
@@ -401,6 +459,8 @@ class ClientBase {
   std::string last_error_;
   std::string fatal_reason_;
   std::atomic<bool> fatal_{false};
+  Status security_error_;
+  std::atomic<bool> has_security_error_{false};
 };
 
 std::vector<int32_t> all_partitions(int32_t n) {
@@ -497,11 +557,18 @@ class KafkaConsumer final : public Consumer, public ClientBase {
         pending_error_ = std::move(s);
         break;
       }
+      security_ok();
       Record r{Partition(m->partition), Offset(m->offset), std::string(), std::string()};
       if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
       if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
       rd_kafka_message_destroy(m);
       out.push_back(std::move(r));
+    }
+    if (out.empty()) {
+      // Nothing read: because the brokers refuse us? (A metadata answer
+      // clears an earlier error.)
+      probe_security(rk_, std::chrono::milliseconds(500));
+      TANDEM_RETURN_IF_ERROR(security_error(where()));
     }
     return out;
   }
@@ -716,7 +783,10 @@ class KafkaLog final : public Log, public ClientBase {
                    where() + ": cannot create producer: " + redact_(errstr));
     }
     poller_ = std::thread([this] {
-      while (!stop_.load()) rd_kafka_poll(rk_, 100);
+      while (!stop_.load()) {
+        rd_kafka_poll(rk_, 100);
+        probe_security(rk_, std::chrono::milliseconds(1000));
+      }
       rd_kafka_poll(rk_, 0);
     });
     return Status::ok();
@@ -727,8 +797,21 @@ class KafkaLog final : public Log, public ClientBase {
     const auto deadline = Clock::now() + opts_.admin_timeout;
     // All topics: asking for just ours could auto-create it with the
     // broker's default partition count.
+    // In short slices, so an authentication or TLS failure (reported only
+    // through the error callback) ends the wait at once.
     const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 1, nullptr, &md, remaining_ms(deadline));
+    rd_kafka_resp_err_t err;
+    for (;;) {
+      err = rd_kafka_metadata(rk_, 1, nullptr, &md, std::clamp(remaining_ms(deadline), 1, 250));
+      if (!err) break;
+      TANDEM_RETURN_IF_ERROR(
+          security_error("kafka brokers " + opts_.brokers + " (topic " + opts_.topic + ")"));
+      if (Clock::now() >= deadline) break;
+      // A request cut short (the connection failed, e.g. in SASL
+      // authentication) ends before the error callback has run: give it
+      // time, then ask again.
+      if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) std::this_thread::sleep_for(kSlice);
+    }
     if (err) {
       return error(Code::kUnavailable, "kafka brokers " + opts_.brokers + " unreachable within " +
                                            std::to_string(opts_.admin_timeout.count()) +
@@ -822,6 +905,14 @@ class KafkaLog final : public Log, public ClientBase {
             Partition(-1), Offset(-1));
         continue;
       }
+      // The brokers refuse our credentials: fail now rather than after
+      // message.timeout.ms. (TLS errors are not failed here: a broker going
+      // down mid-handshake reports one, and the record may yet get through.)
+      if (Status sec = security_error("kafka append to " + where());
+          sec.code() == Code::kUnauthorized) {
+        finish(p, sec, Partition(-1), Offset(-1));
+        continue;
+      }
       const auto block_until = Clock::now() + plan_.append_block;
       rd_kafka_resp_err_t err;
       for (;;) {
@@ -853,7 +944,20 @@ class KafkaLog final : public Log, public ClientBase {
     }
     std::unique_lock<std::mutex> l(mu_);
     const uint64_t target = base_ + done_.size();
-    if (cv_.wait_for(l, deadline, [&] { return base_ >= target; })) return Status::ok();
+    const auto until = Clock::now() + deadline;
+    // In slices, to return an authentication/TLS error as soon as one
+    // stands instead of waiting out the deadline.
+    while (!cv_.wait_for(l, std::min<Clock::duration>(until - Clock::now(), kSlice),
+                         [&] { return base_ >= target; })) {
+      if (Clock::now() >= until) break;
+      const uint64_t pending = target - base_;
+      l.unlock();
+      Status sec = security_error(where() + ": " + std::to_string(pending) +
+                                  " record(s) not yet acknowledged");
+      if (!sec.is_ok()) return sec;
+      l.lock();
+    }
+    if (base_ >= target) return Status::ok();
     const uint64_t left = target - base_;
     l.unlock();
     return error(Code::kTimeout,
@@ -884,7 +988,9 @@ class KafkaLog final : public Log, public ClientBase {
   std::string where() const { return "kafka topic " + opts_.topic + " at " + opts_.brokers; }
 
   Status append_error(rd_kafka_resp_err_t err, int32_t partition) {
-    return error(code_for(err),
+    // A record that timed out behind an authentication/TLS failure says so.
+    const Code sec = security_error("").code();
+    return error(sec != Code::kOk ? sec : code_for(err),
                  "kafka append to topic " + opts_.topic + " partition " +
                      (partition >= 0 ? std::to_string(partition) : std::string("(unassigned)")) +
                      " at " + opts_.brokers + " failed: " + err_text(err) + last_error_suffix());
@@ -894,6 +1000,7 @@ class KafkaLog final : public Log, public ClientBase {
     auto* self = static_cast<KafkaLog*>(static_cast<ClientBase*>(opaque));
     auto* p = static_cast<Pending*>(m->_private);
     if (!p) return;
+    if (!m->err) self->security_ok();
     if (m->err) {
       self->finish(p, self->append_error(m->err, m->partition), Partition(m->partition),
                    Offset(-1));

@@ -10,7 +10,10 @@
 //    backend, partition and reason.
 //  - Records with the same key land in the same partition, in append order.
 //  - flush(deadline) waits until every callback of earlier appends has run,
-//    or returns kTimeout.
+//    or returns kTimeout. Kafka: if the client hits an authentication or
+//    TLS error while records are outstanding, flush returns it at once
+//    (kUnauthorized / kTls, naming the broker); those records' callbacks
+//    still run later.
 //  - A consumer group reads from its committed positions (or the beginning),
 //    and records after the last commit are redelivered to the next consumer.
 //  - Offsets are dense per partition for the file log and monotonic for
@@ -97,7 +100,10 @@ struct KafkaLogOptions {
   int32_t partitions = 8;
   int16_t replication = 1;
   // Passed through verbatim to librdkafka (security.protocol, sasl.*,
-  // ssl.*, ...). Values are never logged.
+  // ssl.*, ...). Values are never logged. A wrong password or CA fails
+  // open_kafka_log within about a second (kUnauthorized / kTls), not after
+  // admin_timeout; appends after an authentication error fail at once.
+  // tests/log/kafka_security_it.cc runs this against real listeners.
   std::map<std::string, std::string> properties;
   std::chrono::milliseconds admin_timeout{15000};
 };
