@@ -48,7 +48,9 @@ struct LogFlags {
 // Prints "error: <message>" on stderr and returns the exit code for it.
 int fail(const Status& s);
 
-// Opens the log the flags name; errors name the directory or brokers.
+// Opens the log the flags name for reading; errors name the directory or
+// brokers. A file log is opened as a shared reader (log.h), so it works
+// while `tandem proxy` holds it as the writer, and must already exist.
 Result<std::unique_ptr<log::Log>> open_log(const LogFlags& flags);
 
 // Client options for a cluster given by URL alone: credentials and TLS come

@@ -173,9 +173,8 @@ int run_stats(const LogArgs& a) {
   fmt::print("events      {} retained\n", total);
   std::map<Partition, log::PartitionLag> lag;
   if (!a.group.empty()) {
-    auto consumer = lg->consumer(a.group);
-    if (!consumer.is_ok()) return fail(consumer.status());
-    auto l = (*consumer)->lag();
+    // Not a consumer of the group: that would take it from a running loader.
+    auto l = lg->group_lag(a.group);
     if (!l.is_ok()) return fail(l.status());
     for (const auto& pl : *l) lag[pl.partition] = pl;
   }

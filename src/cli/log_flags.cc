@@ -19,8 +19,7 @@ Status read_properties(const std::string& path, std::map<std::string, std::strin
     if (first == std::string::npos || line[first] == '#') continue;
     const auto eq = line.find('=');
     if (eq == std::string::npos) {
-      return error(Code::kInvalidArgument,
-                   path + ":" + std::to_string(n) + ": expected key=value");
+      return error(Code::kInvalidArgument, path + ":" + std::to_string(n) + ": expected key=value");
     }
     auto trim = [](std::string s) {
       const auto b = s.find_first_not_of(" \t\r");
@@ -35,12 +34,13 @@ Status read_properties(const std::string& path, std::map<std::string, std::strin
 }  // namespace
 
 void LogFlags::add_to(CLI::App& cmd) {
-  cmd.add_option("--log-dir", dir, "Embedded file log directory (the default backend)");
+  cmd.add_option("--log-dir", dir,
+                 "Embedded file log directory (read next to the proxy that writes it)");
   cmd.add_option("--kafka", brokers, "Kafka bootstrap servers, host:port[,host:port]");
   cmd.add_option("--topic", topic, "Kafka topic of change events")->capture_default_str();
   cmd.add_option("--kafka-config", kafka_config,
                  "librdkafka properties file (security.protocol, sasl.*, ssl.*, ...)");
-  cmd.add_option("--partitions", partitions, "Partitions when creating the log")
+  cmd.add_option("--partitions", partitions, "Partitions when creating the Kafka topic")
       ->capture_default_str();
 }
 
@@ -59,11 +59,16 @@ Result<std::unique_ptr<log::Log>> open_log(const LogFlags& flags) {
     return log::open_kafka_log(o);
   }
   if (flags.dir.empty()) {
-    return error(Code::kInvalidArgument, "no change log given: use --log-dir DIR or --kafka HOST:PORT");
+    return error(Code::kInvalidArgument,
+                 "no change log given: use --log-dir DIR or --kafka HOST:PORT");
   }
+  // Every command that takes these flags only reads the log (load, backfill,
+  // log stats|tail|dump); the file log's writer is `tandem proxy`. So open
+  // it as a shared reader: it works next to a running proxy, never creates
+  // or repairs the log, and takes the partition count from the log itself.
   log::FileLogOptions o;
   o.dir = flags.dir;
-  o.partitions = flags.partitions;
+  o.shared_reader = true;
   return log::open_file_log(o);
 }
 

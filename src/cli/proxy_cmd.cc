@@ -73,6 +73,10 @@ Status apply_flags(const ProxyArgs& a, proxy::ProxyConfig* cfg) {
     if (cfg->capture.spill_dir.empty()) cfg->capture.spill_dir = a.data_dir + "/spill";
     if (cfg->capture.intents_dir.empty()) cfg->capture.intents_dir = a.data_dir + "/intents";
     if (cfg->state_path.empty()) cfg->state_path = a.data_dir + "/state.db";
+    // The file log too, so `tandem load --log-dir DATA_DIR/log` can read it
+    // next to the running proxy.
+    if (cfg->log.backend == proxy::LogConfig::Backend::kFile && cfg->log.file.dir.empty())
+      cfg->log.file.dir = a.data_dir + "/log";
   }
   if (a.workers >= 0) cfg->server.workers = a.workers;
   return proxy::validate(*cfg);
@@ -188,7 +192,8 @@ void register_proxy(CLI::App& app) {
   cmd->add_option("--topic", args->topic, "Kafka topic (TANDEM_PROXY_KAFKA_TOPIC)");
   cmd->add_option("--state", args->state, "SQLite state file (TANDEM_PROXY_STATE)");
   cmd->add_option("--data-dir", args->data_dir,
-                  "Directory for the spill journal, intents and state when not configured");
+                  "Directory for the spill journal, intents, state and the file log (DIR/log) "
+                  "when not configured");
   cmd->add_option("--admin", args->admin, "Admin API host:port (TANDEM_PROXY_ADMIN_LISTEN)");
   cmd->add_option("--workers", args->workers, "Worker threads, 0 = cores (TANDEM_PROXY_WORKERS)");
   cmd->callback([args] {

@@ -191,6 +191,11 @@ struct ScanOptions {
   std::optional<nlohmann::json> query;  // default match_all
   // Use sliced scroll even where PIT is available (tests; comparing paths).
   bool force_scroll = false;
+  // Fetch each hit's _source. Off for scans that need only metadata (id,
+  // routing, _seq_no, _version: verify --quick), so whole documents are not
+  // pulled over the wire; Doc::source is then empty. "stored_fields" stays
+  // at its default, so _routing is still returned.
+  bool source = true;
 };
 
 // One slice of a full scan of an index, with _seq_no / _primary_term on

@@ -180,6 +180,7 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
       switch (classify_item(it)) {
         case ItemClass::kDone:
           ++c_.applied;
+          ++(items[i]->ev.op == event::Op::kDelete ? c_.deleted : c_.indexed);
           fate[i] = Settled::kApplied;
           break;
         case ItemClass::kAlreadyNewer:

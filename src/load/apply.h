@@ -60,6 +60,8 @@ std::unique_ptr<Sink> make_es_sink(es::Client& primary, es::Client& secondary,
 // Totals; atomics so a progress reporter can read them while workers run.
 struct Counters {
   std::atomic<uint64_t> applied{0};    // 2xx (incl. delete of a missing doc)
+  std::atomic<uint64_t> indexed{0};    // of applied: index writes
+  std::atomic<uint64_t> deleted{0};    // of applied: deletes
   std::atomic<uint64_t> conflicts{0};  // 409: newer or equal already there
   std::atomic<uint64_t> dead_lettered{0};
   std::atomic<uint64_t> retries{0};   // retried requests or items

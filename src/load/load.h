@@ -56,6 +56,8 @@ struct LoaderOptions {
 struct LoaderStatus {
   uint64_t polled = 0;
   uint64_t applied = 0;
+  uint64_t indexed = 0;  // of applied (reconcile writes included)
+  uint64_t deleted = 0;  // of applied (reconcile writes included)
   uint64_t conflicts = 0;
   uint64_t dead_lettered = 0;
   uint64_t retries = 0;
@@ -68,7 +70,11 @@ struct LoaderStatus {
   uint64_t paused_ms = 0;  // time polling was paused by back-pressure
   int64_t lag = -1;        // total records behind the log end; -1 unknown
   double rate = 0;         // settled events/s over the last progress interval
+  uint64_t settled = 0;    // polled records done with (applied, 409, dlq, ...)
 };
+
+// Why run() returned, for the summary line.
+enum class LoaderExit { kLagZero, kStopped, kError };
 
 class Loader {
  public:
@@ -88,6 +94,14 @@ std::unique_ptr<Loader> make_loader(log::Consumer& consumer, Sink& sink, state::
 
 // One progress line: "load applied=... 409s=... dlq=... lag=...".
 std::string format_status(const LoaderStatus& s);
+
+// The one line run() prints last, whatever stopped it (lag zero, stop(),
+// an error), through LoaderOptions::progress:
+//   load done exit=lag-zero applied=120000 index=119000 delete=1000
+//   reconciled=0 meta=3 409s=310 dlq=1 retries=42 obsolete=0 elapsed=15.2s
+//   rate=7900/s lag=0
+// rate is settled events per second over the whole run.
+std::string format_summary(const LoaderStatus& s, LoaderExit exit, double elapsed_s);
 
 // ---- dead letters -----------------------------------------------------------
 

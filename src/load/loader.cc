@@ -47,6 +47,9 @@ class LoaderImpl final : public Loader {
     LoaderStatus s;
     s.polled = polled_;
     s.applied = c_.applied;
+    s.indexed = c_.indexed;
+    s.deleted = c_.deleted;
+    s.settled = settled_;
     s.conflicts = c_.conflicts;
     s.dead_lettered = c_.dead_lettered;
     s.retries = c_.retries;
@@ -66,6 +69,7 @@ class LoaderImpl final : public Loader {
   }
 
   Status run() override {
+    const auto t0 = Clock::now();
     for (int i = 0; i < o_.workers; ++i) workers_.emplace_back([this] { worker(); });
     Status st = loop();
     // Let in-flight bulks finish (bounded), then commit what is contiguous.
@@ -74,13 +78,20 @@ class LoaderImpl final : public Loader {
     abort_ = true;
     shutdown_workers();
     Status cs = commit();
-    report(true);
+    Status result = st.is_ok() ? cs : st;
     {
       std::lock_guard<std::mutex> g(mu_);
-      if (!fatal_.is_ok()) return fatal_;
+      if (!fatal_.is_ok()) result = fatal_;
     }
-    if (!st.is_ok()) return st;
-    return cs;
+    // One summary line, whatever ended the run; the lag is read after the
+    // final commit so it is what a restarted loader would start from.
+    refresh_lag();
+    LoaderExit why = !result.is_ok() ? LoaderExit::kError
+                     : reached_zero_ ? LoaderExit::kLagZero
+                                     : LoaderExit::kStopped;
+    o_.progress(
+        format_summary(status(), why, std::chrono::duration<double>(Clock::now() - t0).count()));
+    return result;
   }
 
  private:
@@ -127,9 +138,12 @@ class LoaderImpl final : public Loader {
         }
         refresh_lag();
         last_lag = now;
-        if (o_.until_lag_zero && lag_ == 0 && idle()) return Status::ok();
+        if (o_.until_lag_zero && lag_ == 0 && idle()) {
+          reached_zero_ = true;
+          return Status::ok();
+        }
       }
-      report(false);
+      report();
     }
     return Status::ok();
   }
@@ -319,16 +333,15 @@ class LoaderImpl final : public Loader {
     lag_ = total;
   }
 
-  void report(bool final_line) {
-    if (o_.progress_interval.count() <= 0 && !final_line) return;
+  void report() {
+    if (o_.progress_interval.count() <= 0) return;
     auto now = Clock::now();
+    if (now - last_progress_ < o_.progress_interval) return;
     auto dt = std::chrono::duration<double>(now - last_progress_).count();
-    if (!final_line && now - last_progress_ < o_.progress_interval) return;
     uint64_t settled = settled_;
     if (dt > 0) rate_ = static_cast<double>(settled - settled_at_last_) / dt;
     settled_at_last_ = settled;
     last_progress_ = now;
-    if (o_.progress_interval.count() <= 0 && !final_line) return;
     o_.progress(format_status(status()));
   }
 
@@ -360,6 +373,7 @@ class LoaderImpl final : public Loader {
   std::atomic<double> rate_{0};
   uint64_t settled_at_last_ = 0;
   Clock::time_point last_progress_;
+  bool reached_zero_ = false;
 };
 
 }  // namespace
@@ -370,6 +384,19 @@ std::string format_status(const LoaderStatus& s) {
       "rate={:.0f}/s lag={} inflight={} paused_ms={}",
       s.applied, s.conflicts, s.dead_lettered, s.retries, s.reconciled, s.meta_applied, s.obsolete,
       s.rate, s.lag < 0 ? std::string("?") : std::to_string(s.lag), s.inflight_events, s.paused_ms);
+}
+
+std::string format_summary(const LoaderStatus& s, LoaderExit exit, double elapsed_s) {
+  const char* why = exit == LoaderExit::kLagZero   ? "lag-zero"
+                    : exit == LoaderExit::kStopped ? "stopped"
+                                                   : "error";
+  const double rate = elapsed_s > 0 ? static_cast<double>(s.settled) / elapsed_s : 0;
+  return fmt::format(
+      "load done exit={} applied={} index={} delete={} reconciled={} meta={} 409s={} dlq={} "
+      "retries={} obsolete={} elapsed={:.1f}s rate={:.0f}/s lag={}",
+      why, s.applied, s.indexed, s.deleted, s.reconciled, s.meta_applied, s.conflicts,
+      s.dead_lettered, s.retries, s.obsolete, elapsed_s, rate,
+      s.lag < 0 ? std::string("?") : std::to_string(s.lag));
 }
 
 std::unique_ptr<Loader> make_loader(log::Consumer& consumer, Sink& sink, state::Store& store,

@@ -18,7 +18,11 @@
 //                     Segment::durable_bytes, then PartitionState::end.
 //   Core::data_mu     only guards the "new data" generation counter that
 //                     poll() sleeps on.
-//   Core::groups_mu   serializes read-modify-write of a group's offsets.
+//   Core::groups_mu   serializes read-modify-write of a group's offsets
+//                     (GroupLock keeps other consumers of the group, in
+//                     this process or another, out entirely).
+// Readers in other processes (file_log_reader.cc) see DIR/published, which
+// write_part updates after each fdatasync.
 // Readers use pread on their own buffers and never take q_mu, so a slow
 // consumer cannot stall appends and vice versa.
 #include <dirent.h>
@@ -40,6 +44,7 @@
 
 #include "event/event.h"
 #include "log/file_log_format.h"
+#include "log/file_log_io.h"
 #include "log/log.h"
 
 namespace tandem::log {
@@ -55,149 +60,7 @@ constexpr size_t kReadChunkBytes = 1u << 20;
 // How often an idle writer wakes to apply age retention.
 constexpr auto kRetentionTick = std::chrono::seconds(1);
 
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
-
-// One mapping from errno to Status, so every error says "file log <path>:
-// <what>" and disk-full is always kResourceExhausted.
-Status io_error(const std::string& path, std::string_view what, int err) {
-  std::string prefix = "file log " + path + ": ";
-  switch (err) {
-    case ENOSPC:
-      return error(Code::kResourceExhausted, prefix + "disk full (" + std::string(what) + ")");
-    case EDQUOT:
-      return error(Code::kResourceExhausted,
-                   prefix + "disk quota exceeded (" + std::string(what) + ")");
-    case EFBIG:
-      return error(Code::kResourceExhausted, prefix + "file too large (" + std::string(what) + ")");
-    case EACCES:
-    case EPERM:
-      return error(Code::kIo, prefix + "permission denied (" + std::string(what) + ")");
-    case EROFS:
-      return error(Code::kIo, prefix + "read-only file system (" + std::string(what) + ")");
-    case ENOENT:
-      return error(Code::kNotFound, prefix + std::string(what) + ": " + errno_text(err));
-    default:
-      return error(Code::kIo, prefix + std::string(what) + ": " + errno_text(err));
-  }
-}
-
-Status corruption(const std::string& path, uint64_t pos, std::string_view what) {
-  return error(Code::kCorruption,
-               "file log " + path + " at byte " + std::to_string(pos) + ": " + std::string(what));
-}
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-Status fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error(dir, "open directory", errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return io_error(dir, "fsync directory", err);
-  return Status::ok();
-}
-
-Status pwrite_all(int fd, const std::string& path, const char* p, size_t n, uint64_t pos) {
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(pos));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return io_error(path, "write of " + std::to_string(n) + " bytes at " + std::to_string(pos),
-                      errno);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    pos += static_cast<uint64_t>(w);
-  }
-  return Status::ok();
-}
-
-// Reads exactly n bytes unless the file is shorter; *got says how many.
-Status pread_full(int fd, const std::string& path, char* p, size_t n, uint64_t pos, size_t* got) {
-  *got = 0;
-  while (*got < n) {
-    ssize_t r = ::pread(fd, p + *got, n - *got, static_cast<off_t>(pos + *got));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return io_error(path, "read at byte " + std::to_string(pos + *got), errno);
-    }
-    if (r == 0) break;
-    *got += static_cast<size_t>(r);
-  }
-  return Status::ok();
-}
-
-// Writes a small file atomically: temp + fsync + rename + fsync(dir).
-Status write_file_atomically(const std::string& dir, const std::string& name,
-                             const std::string& content) {
-  const std::string path = dir + "/" + name;
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return io_error(tmp, "create", errno);
-  Status s = pwrite_all(fd, tmp, content.data(), content.size(), 0);
-  if (s.is_ok() && ::fsync(fd) != 0) s = io_error(tmp, "fsync", errno);
-  ::close(fd);
-  if (s.is_ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = io_error(path, "rename", errno);
-  if (!s.is_ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  return fsync_dir(dir);
-}
-
-Result<std::string> read_small_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io_error(path, "open", errno);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t r = ::read(fd, buf, sizeof(buf));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return io_error(path, "read", err);
-    }
-    if (r == 0) break;
-    out.append(buf, static_cast<size_t>(r));
-  }
-  ::close(fd);
-  return out;
-}
-
-bool all_zero(const char* p, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (p[i] != 0) return false;
-  }
-  return true;
-}
-
-// Group names become file names; anything outside [A-Za-z0-9_-] (and a
-// leading '.') is %XX-escaped so a name can neither escape groups/ nor
-// collide with another.
-std::string group_file_name(const std::string& group) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (size_t i = 0; i < group.size(); ++i) {
-    const auto c = static_cast<unsigned char>(group[i]);
-    bool plain = std::isalnum(c) || c == '_' || c == '-' || (c == '.' && i > 0);
-    if (plain) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out + ".offsets";
-}
+using namespace file_log_io;
 
 struct Segment {
   Segment(int64_t b, std::string p, int f) : base(b), path(std::move(p)), fd(f) {}
@@ -269,6 +132,9 @@ struct Core {
 
   std::mutex groups_mu;
 
+  // DIR/published: the end offsets other processes' readers may read up to.
+  std::unique_ptr<PublishedEnds> published;
+
   ~Core() {
     if (lock_fd >= 0) ::close(lock_fd);
   }
@@ -329,6 +195,9 @@ struct Core {
     ps.next_offset = next_after;
     seg.durable_bytes.store(ps.active_size, std::memory_order_release);
     ps.end.store(next_after, std::memory_order_release);
+    // Only now, after fdatasync, may shared readers in other processes see
+    // these records.
+    published->store(ps.id, next_after);
     return Status::ok();
   }
 
@@ -703,19 +572,6 @@ Result<int64_t> recover_segment(Segment& seg, uint64_t* size_out) {
   return at;
 }
 
-Result<std::vector<int64_t>> list_segments(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return io_error(dir, "list directory", errno);
-  std::vector<int64_t> bases;
-  while (struct dirent* e = ::readdir(d)) {
-    int64_t b = fmt::parse_segment_file_name(e->d_name);
-    if (b >= 0) bases.push_back(b);
-  }
-  ::closedir(d);
-  std::sort(bases.begin(), bases.end());
-  return bases;
-}
-
 Status ensure_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) == 0) return Status::ok();
   if (errno != EEXIST) return io_error(path, "create directory", errno);
@@ -829,18 +685,14 @@ class FileConsumer final : public Consumer {
       }
     }
     std::lock_guard<std::mutex> lk(core_->groups_mu);
-    TANDEM_ASSIGN_OR_RETURN(auto merged, read_committed());
+    TANDEM_ASSIGN_OR_RETURN(auto merged, read_group_offsets(core_->groups_dir(), group_));
     for (auto& [p, o] : next_offsets) merged[p] = o;
-    std::string text = "tandem-file-log-offsets 1\n";
-    for (auto& [p, o] : merged)
-      text += std::to_string(p.get()) + " " + std::to_string(o.get()) + "\n";
-    text += "end\n";
-    return write_file_atomically(core_->groups_dir(), group_file_name(group_), text);
+    return write_group_offsets(core_->groups_dir(), group_, merged);
   }
 
   Result<std::map<Partition, Offset>> committed() override {
     std::lock_guard<std::mutex> lk(core_->groups_mu);
-    return read_committed();
+    return read_group_offsets(core_->groups_dir(), group_);
   }
 
   Status seek(Partition p, Offset next) override {
@@ -873,45 +725,12 @@ class FileConsumer final : public Consumer {
     return out;
   }
 
-  // Caller holds groups_mu.
-  Result<std::map<Partition, Offset>> read_committed() {
-    const std::string path = core_->groups_dir() + "/" + group_file_name(group_);
-    std::map<Partition, Offset> out;
-    if (::access(path.c_str(), F_OK) != 0) return out;
-    TANDEM_ASSIGN_OR_RETURN(std::string text, read_small_file(path));
-    auto bad = [&](std::string_view why) {
-      return error(Code::kCorruption, "file log " + path + ": " + std::string(why));
-    };
-    size_t pos = 0;
-    auto next_line = [&](std::string& line) {
-      size_t nl = text.find('\n', pos);
-      if (nl == std::string::npos) return false;
-      line = text.substr(pos, nl - pos);
-      pos = nl + 1;
-      return true;
-    };
-    std::string line;
-    if (!next_line(line) || line != "tandem-file-log-offsets 1") return bad("unknown header");
-    bool ended = false;
-    while (next_line(line)) {
-      if (line == "end") {
-        ended = true;
-        break;
-      }
-      long long p = -1, o = -1;
-      char extra;
-      if (std::sscanf(line.c_str(), "%lld %lld%c", &p, &o, &extra) != 2 || p < 0 || o < 0) {
-        return bad("bad line \"" + line + "\"");
-      }
-      out[Partition(static_cast<int32_t>(p))] = Offset(o);
-    }
-    if (!ended) return bad("truncated (no end marker)");
-    return out;
-  }
+  void hold(std::unique_ptr<GroupLock> lock) { lock_ = std::move(lock); }
 
  private:
   std::shared_ptr<Core> core_;
   std::string group_;
+  std::unique_ptr<GroupLock> lock_;  // one consumer per group (any process)
   std::vector<Cursor> cursors_;
   size_t rr_ = 0;
   Status pending_error_;
@@ -995,12 +814,30 @@ class FileLog final : public Log {
     return out;
   }
 
+  Result<std::vector<PartitionLag>> group_lag(const std::string& group) override {
+    std::map<Partition, Offset> com;
+    {
+      std::lock_guard<std::mutex> lk(core_->groups_mu);
+      TANDEM_ASSIGN_OR_RETURN(com, read_group_offsets(core_->groups_dir(), group));
+    }
+    std::vector<PartitionLag> out;
+    for (size_t p = 0; p < core_->parts.size(); ++p) {
+      auto it = com.find(Partition(static_cast<int32_t>(p)));
+      out.push_back(PartitionLag{Partition(static_cast<int32_t>(p)),
+                                 it != com.end() ? it->second : Offset(-1),
+                                 Offset(core_->parts[p]->end.load(std::memory_order_acquire))});
+    }
+    return out;
+  }
+
   Result<std::unique_ptr<Consumer>> consumer(const std::string& group) override {
     if (group.empty()) {
       return error(Code::kInvalidArgument,
                    "file log " + core_->opts.dir + ": empty consumer group name");
     }
+    TANDEM_ASSIGN_OR_RETURN(auto lock, GroupLock::acquire(core_->opts.dir, group));
     auto c = std::make_unique<FileConsumer>(core_, group, std::map<Partition, Offset>{});
+    c->hold(std::move(lock));
     TANDEM_ASSIGN_OR_RETURN(auto start, c->committed());
     for (auto& [p, o] : start) {
       if (p.get() < partitions())
@@ -1095,6 +932,7 @@ Status prepare_dir(const std::string& dir) {
 
 Result<std::unique_ptr<Log>> open_file_log(const FileLogOptions& opts) {
   if (opts.dir.empty()) return error(Code::kInvalidArgument, "file log: no directory given");
+  if (opts.shared_reader) return open_file_log_reader(opts.dir);
   if (opts.partitions <= 0 || opts.partitions > 4096) {
     return error(Code::kInvalidArgument, "file log " + opts.dir +
                                              ": partitions must be in [1, 4096], got " +
@@ -1110,11 +948,15 @@ Result<std::unique_ptr<Log>> open_file_log(const FileLogOptions& opts) {
   TANDEM_RETURN_IF_ERROR(lock_dir(*core));
   TANDEM_RETURN_IF_ERROR(check_meta(*core));
   TANDEM_RETURN_IF_ERROR(ensure_dir(core->groups_dir()));
+  TANDEM_ASSIGN_OR_RETURN(core->published,
+                          PublishedEnds::open_writer(core->opts.dir, opts.partitions));
   for (int32_t p = 0; p < opts.partitions; ++p) {
     auto ps = std::make_unique<PartitionState>();
     ps->id = p;
     ps->dir = core->opts.dir + "/p" + std::to_string(p);
     TANDEM_RETURN_IF_ERROR(open_partition(*core, *ps));
+    // Recovery has synced the last segment: everything in it is durable.
+    core->published->store(p, ps->end.load());
     core->parts.push_back(std::move(ps));
   }
   TANDEM_RETURN_IF_ERROR(fsync_dir(core->opts.dir));

@@ -80,10 +80,24 @@ class Log {
   virtual Result<std::vector<Offset>> end_offsets() = 0;
   virtual Result<std::vector<Offset>> begin_offsets() = 0;
   virtual Result<std::unique_ptr<Consumer>> consumer(const std::string& group) = 0;
+  // A group's committed positions and lag without becoming one of its
+  // consumers (a file log allows one consumer per group, so `log stats`
+  // must not take the group from a running loader).
+  virtual Result<std::vector<PartitionLag>> group_lag(const std::string& group) {
+    TANDEM_ASSIGN_OR_RETURN(auto c, consumer(group));
+    return c->lag();
+  }
 };
 
 struct FileLogOptions {
   std::string dir;
+  // Open as a shared reader: for a process that only consumes (`tandem
+  // load`, `tandem log ...`) while a writer (`tandem proxy`) holds the log.
+  // Takes no writer lock, never creates, truncates or repairs anything,
+  // reads the partition count from the log's meta file (`partitions` and
+  // the write options are ignored) and fails every append. The log must
+  // exist. See "Shared readers" in docs/file-log-format.md.
+  bool shared_reader = false;
   int32_t partitions = 8;
   uint64_t segment_bytes = 128ull << 20;
   std::chrono::milliseconds fsync_interval{2};  // group commit window
@@ -91,8 +105,10 @@ struct FileLogOptions {
   std::chrono::seconds retention_age{0};        // 0 = unlimited
 };
 // Refuses a directory another process holds (flock), names the path on
-// every error, truncates a torn tail on open.
+// every error, truncates a torn tail on open. With shared_reader: see above.
 Result<std::unique_ptr<Log>> open_file_log(const FileLogOptions& opts);
+// open_file_log with shared_reader = true.
+Result<std::unique_ptr<Log>> open_file_log_reader(const std::string& dir);
 
 struct KafkaLogOptions {
   std::string brokers;  // bootstrap.servers

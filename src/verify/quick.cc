@@ -37,6 +37,7 @@ Status scan_all(es::Client& c, const IndexName& idx, const Options& opts, size_t
   if (counted == 0) return Status::ok();
   es::ScanOptions so;
   so.batch_size = opts.batch_size;
+  so.source = false;  // (id, version) only: never pull whole documents
   TANDEM_ASSIGN_OR_RETURN(auto scanner, c.scan(idx, so));
   for (;;) {
     auto page = scanner->next();

@@ -347,8 +347,9 @@ TEST(Scan, PitPagesCheckpointAndClose) {
   auto body1 = nlohmann::json::parse(fx.fake->sent.back().body);
   EXPECT_EQ(body1["pit"]["id"], "PIT1");
   EXPECT_EQ(body1["slice"], nlohmann::json::parse(R"({"id":1,"max":2})"));
-  EXPECT_EQ(body1["sort"], nlohmann::json::parse(
-                               R"([{"_seq_no":{"order":"asc","unmapped_type":"long"}},{"_shard_doc":"asc"}])"));
+  EXPECT_EQ(body1["sort"],
+            nlohmann::json::parse(
+                R"([{"_seq_no":{"order":"asc","unmapped_type":"long"}},{"_shard_doc":"asc"}])"));
   EXPECT_TRUE(body1["seq_no_primary_term"].get<bool>());
   EXPECT_FALSE(body1.contains("search_after"));
 
@@ -452,6 +453,60 @@ TEST(Scan, ScrollExpired) {
   ASSERT_FALSE(p.is_ok());
   EXPECT_EQ(p.status().code(), Code::kFailedPrecondition);
   fx.fake->expect("DELETE", "/_search/scroll", 404, "{}");
+}
+
+// verify --quick needs only (id, routing, version): source=false asks for
+// no _source on both scan paths, and hits without one parse.
+TEST(Scan, SourceOffSendsSourceFalseOnPitAndScroll) {
+  std::string bare =
+      R"({"_index":"i","_id":"7","_version":3,"_seq_no":7,"_primary_term":1,"_routing":"r","sort":[7]})";
+  {
+    Fixture fx;
+    fx.fake->expect("POST", "/i/_pit?keep_alive=5m", 200, R"({"id":"P"})");
+    ScanOptions o;
+    o.source = false;
+    auto s = fx.client->scan(IndexName("i"), o);
+    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    fx.fake->expect(
+        "POST", "/_search", 200,
+        R"({"pit_id":"P","_shards":{"total":1,"successful":1,"failed":0},"hits":{"hits":[)" + bare +
+            "]}}");
+    auto p = (*s)->next();
+    ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+    ASSERT_EQ(p->size(), 1u);
+    EXPECT_EQ((*p)[0].id.get(), "7");
+    EXPECT_EQ((*p)[0].seq_no.get(), 7);
+    EXPECT_EQ((*p)[0].routing, "r");
+    EXPECT_TRUE((*p)[0].source.empty());
+    auto body = nlohmann::json::parse(fx.fake->sent.back().body);
+    EXPECT_EQ(body["_source"], false);
+    EXPECT_TRUE(body["version"].get<bool>());
+    EXPECT_TRUE(body["seq_no_primary_term"].get<bool>());
+    fx.fake->expect("DELETE", "/_pit", 200, "{}");
+  }
+  {
+    Fixture fx({7, 9, 0}, "blue");
+    ScanOptions o;
+    o.source = false;
+    auto s = fx.client->scan(IndexName("i"), o);
+    ASSERT_TRUE(s.is_ok());
+    fx.fake->expect("POST", "/i/_search?scroll=5m", 200,
+                    R"({"_scroll_id":"S1","hits":{"hits":[)" + bare + "]}}");
+    ASSERT_TRUE((*s)->next().is_ok());
+    EXPECT_EQ(nlohmann::json::parse(fx.fake->sent.back().body)["_source"], false);
+    fx.fake->expect("DELETE", "/_search/scroll", 200, "{}");
+  }
+  {
+    // The default (backfill) still fetches the source.
+    Fixture fx({7, 9, 0}, "blue");
+    auto s = fx.client->scan(IndexName("i"), ScanOptions{});
+    ASSERT_TRUE(s.is_ok());
+    fx.fake->expect("POST", "/i/_search?scroll=5m", 200,
+                    R"({"_scroll_id":"S1","hits":{"hits":[)" + hit(0, "[0]") + "]}}");
+    ASSERT_TRUE((*s)->next().is_ok());
+    EXPECT_EQ(nlohmann::json::parse(fx.fake->sent.back().body)["_source"], true);
+    fx.fake->expect("DELETE", "/_search/scroll", 200, "{}");
+  }
 }
 
 TEST(Scan, BadSlice) {

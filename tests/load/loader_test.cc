@@ -201,6 +201,87 @@ TEST(Loader, FatalErrorStopsWithItsStatus) {
   EXPECT_LE(log.committed_map()[0], 0);
 }
 
+// Whatever ends a run, the last line through `progress` is one summary:
+// counts by kind, 409s, dead letters, elapsed, rate, final lag.
+TEST(Loader, PrintsOneSummaryLineOnExit) {
+  auto lines = std::make_shared<std::vector<std::string>>();
+  auto capture = [lines](std::string_view l) { lines->emplace_back(l); };
+  {
+    FakeSink sink;
+    FakeConsumer log(2);
+    log.append(0, event::encode(ev_index("i", "a", 1, "{}")));
+    log.append(1, event::encode(ev_index("i", "b", 2, "{}")));
+    log.append(1, event::encode(ev_delete("i", "b", 3)));
+    log.append(0, event::encode(ev_index("i", "a", 1, "{}")));  // redelivered: 409
+    log.append(0, "not an event");                              // dead-lettered
+    TempStore store;
+    LoaderOptions o = quick();
+    o.until_lag_zero = true;
+    o.progress = capture;
+    auto loader = make_loader(log, sink, *store, o);
+    ASSERT_TRUE(loader->run().is_ok());
+    ASSERT_FALSE(lines->empty());
+    const std::string& l = lines->back();
+    EXPECT_EQ(l.rfind("load done exit=lag-zero applied=3 index=2 delete=1 reconciled=0 meta=0 "
+                      "409s=1 dlq=1 retries=0 obsolete=0 elapsed=",
+                      0),
+              0u)
+        << l;
+    EXPECT_NE(l.find("/s lag=0"), std::string::npos) << l;
+    EXPECT_EQ(l.find('\n'), std::string::npos);
+  }
+  lines->clear();
+  {
+    FakeSink sink;
+    FakeConsumer log(1);
+    log.append(0, event::encode(ev_index("i", "a", 1, "{}")));
+    TempStore store;
+    LoaderOptions o = quick();
+    o.progress = capture;
+    auto loader = make_loader(log, sink, *store, o);
+    std::thread t([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      loader->stop();
+    });
+    ASSERT_TRUE(loader->run().is_ok());
+    t.join();
+    ASSERT_FALSE(lines->empty());
+    EXPECT_EQ(lines->back().rfind("load done exit=stopped applied=1 ", 0), 0u) << lines->back();
+  }
+  lines->clear();
+  {
+    FakeSink sink;
+    sink.inject_request = [] {
+      return Status(Code::kUnauthorized, "cluster 'green': security_exception (401)")
+          .with_http_status(401);
+    };
+    FakeConsumer log(1);
+    log.append(0, event::encode(ev_index("i", "a", 1, "{}")));
+    TempStore store;
+    LoaderOptions o = quick();
+    o.until_lag_zero = true;
+    o.progress = capture;
+    auto loader = make_loader(log, sink, *store, o);
+    EXPECT_EQ(loader->run().code(), Code::kUnauthorized);
+    ASSERT_FALSE(lines->empty());
+    EXPECT_EQ(lines->back().rfind("load done exit=error applied=0 ", 0), 0u) << lines->back();
+    EXPECT_NE(lines->back().find(" lag=1"), std::string::npos) << lines->back();
+  }
+}
+
+TEST(Loader, FormatSummary) {
+  LoaderStatus s;
+  s.applied = 10;
+  s.indexed = 7;
+  s.deleted = 3;
+  s.conflicts = 2;
+  s.settled = 12;
+  s.lag = -1;
+  EXPECT_EQ(format_summary(s, LoaderExit::kStopped, 4.0),
+            "load done exit=stopped applied=10 index=7 delete=3 reconciled=0 meta=0 409s=2 dlq=0 "
+            "retries=0 obsolete=0 elapsed=4.0s rate=3/s lag=?");
+}
+
 TEST(DeadLetters, RetryRemovesOnlySettledEntries) {
   FakeSink sink;
   sink.strict_long_field.insert("i");

@@ -1,0 +1,574 @@
+// The file log's shared reader: consumes a file log that another process
+// (`tandem proxy`) holds as its writer. Rules: docs/file-log-format.md,
+// "Shared readers".
+//
+// What it may read. The writer publishes, per partition, the offset after
+// its last durable record in DIR/published (memory-mapped, see
+// file_log_io.h), after each fdatasync. The reader returns records below
+// that mark only; everything below it is complete and synced, so a damaged
+// or incomplete record there is corruption (an error naming file and byte,
+// never data). Bytes past the mark may be a batch being written, or one the
+// writer will cut off after a failed write, so they are never returned and
+// never kept in a buffer across polls: a buffer is trusted only for records
+// that were published before it was read.
+//
+// A log whose writer predates DIR/published (or is still creating it) is
+// read "tolerantly": complete records with a valid checksum and the
+// expected offset are returned, and an incomplete or torn tail is "not
+// written yet" and read again later -- unless a later segment exists,
+// which proves the tail final (then it is corruption).
+//
+// The reader never creates, truncates, repairs or deletes anything in the
+// log. It writes only its consumer group's files in groups/.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "log/file_log_format.h"
+#include "log/file_log_io.h"
+#include "log/log.h"
+
+namespace tandem::log {
+namespace {
+
+namespace fmt = file_log_format;
+using namespace file_log_io;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kReadChunkBytes = 1u << 20;
+// How often an idle poll looks again: the published marks are a memory
+// load, so this can be short; without them it means stat/read calls.
+constexpr auto kTickPublished = std::chrono::milliseconds(5);
+constexpr auto kTickTolerant = std::chrono::milliseconds(50);
+// How often a reader without DIR/published checks whether it appeared.
+constexpr auto kRetryPublished = std::chrono::seconds(1);
+
+struct RSegment {
+  RSegment(int64_t b, std::string p, int f) : base(b), path(std::move(p)), fd(f) {}
+  ~RSegment() {
+    if (fd >= 0) ::close(fd);
+  }
+  RSegment(const RSegment&) = delete;
+  RSegment& operator=(const RSegment&) = delete;
+  const int64_t base;
+  const std::string path;
+  const int fd;
+};
+using RSegPtr = std::shared_ptr<RSegment>;
+
+struct RCursor {
+  RSegPtr seg;
+  uint64_t pos = 0;  // byte position of the record with offset `at`
+  int64_t at = 0;
+  int64_t next = 0;  // next offset to hand out
+  std::string buf;
+  uint64_t buf_pos = 0;
+  // The published mark loaded just before buf was read: records below it
+  // were complete and final when the bytes were read. -1: unknown.
+  int64_t buf_mark = -1;
+
+  void invalidate() {
+    seg.reset();
+    buf.clear();
+  }
+};
+
+class ReaderCore {
+ public:
+  ReaderCore(std::string dir, int32_t partitions)
+      : dir_(std::move(dir)), parts_(partitions), scan_(static_cast<size_t>(partitions)) {}
+
+  const std::string& dir() const { return dir_; }
+  int32_t partitions() const { return parts_; }
+  std::string pdir(int32_t p) const { return dir_ + "/p" + std::to_string(p); }
+  std::string groups_dir() const { return dir_ + "/groups"; }
+
+  // The writer's published end of partition p, or -1 when there is no
+  // DIR/published (tolerant reading).
+  int64_t published_end(int32_t p) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!published_ && Clock::now() >= next_try_) {
+      next_try_ = Clock::now() + kRetryPublished;
+      auto r = PublishedEnds::open_reader(dir_, parts_);
+      if (r.is_ok()) published_ = std::move(r).value();
+    }
+    return published_ ? published_->load(p) : -1;
+  }
+
+  Result<std::vector<int64_t>> bases(int32_t p) {
+    TANDEM_ASSIGN_OR_RETURN(auto b, list_segments(pdir(p)));
+    if (b.empty()) {
+      return error(Code::kNotFound, "file log " + pdir(p) + ": no segments");
+    }
+    return b;
+  }
+
+  Status deleted(int32_t p, int64_t offset, int64_t oldest) {
+    return error(Code::kNotFound, "file log " + pdir(p) + ": offset " + std::to_string(offset) +
+                                      " is no longer in the log (deleted by retention; the "
+                                      "oldest retained offset is " +
+                                      std::to_string(oldest) + ")");
+  }
+
+  // Opens the segment holding `offset`.
+  Result<RSegPtr> segment_for(int32_t p, int64_t offset) {
+    for (int attempt = 0;; ++attempt) {
+      TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
+      if (offset < b.front()) return deleted(p, offset, b.front());
+      int64_t base = b.front();
+      for (int64_t x : b) {
+        if (x <= offset) base = x;
+      }
+      std::string path = pdir(p) + "/" + fmt::segment_file_name(base);
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) return std::make_shared<RSegment>(base, std::move(path), fd);
+      // Retention may have deleted it since the listing: list again.
+      if (errno != ENOENT || attempt >= 3) return io_error(path, "open segment", errno);
+    }
+  }
+
+  // The base of the first segment after `base`, or -1 if there is none.
+  Result<int64_t> base_after(int32_t p, int64_t base) {
+    TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
+    for (int64_t x : b) {
+      if (x > base) return x;
+    }
+    return int64_t{-1};
+  }
+
+  // The offset the next record of p will get, as far as this reader can
+  // tell: the writer's published end, or (tolerant) the end of the complete
+  // records found so far.
+  Result<int64_t> end_of(int32_t p);
+  Result<std::vector<PartitionLag>> lag_of(const std::map<Partition, Offset>& com);
+
+ private:
+  const std::string dir_;
+  const int32_t parts_;
+  // Tolerant end offsets: scans that only advance, resumed on every call so
+  // each record is read once.
+  std::mutex scan_mu_;
+  std::vector<RCursor> scan_;
+  std::mutex mu_;
+  std::unique_ptr<PublishedEnds> published_;
+  Clock::time_point next_try_{};
+};
+
+// Makes [pos, pos+n) available in c.buf if the file has it; *avail is what
+// is there from pos (less than n at end of file). *fresh: bytes were read
+// now rather than served from the buffer.
+Status fill(RCursor& c, uint64_t pos, size_t n, int64_t mark, size_t* avail, bool* fresh) {
+  if (pos >= c.buf_pos && pos + n <= c.buf_pos + c.buf.size()) {
+    *avail = c.buf_pos + c.buf.size() - pos;
+    return Status::ok();
+  }
+  *fresh = true;
+  const size_t want = std::max(n, kReadChunkBytes);
+  c.buf.resize(want);
+  size_t got = 0;
+  Status s = pread_full(c.seg->fd, c.seg->path, c.buf.data(), want, pos, &got);
+  c.buf.resize(got);
+  c.buf_pos = pos;
+  c.buf_mark = mark;
+  if (!s.is_ok()) {
+    c.buf.clear();
+    return s;
+  }
+  *avail = got;
+  return Status::ok();
+}
+
+Result<uint64_t> file_size(const RSegment& seg) {
+  struct stat st;
+  if (::fstat(seg.fd, &st) != 0) return io_error(seg.path, "stat", errno);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+// Tolerant mode: is the damage at `pos` a tail still being written (the
+// record runs to the end of the file, or only zeros follow)?
+Result<bool> looks_torn(const RSegment& seg, uint64_t pos, uint64_t after) {
+  TANDEM_ASSIGN_OR_RETURN(uint64_t size, file_size(seg));
+  if (after >= size) return true;
+  std::string tmp(static_cast<size_t>(std::min<uint64_t>(size - pos, kReadChunkBytes)), '\0');
+  for (uint64_t q = after; q < size;) {
+    size_t got = 0;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(size - q, tmp.size()));
+    TANDEM_RETURN_IF_ERROR(pread_full(seg.fd, seg.path, tmp.data(), n, q, &got));
+    if (got == 0) break;
+    if (!all_zero(tmp.data(), got)) return false;
+    q += got;
+  }
+  return true;
+}
+
+const char* parse_error_text(fmt::ParseStatus st) {
+  switch (st) {
+    case fmt::ParseStatus::kBadLength:
+      return "bad record length";
+    case fmt::ParseStatus::kBadCrc:
+      return "checksum mismatch";
+    case fmt::ParseStatus::kBadKeyLen:
+      return "bad key length";
+    default:
+      return "incomplete record";
+  }
+}
+
+// Reads up to `max` records at or after c.next from partition p into `out`;
+// with out == nullptr only advances (the tolerant end scan). Returns ok with
+// nothing more when it reaches what is not (yet) readable.
+Status read_part(ReaderCore& core, int32_t p, RCursor& c, size_t max, std::vector<Record>* out) {
+  size_t produced = 0;
+  while (produced < max) {
+    const int64_t mark = core.published_end(p);
+    const bool published = mark >= 0;
+    if (published && c.next >= mark) return Status::ok();
+    if (!c.seg || c.next < c.at) {
+      TANDEM_ASSIGN_OR_RETURN(c.seg, core.segment_for(p, c.next));
+      c.buf.clear();
+      c.pos = 0;
+      c.at = c.seg->base;
+    }
+    if (published && c.at >= mark) return Status::ok();
+    // Bytes read before this record was published may be stale (a batch
+    // cut off after a failed write, then rewritten): read them again.
+    if (published && c.at >= c.buf_mark) c.buf.clear();
+
+    bool fresh = false;
+    size_t avail = 0;
+    fmt::ParsedRecord rec;
+    size_t need = 0;
+    fmt::ParseStatus st = fmt::ParseStatus::kNeedMore;
+    auto run_parse = [&]() -> Status {
+      TANDEM_RETURN_IF_ERROR(fill(c, c.pos, fmt::kHeaderBytes, mark, &avail, &fresh));
+      st = fmt::ParseStatus::kNeedMore;
+      if (avail == 0) return Status::ok();
+      st = fmt::parse_record(c.buf.data() + (c.pos - c.buf_pos), avail, &rec, &need);
+      if (st == fmt::ParseStatus::kNeedMore && need > avail) {
+        TANDEM_RETURN_IF_ERROR(fill(c, c.pos, need, mark, &avail, &fresh));
+        st = fmt::parse_record(c.buf.data() + (c.pos - c.buf_pos), avail, &rec, &need);
+      }
+      return Status::ok();
+    };
+    TANDEM_RETURN_IF_ERROR(run_parse());
+    if (st != fmt::ParseStatus::kOk && !fresh) {
+      // Judge failures on bytes read now, not on an old buffer.
+      c.buf.clear();
+      TANDEM_RETURN_IF_ERROR(run_parse());
+    }
+
+    if (avail == 0) {
+      // At a record boundary with nothing after it in this segment.
+      TANDEM_ASSIGN_OR_RETURN(int64_t nb, core.base_after(p, c.seg->base));
+      if (nb < 0) {
+        if (!published) return Status::ok();  // not written yet
+        return corruption(c.seg->path, c.pos,
+                          "the writer published offsets below " + std::to_string(mark) +
+                              " but the log ends at offset " + std::to_string(c.at));
+      }
+      if (nb != c.at) {
+        if (!published) {
+          // The writer may have appended here before rolling: look again.
+          TANDEM_ASSIGN_OR_RETURN(uint64_t size, file_size(*c.seg));
+          if (size > c.pos) continue;
+        }
+        TANDEM_ASSIGN_OR_RETURN(auto b, core.bases(p));
+        if (c.at < b.front()) return core.deleted(p, c.at, b.front());
+        return corruption(c.seg->path, c.pos,
+                          "segment ends at offset " + std::to_string(c.at) +
+                              " but the next segment starts at " + std::to_string(nb));
+      }
+      TANDEM_ASSIGN_OR_RETURN(c.seg, core.segment_for(p, c.at));
+      if (c.seg->base != c.at) {
+        return corruption(c.seg->path, 0,
+                          "expected a segment starting at offset " + std::to_string(c.at));
+      }
+      c.buf.clear();
+      c.pos = 0;
+      continue;
+    }
+    if (st != fmt::ParseStatus::kOk) {
+      if (!published) {
+        // Tolerant: a tail still being written is "not yet"; the same bytes
+        // before a later segment, or followed by data, are damage.
+        TANDEM_ASSIGN_OR_RETURN(int64_t nb, core.base_after(p, c.seg->base));
+        uint64_t after = c.pos;
+        if (st == fmt::ParseStatus::kNeedMore) {
+          after = std::numeric_limits<uint64_t>::max();
+        } else if (st == fmt::ParseStatus::kBadCrc) {
+          uint32_t len;
+          std::memcpy(&len, c.buf.data() + (c.pos - c.buf_pos), 4);
+          after = c.pos + fmt::kHeaderBytes + len;
+        }
+        if (nb < 0) {
+          TANDEM_ASSIGN_OR_RETURN(bool torn, looks_torn(*c.seg, c.pos, after));
+          if (torn) {
+            c.buf.clear();  // read it afresh next time
+            return Status::ok();
+          }
+        }
+        return corruption(
+            c.seg->path, c.pos,
+            std::string(parse_error_text(st)) + " at offset " + std::to_string(c.at) +
+                (nb >= 0 ? " at the end of a sealed segment" : " with data after it"));
+      }
+      return corruption(c.seg->path, c.pos,
+                        std::string(parse_error_text(st)) + " at offset " + std::to_string(c.at) +
+                            ", below the writer's published end " + std::to_string(mark));
+    }
+    if (rec.offset != c.at) {
+      return corruption(
+          c.seg->path, c.pos,
+          "record has offset " + std::to_string(rec.offset) + ", expected " + std::to_string(c.at));
+    }
+    if (c.at >= c.next) {
+      if (out != nullptr) {
+        out->push_back(
+            Record{Partition(p), Offset(rec.offset), std::string(rec.key), std::string(rec.value)});
+      }
+      ++produced;
+      c.next = c.at + 1;
+    }
+    c.pos += rec.size;
+    ++c.at;
+  }
+  return Status::ok();
+}
+
+Result<int64_t> ReaderCore::end_of(int32_t p) {
+  const int64_t mark = published_end(p);
+  if (mark >= 0) return mark;
+  std::lock_guard<std::mutex> lk(scan_mu_);
+  RCursor& c = scan_[static_cast<size_t>(p)];
+  if (!c.seg) {
+    TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
+    c.next = std::max(c.next, b.front());
+  }
+  TANDEM_RETURN_IF_ERROR(read_part(*this, p, c, std::numeric_limits<size_t>::max(), nullptr));
+  return c.seg ? c.at : c.next;
+}
+
+Result<std::vector<PartitionLag>> ReaderCore::lag_of(const std::map<Partition, Offset>& com) {
+  std::vector<PartitionLag> out;
+  for (int32_t p = 0; p < parts_; ++p) {
+    auto it = com.find(Partition(p));
+    TANDEM_ASSIGN_OR_RETURN(int64_t e, end_of(p));
+    out.push_back(PartitionLag{Partition(p), it != com.end() ? it->second : Offset(-1), Offset(e)});
+  }
+  return out;
+}
+
+class ReaderConsumer final : public Consumer {
+ public:
+  ReaderConsumer(std::shared_ptr<ReaderCore> core, std::string group,
+                 std::unique_ptr<GroupLock> lock)
+      : core_(std::move(core)),
+        group_(std::move(group)),
+        lock_(std::move(lock)),
+        cursors_(static_cast<size_t>(core_->partitions())) {}
+
+  Status start(const std::vector<int64_t>& begin, const std::vector<int64_t>& end) {
+    TANDEM_ASSIGN_OR_RETURN(auto com, committed());
+    for (size_t p = 0; p < cursors_.size(); ++p) {
+      auto it = com.find(Partition(static_cast<int32_t>(p)));
+      cursors_[p].next = it != com.end() ? std::min(it->second.get(), end[p]) : begin[p];
+    }
+    return Status::ok();
+  }
+
+  Result<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds timeout) override;
+
+  Status commit(const std::map<Partition, Offset>& next_offsets) override {
+    for (auto& [p, o] : next_offsets) {
+      if (p.get() < 0 || p.get() >= core_->partitions()) {
+        return error(Code::kInvalidArgument,
+                     "file log " + core_->dir() + ": commit for partition " +
+                         std::to_string(p.get()) + " of " + std::to_string(core_->partitions()));
+      }
+      if (o.get() < 0) {
+        return error(Code::kInvalidArgument,
+                     "file log " + core_->dir() + ": negative commit offset");
+      }
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    TANDEM_ASSIGN_OR_RETURN(auto merged, read_group_offsets(core_->groups_dir(), group_));
+    for (auto& [p, o] : next_offsets) merged[p] = o;
+    return write_group_offsets(core_->groups_dir(), group_, merged);
+  }
+
+  Result<std::map<Partition, Offset>> committed() override {
+    std::lock_guard<std::mutex> lk(mu_);
+    return read_group_offsets(core_->groups_dir(), group_);
+  }
+
+  Status seek(Partition p, Offset next) override;
+  Result<std::vector<PartitionLag>> lag() override;
+
+ private:
+  std::shared_ptr<ReaderCore> core_;  // shared: a consumer may outlive its Log
+  std::string group_;
+  std::unique_ptr<GroupLock> lock_;
+  std::mutex mu_;
+  std::vector<RCursor> cursors_;
+  size_t rr_ = 0;
+  Status pending_error_;
+};
+
+class ReaderLog final : public Log {
+ public:
+  explicit ReaderLog(std::shared_ptr<ReaderCore> core) : core_(std::move(core)) {}
+
+  std::string describe() const override { return "file log at " + core_->dir() + " (reader)"; }
+  int32_t partitions() const override { return core_->partitions(); }
+
+  void append(std::vector<AppendRecord> batch) override {
+    const Status s =
+        error(Code::kFailedPrecondition,
+              "file log " + core_->dir() + " is open as a shared reader; only its writer appends");
+    for (auto& r : batch) {
+      if (r.done) r.done(s, Partition(-1), Offset(-1));
+    }
+  }
+
+  Status flush(std::chrono::milliseconds) override { return Status::ok(); }
+
+  Result<std::vector<Offset>> end_offsets() override {
+    std::vector<Offset> out;
+    for (int32_t p = 0; p < core_->partitions(); ++p) {
+      TANDEM_ASSIGN_OR_RETURN(int64_t e, core_->end_of(p));
+      out.emplace_back(e);
+    }
+    return out;
+  }
+
+  Result<std::vector<Offset>> begin_offsets() override {
+    std::vector<Offset> out;
+    for (int32_t p = 0; p < core_->partitions(); ++p) {
+      TANDEM_ASSIGN_OR_RETURN(auto b, core_->bases(p));
+      out.emplace_back(b.front());
+    }
+    return out;
+  }
+
+  Result<std::vector<PartitionLag>> group_lag(const std::string& group) override {
+    TANDEM_ASSIGN_OR_RETURN(auto com, read_group_offsets(core_->groups_dir(), group));
+    return core_->lag_of(com);
+  }
+
+  Result<std::unique_ptr<Consumer>> consumer(const std::string& group) override {
+    if (group.empty()) {
+      return error(Code::kInvalidArgument,
+                   "file log " + core_->dir() + ": empty consumer group name");
+    }
+    TANDEM_ASSIGN_OR_RETURN(auto lock, GroupLock::acquire(core_->dir(), group));
+    std::vector<int64_t> begin, end;
+    for (int32_t p = 0; p < core_->partitions(); ++p) {
+      TANDEM_ASSIGN_OR_RETURN(auto b, core_->bases(p));
+      begin.push_back(b.front());
+      // Only to clamp the committed position; damage is reported by poll(),
+      // at the record, not here.
+      auto e = core_->end_of(p);
+      end.push_back(e.is_ok() ? *e : std::numeric_limits<int64_t>::max());
+    }
+    auto c = std::make_unique<ReaderConsumer>(core_, group, std::move(lock));
+    TANDEM_RETURN_IF_ERROR(c->start(begin, end));
+    return std::unique_ptr<Consumer>(std::move(c));
+  }
+
+ private:
+  std::shared_ptr<ReaderCore> core_;
+};
+
+Result<std::vector<Record>> ReaderConsumer::poll(size_t max_records,
+                                                 std::chrono::milliseconds timeout) {
+  std::vector<Record> out;
+  if (!pending_error_.is_ok()) {
+    Status s = std::move(pending_error_);
+    pending_error_ = Status::ok();
+    return s;
+  }
+  if (max_records == 0) return out;
+  const auto deadline = Clock::now() + timeout;
+  const size_t n = cursors_.size();
+  for (;;) {
+    // Round robin so one busy partition cannot starve the rest.
+    for (size_t i = 0; i < n && out.size() < max_records; ++i) {
+      const size_t p = (rr_ + i) % n;
+      Status s =
+          read_part(*core_, static_cast<int32_t>(p), cursors_[p], max_records - out.size(), &out);
+      if (!s.is_ok()) {
+        // As the writer's consumer: hand out what was read, report the
+        // error next; the failing cursor stays on the bad record.
+        if (out.empty()) return s;
+        pending_error_ = s;
+        return out;
+      }
+    }
+    rr_ = (rr_ + 1) % n;
+    const auto now = Clock::now();
+    if (!out.empty() || now >= deadline) return out;
+    const auto tick = core_->published_end(0) >= 0 ? kTickPublished : kTickTolerant;
+    std::this_thread::sleep_for(std::min<Clock::duration>(
+        tick, std::chrono::duration_cast<Clock::duration>(deadline - now)));
+  }
+}
+
+Status ReaderConsumer::seek(Partition p, Offset next) {
+  if (p.get() < 0 || p.get() >= core_->partitions()) {
+    return error(Code::kInvalidArgument,
+                 "file log " + core_->dir() + ": no partition " + std::to_string(p.get()));
+  }
+  TANDEM_ASSIGN_OR_RETURN(int64_t end, core_->end_of(p.get()));
+  if (next.get() < 0 || next.get() > end) {
+    return error(Code::kInvalidArgument, "file log " + core_->pdir(p.get()) + ": seek to " +
+                                             std::to_string(next.get()) + " outside [0, " +
+                                             std::to_string(end) + "]");
+  }
+  RCursor& c = cursors_[static_cast<size_t>(p.get())];
+  c.invalidate();
+  c.next = next.get();
+  return Status::ok();
+}
+
+Result<std::vector<PartitionLag>> ReaderConsumer::lag() {
+  TANDEM_ASSIGN_OR_RETURN(auto com, committed());
+  return core_->lag_of(com);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Log>> open_file_log_reader(const std::string& dir_in) {
+  std::string dir = dir_in;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir.empty()) return error(Code::kInvalidArgument, "file log: no directory given");
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return error(Code::kNotFound,
+                 "no file log at " + dir + " (its writer, e.g. `tandem proxy`, creates it)");
+  }
+  const std::string meta = dir + "/meta";
+  if (::access(meta.c_str(), F_OK) != 0) {
+    return error(Code::kNotFound, "file log " + dir +
+                                      ": no meta file; not a file log, or its writer has not "
+                                      "created it yet");
+  }
+  TANDEM_ASSIGN_OR_RETURN(std::string have, read_small_file(meta));
+  int parts = -1;
+  if (std::sscanf(have.c_str(), "tandem-file-log 1\npartitions %d", &parts) != 1 || parts <= 0 ||
+      parts > 4096) {
+    return error(Code::kCorruption, "file log " + meta + ": unreadable meta file");
+  }
+  auto core = std::make_shared<ReaderCore>(dir, parts);
+  for (int32_t p = 0; p < parts; ++p) TANDEM_RETURN_IF_ERROR(core->bases(p).status());
+  return std::unique_ptr<Log>(std::make_unique<ReaderLog>(std::move(core)));
+}
+
+}  // namespace tandem::log
