@@ -330,7 +330,14 @@ Result<Settled> Applier::apply_meta(const Item& item) {
   }
 }
 
+bool Applier::needs_reconcile(const Item& item) {
+  if (item.ev.op != event::Op::kIndex) return false;
+  auto r = sink_.primary_rewrites_sources(item.ev.index);
+  return !r.is_ok() || *r;
+}
+
 Result<Settled> Applier::apply_one(const Item& item) {
+  if (needs_reconcile(item)) return apply_reconcile(item);
   switch (item.ev.op) {
     case event::Op::kMeta:
       return apply_meta(item);

@@ -45,6 +45,16 @@ class Sink {
   virtual Status apply_meta(std::string_view meta_json) = 0;
   // Whether bulk action lines need "_type" (6.x secondaries).
   virtual bool bulk_with_type() const { return false; }
+  // Whether the primary runs documents of `idx` through an ingest pipeline
+  // (index.default_pipeline / index.final_pipeline), so the source a client
+  // sent -- what an index event carries -- may differ from what the primary
+  // stored. Such events are applied as reconciles (read the primary's
+  // stored document). Cached; apply_meta forgets the cache. An error means
+  // "don't know": the caller reconciles, which is always correct.
+  virtual Result<bool> primary_rewrites_sources(const IndexName& idx) {
+    (void)idx;
+    return false;
+  }
 };
 
 struct EsSinkOptions {
@@ -113,6 +123,10 @@ class Applier {
   Result<Settled> apply_meta(const Item& item);
   // Dispatches on the op; used by `dlq retry`.
   Result<Settled> apply_one(const Item& item);
+  // An index event whose source can't be trusted to be what the primary
+  // stored (its index has an ingest pipeline there): apply it as a
+  // reconcile instead.
+  bool needs_reconcile(const Item& item);
 
  private:
   Status apply_bulk(const std::vector<const Item*>& items, std::vector<Settled>& fate,

@@ -1,9 +1,11 @@
 // Sink over real clusters: es::Client for documents, meta for indices.
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
 #include <utility>
 
+#include <nlohmann/json.hpp>
 #include "load/apply.h"
 #include "meta/meta.h"
 
@@ -53,10 +55,43 @@ class EsSink final : public Sink {
     meta::MigrationOptions mo;
     mo.gc_deletes = o_.gc_deletes;
     Status s = meta::apply_meta_event(p_, s_, meta_json, mo);
-    // An index may have been deleted or recreated: look again next time.
+    // An index may have been deleted or recreated, or its settings
+    // changed: look again next time.
     std::lock_guard<std::mutex> g(mu_);
     known_.clear();
+    pipelines_.clear();
     return s;
+  }
+  Result<bool> primary_rewrites_sources(const IndexName& idx) override {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (auto it = pipelines_.find(idx.get()); it != pipelines_.end()) return it->second;
+    }
+    http::Request q;
+    q.target = "/" + http::encode_path_segment(idx.get()) +
+               "/_settings/index.default_pipeline,index.final_pipeline?flat_settings=true";
+    TANDEM_ASSIGN_OR_RETURN(auto r, p_.send(std::move(q)));
+    bool rewrites = false;
+    if (r.status == 404) {
+      rewrites = false;  // gone on the primary: the obsolete path decides
+    } else if (r.status < 200 || r.status >= 300) {
+      return p_.error_from(r, idx.get());
+    } else {
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      if (j.is_discarded() || !j.is_object())
+        return Status(Code::kProtocol, "cluster '" + p_.label() + "': settings of index '" +
+                                           idx.get() + "' are not JSON");
+      for (const auto& [name, body] : j.items()) {
+        if (!body.is_object() || !body.contains("settings")) continue;
+        for (const auto& [k, v] : body["settings"].items()) {
+          if (v.is_string() && !v.get<std::string>().empty() && v.get<std::string>() != "_none")
+            rewrites = true;
+        }
+      }
+    }
+    std::lock_guard<std::mutex> g(mu_);
+    pipelines_[idx.get()] = rewrites;
+    return rewrites;
   }
   bool bulk_with_type() const override { return s_.info().caps.bulk_type_required; }
 
@@ -65,7 +100,8 @@ class EsSink final : public Sink {
   es::Client& s_;
   EsSinkOptions o_;
   std::mutex mu_;
-  std::set<std::string> known_;  // indices seen to exist on the secondary
+  std::set<std::string> known_;            // indices seen to exist on the secondary
+  std::map<std::string, bool> pipelines_;  // primary index -> has an ingest pipeline
 };
 
 }  // namespace

@@ -246,7 +246,7 @@ class LoaderImpl final : public Loader {
     std::vector<const Item*> data;
     data.reserve(b.items.size());
     for (const auto& it : b.items) {
-      if (it.ev.op == event::Op::kReconcile) {
+      if (it.ev.op == event::Op::kReconcile || a.needs_reconcile(it)) {
         auto r = a.apply_reconcile(it);
         if (!r.is_ok()) return r.status();
       } else {

@@ -26,6 +26,9 @@ void rename_analysis_value(const std::string& key, nlohmann::json& v,
 // Settings tandem owns on the secondary during a migration; they are never
 // compared in a plan and never copied from metadata events.
 bool is_managed_setting(std::string_view flat_key);
+// Copies ingest pipeline `id` from blue to green unless green has one by
+// that name (finalize restores index.default_pipeline / final_pipeline).
+Status copy_pipeline(es::Client& blue, es::Client& green, const std::string& id);
 
 // Percent-decodes a path segment ("%2B" -> "+"); malformed escapes stay.
 std::string pct_decode(std::string_view s);

@@ -127,6 +127,13 @@ Transformed transform_settings(const nlohmann::json& settings, const es::Version
       }
       continue;
     }
+    if (k == "index.default_pipeline" || k == "index.final_pipeline") {
+      // Green stores blue's documents as blue stored them (already through
+      // the pipeline); running it again on green would change them.
+      t.notes.push_back("deferred " + k + "=" + it->dump() +
+                        " until `tandem meta finalize` (documents arrive already processed)");
+      continue;
+    }
     if (is_hardware_filter(k)) {
       t.notes.push_back("dropped " + k + " (allocation filter for the source hardware)");
       continue;

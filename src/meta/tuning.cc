@@ -93,6 +93,18 @@ Status finalize(es::Client& blue, es::Client& green, std::string_view pattern, K
     // gc_deletes back to blue's (usually the 60s default).
     restore["index.gc_deletes"] = value_or_null(*b, "index.gc_deletes");
     TANDEM_RETURN_IF_ERROR(green.put_settings(st.index, restore).context(where));
+    // Ingest pipelines held back during the migration (settings_transform):
+    // copy the pipelines green lacks, then set them as blue has them.
+    json pipelines = json::object();
+    for (const char* k : {"index.default_pipeline", "index.final_pipeline"}) {
+      json v = value_or_null(*b, k);
+      if (v.is_string() && v != "_none" && !v.get<std::string>().empty()) {
+        TANDEM_RETURN_IF_ERROR(
+            internal::copy_pipeline(blue, green, v.get<std::string>()).context(where));
+      }
+      pipelines[k] = v;
+    }
+    TANDEM_RETURN_IF_ERROR(green.put_settings(st.index, pipelines).context(where));
     // Blocks last: a read_only block would refuse the settings call above.
     json blocks = json::object();
     for (auto& [k, v] : b->items()) {

@@ -17,7 +17,29 @@ using nlohmann::json;
 bool is_managed_setting(std::string_view k) {
   return k == "index.gc_deletes" || k == "index.number_of_replicas" ||
          k == "index.refresh_interval" || k == "index.auto_expand_replicas" ||
+         k == "index.default_pipeline" || k == "index.final_pipeline" ||
          k.starts_with("index.blocks.");
+}
+
+Status copy_pipeline(es::Client& blue, es::Client& green, const std::string& id) {
+  const std::string path = "/_ingest/pipeline/" + http::encode_path_segment(id);
+  auto have = green.send({"GET", path});
+  if (!have.is_ok()) return have.status().context("ingest pipeline '" + id + "' on green");
+  if (have->status == 200) return Status::ok();
+  auto src = blue.send({"GET", path});
+  if (!src.is_ok()) return src.status().context("ingest pipeline '" + id + "' on blue");
+  if (src->status == 404) {
+    return Status(Code::kNotFound, "ingest pipeline '" + id +
+                                       "' is referenced by blue's index settings but blue has "
+                                       "no such pipeline");
+  }
+  if (src->status != 200) return blue.error_from(*src, "");
+  json j = json::parse(src->body, nullptr, false);
+  if (j.is_discarded() || !j.contains(id))
+    return Status(Code::kProtocol, "ingest pipeline '" + id + "' on blue: unexpected answer");
+  auto put = green.call("PUT", path, j[id]);
+  if (!put.is_ok()) return put.status().context("copy ingest pipeline '" + id + "' to green");
+  return Status::ok();
 }
 
 std::string pct_decode(std::string_view s) {

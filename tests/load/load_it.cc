@@ -225,3 +225,36 @@ TEST_F(RejectIt, DocGreenRejectsIsDeadLetteredWithReason) {
 
 }  // namespace
 }  // namespace tandem::load
+
+namespace tandem::load {
+namespace {
+
+// An index with an ingest pipeline on blue: what the client sent (the
+// event's source) is not what blue stored. The loader applies such events
+// by reading blue's stored document, so green matches blue.
+TEST_F(LoaderIt, IndexWithIngestPipelineIsAppliedFromBluesStoredDocument) {
+  const std::string pipeline = idx_ + "-noop";
+  // The test distributions have no ingest processors; an empty pipeline is
+  // enough for the setting to be real.
+  auto put = blue_->call(
+      "PUT", "/_ingest/pipeline/" + pipeline,
+      nlohmann::json{{"description", "tandem test"}, {"processors", nlohmann::json::array()}});
+  ASSERT_TRUE(put.is_ok()) << put.status().to_string();
+  ASSERT_TRUE(blue_->put_settings(IndexName(idx_), {{"index.default_pipeline", pipeline}}).is_ok());
+  std::vector<event::ChangeEvent> evs;
+  for (int i = 0; i < 20; ++i) {
+    auto e = write("p" + std::to_string(i), false, R"({"stored":)" + std::to_string(i) + "}");
+    e.source = R"({"as_sent_by_the_client":true})";  // what a pipeline would have changed
+    evs.push_back(e);
+  }
+  append(evs);
+  TempStore store;
+  LoaderStatus st;
+  ASSERT_TRUE(run_loader(*green_, *store, &st).is_ok());
+  EXPECT_EQ(st.reconciled, 20u);
+  EXPECT_EQ(parity(*blue_, *green_, idx_), "");
+  (void)blue_->send({"DELETE", "/_ingest/pipeline/" + pipeline});
+}
+
+}  // namespace
+}  // namespace tandem::load

@@ -190,6 +190,29 @@ TEST_F(MetaIt, EnsureIndexCreatesOnceFromBlue) {
   EXPECT_EQ(flat_settings(g, p_ + "-e")["index.blocks.write"], "true");
 }
 
+// An ingest pipeline is held back while green is loaded (documents arrive
+// already processed), then finalize copies the pipeline and sets it.
+TEST_F(MetaIt, IngestPipelineIsDeferredToFinalizeAndCopied) {
+  es::Client& b = *blue_;
+  es::Client& g = *green_;
+  const std::string pl = p_ + "-pl";
+  must(b, "PUT", "/_ingest/pipeline/" + pl,
+       json{{"description", "tandem test"}, {"processors", json::array()}});
+  must(b, "PUT", "/" + p_ + "-p",
+       json{{"settings", {{"number_of_shards", 1}, {"index.default_pipeline", pl}}}});
+  ASSERT_TRUE(ensure_index(b, g, IndexName(p_ + "-p")).is_ok());
+  EXPECT_FALSE(flat_settings(g, p_ + "-p").contains("index.default_pipeline"));
+  MemoryKeyValue kv;
+  Status st = finalize(b, g, p_ + "-p", kv);
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_EQ(flat_settings(g, p_ + "-p")["index.default_pipeline"], pl);
+  EXPECT_TRUE(must(g, "GET", "/_ingest/pipeline/" + pl).contains(pl));
+  (void)g.delete_index(IndexName(p_ + "-p"));
+  (void)b.delete_index(IndexName(p_ + "-p"));
+  (void)g.call("DELETE", "/_ingest/pipeline/" + pl);
+  (void)b.call("DELETE", "/_ingest/pipeline/" + pl);
+}
+
 // Does `req` on blue, then replays it on green as a captured meta event.
 class MetaEventIt : public MetaIt {
  protected:
