@@ -242,9 +242,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                                                              : "receive";
     sh_.deps.metrics->upstream_error(timeout ? "timeout" : stage);
     const int status = timeout && out.stage != UpstreamStage::kConnect ? 504 : 502;
-    std::string reason = "primary " + target_->describe() + " " +
-                         (timeout ? std::string("timed out") : "failed: " + out.ec.message()) +
-                         " (" + stage + ")";
+    std::string reason =
+        "primary " + target_->describe() + " " +
+        (timeout ? std::string("timed out")
+                 : "failed: " + (out.detail.empty() ? out.ec.message() : out.detail)) +
+        " (" + stage + ")";
     sh_.log("warn", reason + " for " + std::string(req_.method_string()) + " " + cls_.endpoint);
     std::string body = es_error_body(
         status, timeout ? "tandem_upstream_timeout_exception" : "tandem_upstream_exception",
