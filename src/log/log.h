@@ -77,6 +77,20 @@ class Log {
   virtual Result<std::vector<Offset>> end_offsets() = 0;
   virtual Result<std::vector<Offset>> begin_offsets() = 0;
   virtual Result<std::unique_ptr<Consumer>> consumer(const std::string& group) = 0;
+
+  // Frees the storage of partition p's records below `before`, as far as
+  // the backend can do that cheaply, and returns how many records it freed.
+  // The file log deletes whole sealed segments that hold only such records
+  // (oldest first, never the segment being written) and moves
+  // begin_offsets() up; records at or above `before` are never touched.
+  // Pass a position no reader needs anything below, e.g. a consumer
+  // group's committed offset. Default (Kafka: topic retention): frees
+  // nothing.
+  virtual Result<int64_t> reclaim_before(Partition p, Offset before) {
+    (void)p;
+    (void)before;
+    return int64_t{0};
+  }
 };
 
 struct FileLogOptions {

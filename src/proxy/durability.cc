@@ -71,7 +71,7 @@ struct EventSink::Impl {
   Clock::time_point last_depth{};
   Clock::time_point drain_backoff_until{};
 
-  std::atomic<uint64_t> published{0}, logged{0}, spilled{0}, drained{0};
+  std::atomic<uint64_t> published{0}, logged{0}, spilled{0}, drained{0}, reclaimed{0};
   std::atomic<uint64_t> stranded_count{0}, inflight{0};
   std::atomic<int64_t> spill_depth{-1};
   std::atomic<bool> spill_open{false};
@@ -297,6 +297,9 @@ struct EventSink::Impl {
         return false;
       }
       drain_consumer = std::move(c).value();
+      // What a previous run drained (and committed) but did not delete.
+      auto committed = drain_consumer->committed();
+      if (committed.is_ok()) reclaim(journal, *committed);
     }
     auto polled = drain_consumer->poll(opts.drain_batch, std::chrono::milliseconds(50));
     if (!polled.is_ok()) {
@@ -337,6 +340,9 @@ struct EventSink::Impl {
       Status st = drain_consumer->commit(next);
       if (st.is_ok()) {
         drained.fetch_add(recs.size());
+        // Only now, with the main log holding the events and the drain
+        // position durable, may the journal let go of them.
+        reclaim(journal, next);
         return true;
       }
       note_error("spill journal " + opts.spill_dir + ": commit: " + st.to_string());
@@ -348,6 +354,20 @@ struct EventSink::Impl {
     for (const auto& [p, o] : first) (void)drain_consumer->seek(p, o);
     backoff();
     return false;
+  }
+
+  // Deletes the journal segments below the committed drain position.
+  // A failure only costs disk space: it is noted and retried after the next
+  // commit.
+  void reclaim(log::Log* journal, const std::map<Partition, Offset>& committed) {
+    for (const auto& [p, o] : committed) {
+      auto freed = journal->reclaim_before(p, o);
+      if (!freed.is_ok()) {
+        note_error("spill journal " + opts.spill_dir + ": reclaim: " + freed.status().to_string());
+      } else if (*freed > 0) {
+        reclaimed.fetch_add(static_cast<uint64_t>(*freed));
+      }
+    }
   }
 
   void backoff() {
@@ -375,10 +395,12 @@ Result<std::unique_ptr<EventSink>> EventSink::start(SinkOptions opts, log::Log* 
       return error(Code::kInvalidArgument, "event sink: spill_dir is required");
     }
     std::string dir = opts.spill_dir;
-    opts.open_spill = [dir]() {
+    const uint64_t segment_bytes = opts.spill_segment_bytes;
+    opts.open_spill = [dir, segment_bytes]() {
       log::FileLogOptions fo;
       fo.dir = dir;
       fo.partitions = 1;
+      fo.segment_bytes = segment_bytes;
       return log::open_file_log(fo);
     };
   }
@@ -457,6 +479,7 @@ SinkStats EventSink::stats() const {
   out.logged = s.logged.load();
   out.spilled = s.spilled.load();
   out.drained = s.drained.load();
+  out.reclaimed = s.reclaimed.load();
   out.stranded = s.stranded_count.load();
   out.inflight = s.inflight.load();
   out.spill_depth = s.spill_depth.load();
