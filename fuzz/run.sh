@@ -21,9 +21,18 @@ declare -A SOURCES=(
   [bulk_request]="src/proxy/bulk.cc src/proxy/capture_json.cc src/core/status.cc"
   [classify]="src/proxy/classify.cc src/proxy/classify_util.cc src/core/status.cc"
   [event_decode]="src/event/event.cc src/event/json_escape.cc src/core/status.cc"
+  [http_request]="src/proxy/front_door.cc src/proxy/server_headers.cc src/proxy/es_error.cc
+                  src/event/json_escape.cc src/core/status.cc"
+)
+# Extra compiler flags per target. http_request: Boost 1.74's Beast has a
+# debug-only BOOST_ASSERT(n >= 5) in parse_chunk_header that a last chunk
+# "0\r\n" arriving in pieces trips although the code after it is correct;
+# the proxy is built with NDEBUG, so the fuzzer runs Beast as shipped.
+declare -A EXTRA_FLAGS=(
+  [http_request]="-DBOOST_DISABLE_ASSERTS"
 )
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=(bulk_request classify event_decode)
+[[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=(bulk_request classify event_decode http_request)
 
 mkdir -p "$OUT/artifacts"
 status=0
@@ -32,7 +41,8 @@ for t in "${TARGETS[@]}"; do
   srcs=()
   for s in ${SOURCES[$t]}; do srcs+=("$ROOT/$s"); done
   echo "== building $t"
-  "$CXX" "${FLAGS[@]}" "$ROOT/fuzz/${t}_fuzz.cc" "${srcs[@]}" "${LIBS[@]}" -o "$OUT/${t}_fuzz"
+  # shellcheck disable=SC2086 # EXTRA_FLAGS holds separate words
+  "$CXX" "${FLAGS[@]}" ${EXTRA_FLAGS[$t]:-} "$ROOT/fuzz/${t}_fuzz.cc" "${srcs[@]}" "${LIBS[@]}" -o "$OUT/${t}_fuzz"
   mkdir -p "$OUT/corpus/$t" "$ROOT/fuzz/corpus/$t"
   echo "== running $t for ${SECONDS_PER_TARGET}s"
   if ! "$OUT/${t}_fuzz" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \

@@ -353,6 +353,30 @@ struct Core {
     for (auto& s : doomed) ::unlink(s->path.c_str());
   }
 
+  // Deletes the sealed segments holding only records below `before`: a
+  // segment ends where the next one begins, so it goes when that base is
+  // <= before. Never the active one. Like apply_retention, readers holding
+  // a deleted segment keep reading it through their shared_ptr. Returns how
+  // many records were freed.
+  int64_t reclaim_before(PartitionState& ps, int64_t before) {
+    std::vector<SegmentPtr> doomed;
+    int64_t freed = 0;
+    {
+      std::lock_guard<std::mutex> lk(ps.seg_mu);
+      const int64_t old_begin = ps.segments.front()->base;
+      while (ps.segments.size() > 1 && ps.segments[1]->base <= before) {
+        doomed.push_back(ps.segments.front());
+        ps.segments.erase(ps.segments.begin());
+      }
+      if (doomed.empty()) return 0;
+      ps.begin.store(ps.segments.front()->base, std::memory_order_release);
+      freed = ps.segments.front()->base - old_begin;
+    }
+    // Oldest first, so a crash midway leaves a contiguous suffix.
+    for (auto& s : doomed) ::unlink(s->path.c_str());
+    return freed;
+  }
+
   // ---- reader side --------------------------------------------------------
 
   SegmentPtr find_segment(PartitionState& ps, int64_t offset) {
@@ -828,6 +852,14 @@ class FileLog final : public Log {
                                  Offset(core_->parts[p]->end.load(std::memory_order_acquire))});
     }
     return out;
+  }
+
+  Result<int64_t> reclaim_before(Partition p, Offset before) override {
+    if (p.get() < 0 || p.get() >= partitions()) {
+      return error(Code::kInvalidArgument,
+                   "file log " + core_->opts.dir + ": no partition " + std::to_string(p.get()));
+    }
+    return core_->reclaim_before(*core_->parts[p.get()], before.get());
   }
 
   Result<std::unique_ptr<Consumer>> consumer(const std::string& group) override {

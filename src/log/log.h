@@ -87,6 +87,20 @@ class Log {
     TANDEM_ASSIGN_OR_RETURN(auto c, consumer(group));
     return c->lag();
   }
+
+  // Frees the storage of partition p's records below `before`, as far as
+  // the backend can do that cheaply, and returns how many records it freed.
+  // The file log deletes whole sealed segments that hold only such records
+  // (oldest first, never the segment being written) and moves
+  // begin_offsets() up; records at or above `before` are never touched.
+  // Pass a position no reader needs anything below, e.g. a consumer
+  // group's committed offset. Default (Kafka: topic retention): frees
+  // nothing.
+  virtual Result<int64_t> reclaim_before(Partition p, Offset before) {
+    (void)p;
+    (void)before;
+    return int64_t{0};
+  }
 };
 
 struct FileLogOptions {

@@ -275,6 +275,7 @@ class Capture final : public WriteCapture {
     j["spill_depth"] = s.spill_depth;
     j["spilled_total"] = s.spilled;
     j["drained_total"] = s.drained;
+    j["spill_reclaimed_total"] = s.reclaimed;
     j["stranded"] = s.stranded;
     j["spill_open"] = s.spill_open;
     j["fail_closed"] = s.fail_closed;

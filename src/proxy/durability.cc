@@ -72,7 +72,7 @@ struct EventSink::Impl {
   Clock::time_point last_depth{};
   Clock::time_point drain_backoff_until{};
 
-  std::atomic<uint64_t> published{0}, logged{0}, spilled{0}, drained{0};
+  std::atomic<uint64_t> published{0}, logged{0}, spilled{0}, drained{0}, reclaimed{0};
   std::atomic<uint64_t> stranded_count{0}, inflight{0};
   std::atomic<int64_t> spill_depth{-1};
   std::atomic<bool> spill_open{false};
@@ -292,6 +292,7 @@ struct EventSink::Impl {
   };
   struct PendingDrain {
     std::shared_ptr<DrainWait> wait;
+    log::Log* journal = nullptr;  // the spill journal they were read from
     std::map<Partition, Offset> first, next;
     size_t count = 0;
     Clock::time_point since;
@@ -324,6 +325,9 @@ struct EventSink::Impl {
         return false;
       }
       drain_consumer = std::move(c).value();
+      // What a previous run drained (and committed) but did not delete.
+      auto committed = drain_consumer->committed();
+      if (committed.is_ok()) reclaim(journal, *committed);
     }
     auto polled = drain_consumer->poll(opts.drain_batch, std::chrono::milliseconds(50));
     if (!polled.is_ok()) {
@@ -339,6 +343,7 @@ struct EventSink::Impl {
     d.wait->left = recs.size();
     d.count = recs.size();
     d.since = Clock::now();
+    d.journal = journal;
     std::vector<log::AppendRecord> out;
     for (const log::Record& r : recs) {
       if (!d.first.count(r.partition)) d.first[r.partition] = r.offset;
@@ -377,6 +382,9 @@ struct EventSink::Impl {
       Status st = drain_consumer->commit(done.next);
       if (st.is_ok()) {
         drained.fetch_add(done.count);
+        // Only now, with the main log holding the events and the drain
+        // position durable, may the journal let go of them.
+        reclaim(done.journal, done.next);
         return true;
       }
       note_error("spill journal " + opts.spill_dir + ": commit: " + st.to_string());
@@ -388,6 +396,20 @@ struct EventSink::Impl {
     for (const auto& [p, o] : done.first) (void)drain_consumer->seek(p, o);
     backoff();
     return false;
+  }
+
+  // Deletes the journal segments below the committed drain position.
+  // A failure only costs disk space: it is noted and retried after the next
+  // commit.
+  void reclaim(log::Log* journal, const std::map<Partition, Offset>& committed) {
+    for (const auto& [p, o] : committed) {
+      auto freed = journal->reclaim_before(p, o);
+      if (!freed.is_ok()) {
+        note_error("spill journal " + opts.spill_dir + ": reclaim: " + freed.status().to_string());
+      } else if (*freed > 0) {
+        reclaimed.fetch_add(static_cast<uint64_t>(*freed));
+      }
+    }
   }
 
   void backoff() {
@@ -415,10 +437,12 @@ Result<std::unique_ptr<EventSink>> EventSink::start(SinkOptions opts, log::Log* 
       return error(Code::kInvalidArgument, "event sink: spill_dir is required");
     }
     std::string dir = opts.spill_dir;
-    opts.open_spill = [dir]() {
+    const uint64_t segment_bytes = opts.spill_segment_bytes;
+    opts.open_spill = [dir, segment_bytes]() {
       log::FileLogOptions fo;
       fo.dir = dir;
       fo.partitions = 1;
+      fo.segment_bytes = segment_bytes;
       return log::open_file_log(fo);
     };
   }
@@ -497,6 +521,7 @@ SinkStats EventSink::stats() const {
   out.logged = s.logged.load();
   out.spilled = s.spilled.load();
   out.drained = s.drained.load();
+  out.reclaimed = s.reclaimed.load();
   out.stranded = s.stranded_count.load();
   out.inflight = s.inflight.load();
   out.spill_depth = s.spill_depth.load();

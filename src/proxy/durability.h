@@ -12,7 +12,11 @@
 //     answers new writes 503 before they reach the primary.
 // A background drainer moves spilled events into the main log once it
 // answers again (consumer group "spill-drain" on the spill journal; commit
-// only after the main log acknowledged). Drained events can land after
+// only after the main log acknowledged). After each commit -- and at start,
+// up to the committed position a previous run left -- the journal's
+// segments that hold only drained events are deleted
+// (log::Log::reclaim_before), so a long outage does not keep its spill on
+// disk forever. Drained events can land after
 // later live events of the same document; that is harmless because the
 // loader writes with external versions derived from the primary's seq_no,
 // so the order of application does not matter (Invariant 1).
@@ -43,6 +47,9 @@ struct SinkOptions {
   // journal that could not be opened; also its back-off after a failure.
   std::chrono::milliseconds probe_interval{1000};
   std::string spill_dir;
+  // Segment size of the default spill journal: the unit in which drained
+  // spill is deleted.
+  uint64_t spill_segment_bytes = 64ull << 20;
   // Opens the spill journal. Default: open_file_log(spill_dir, 1 partition,
   // so the drain order is the spill order). Tests inject fakes.
   std::function<Result<std::unique_ptr<log::Log>>()> open_spill;
@@ -54,6 +61,7 @@ struct SinkStats {
   uint64_t logged = 0;       // acknowledged by the main log on the live path
   uint64_t spilled = 0;      // acknowledged by the spill journal
   uint64_t drained = 0;      // moved from the spill journal into the main log
+  uint64_t reclaimed = 0;    // drained events whose journal space was freed
   uint64_t stranded = 0;     // in memory, in neither (fail-closed while > 0)
   uint64_t inflight = 0;     // published, not yet settled (the async window)
   int64_t spill_depth = -1;  // spilled, not yet drained; -1 unknown

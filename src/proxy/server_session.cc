@@ -10,6 +10,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
 
+#include "proxy/front_door.h"
 #include "proxy/server_headers.h"
 #include "proxy/server_internal.h"
 
@@ -36,7 +37,11 @@ template <class Stream>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... Args>
-  Session(Worker& w, Args&&... args) : w_(w), sh_(*w.shared), stream_(std::forward<Args>(args)...) {
+  Session(Worker& w, Args&&... args)
+      : w_(w),
+        sh_(*w.shared),
+        limits_(FrontDoorLimits::from(sh_.opts)),
+        stream_(std::forward<Args>(args)...) {
     sh_.open.fetch_add(1);
     sh_.deps.metrics->connection_opened();
     w_.sessions.insert(this);
@@ -90,10 +95,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void read_header() {
     state_ = State::kReading;
     parser_.emplace();
-    // Beast counts the request line and the fields together; the separate
-    // 414/431 limits are checked once the header is complete.
-    parser_->header_limit(opts().max_initial_line_bytes + opts().max_header_bytes + 4);
-    parser_->body_limit(opts().max_body_bytes);
+    configure_request_parser(*parser_, limits_);
     lowest().expires_after(opts().client_header_timeout);
     bhttp::async_read_header(
         stream_, buf_, *parser_,
@@ -103,20 +105,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void on_header(error_code ec) {
     if (ec) return on_read_error(ec, /*in_header=*/true);
     const auto& req = parser_->get();
-    if (req.target().size() > opts().max_initial_line_bytes) {
-      return reject(414, "too_long_http_line_exception",
-                    "An HTTP line is larger than " + std::to_string(opts().max_initial_line_bytes) +
-                        " bytes.",
-                    "uri_too_long");
-    }
-    if (header_bytes(req) > opts().max_header_bytes) {
-      return reject(
-          431, "too_long_http_header_exception",
-          "HTTP header is larger than " + std::to_string(opts().max_header_bytes) + " bytes.",
-          "header_too_large");
-    }
-    if (auto why = framing_problem(req))
-      return reject(400, "illegal_argument_exception", *why, "framing");
+    if (auto r = header_rejection(req, limits_)) return reject(std::move(*r));
     if (is_100_continue(req) && !parser_->is_done()) {
       lowest().expires_after(opts().client_write_timeout);
       return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
@@ -139,37 +128,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void on_read_error(error_code ec, bool in_header) {
-    if (ec == bhttp::error::body_limit) {
-      return reject(413, "content_too_long_exception",
-                    "request body is larger than the limit of " +
-                        std::to_string(opts().max_body_bytes) + " bytes",
-                    "body_too_large");
-    }
-    if (ec == bhttp::error::header_limit) {
-      // Which part is too long: the request line or the fields.
-      const std::string_view head(static_cast<const char*>(buf_.data().data()), buf_.size());
-      const auto eol = head.find("\r\n");
-      if (eol == std::string_view::npos || eol > opts().max_initial_line_bytes) {
-        return reject(414, "too_long_http_line_exception",
-                      "An HTTP line is larger than " +
-                          std::to_string(opts().max_initial_line_bytes) + " bytes.",
-                      "uri_too_long");
-      }
-      return reject(
-          431, "too_long_http_header_exception",
-          "HTTP header is larger than " + std::to_string(opts().max_header_bytes) + " bytes.",
-          "header_too_large");
+    const std::string_view buffered(static_cast<const char*>(buf_.data().data()), buf_.size());
+    if (auto r = read_error_rejection(ec, in_header, parser_->get(), buffered, limits_)) {
+      return reject(std::move(*r));
     }
     // The client went away or was too slow: nothing to answer.
-    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-        ec == net::error::connection_reset || ec == net::error::operation_aborted ||
-        (in_header && buf_.size() == 0)) {
-      if (ec == beast::error::timeout) sh_.deps.metrics->rejection("client_timeout");
-      return close();
-    }
-    if (ec == bhttp::error::partial_message) return close();
-    reject(400, "illegal_argument_exception", "malformed HTTP request: " + ec.message(),
-           "malformed");
+    if (ec == beast::error::timeout) sh_.deps.metrics->rejection("client_timeout");
+    close();
   }
 
   // ---- handling ------------------------------------------------------------
@@ -293,9 +258,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                                                              : "receive";
     sh_.deps.metrics->upstream_error(timeout ? "timeout" : stage);
     const int status = timeout && out.stage != UpstreamStage::kConnect ? 504 : 502;
-    std::string reason = "primary " + target_->describe() + " " +
-                         (timeout ? std::string("timed out") : "failed: " + out.ec.message()) +
-                         " (" + stage + ")";
+    std::string reason =
+        "primary " + target_->describe() + " " +
+        (timeout ? std::string("timed out")
+                 : "failed: " + (out.detail.empty() ? out.ec.message() : out.detail)) +
+        " (" + stage + ")";
     sh_.log("warn", reason + " for " + std::string(req_.method_string()) + " " + cls_.endpoint);
     std::string body = es_error_body(
         status, timeout ? "tandem_upstream_timeout_exception" : "tandem_upstream_exception",
@@ -380,21 +347,21 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   // Front-door rejection: answer, then close (the rest of the stream can't
   // be trusted to be framed the way the client meant).
-  void reject(int status, std::string type, std::string reason, const char* metric) {
+  void reject(FrontDoorRejection r) {
     state_ = State::kBusy;
-    sh_.deps.metrics->rejection(metric);
+    sh_.deps.metrics->rejection(r.metric);
     parser_.reset();
     t0_ = Clock::now();
     upstream_ns_ = {};
     cls_name_ = "rejected";
     keep_alive_ = false;
     head_ = false;
-    local_.emplace(static_cast<bhttp::status>(status), 11);
+    local_.emplace(static_cast<bhttp::status>(r.status), 11);
     local_->set(bhttp::field::content_type, "application/json; charset=UTF-8");
-    local_->body() = es_error_body(status, type, reason);
+    local_->body() = es_error_body(r.status, r.type, r.reason);
     local_->prepare_payload();
     local_->keep_alive(false);
-    status_ = status;
+    status_ = r.status;
     lowest().expires_after(opts().client_write_timeout);
     bhttp::async_write(stream_, *local_,
                        [self = this->shared_from_this()](error_code ec, std::size_t) {
@@ -441,10 +408,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   Worker& w_;
   Shared& sh_;
+  const FrontDoorLimits limits_;
   Stream stream_;
   beast::flat_buffer buf_;
   State state_ = State::kIdle;
-  std::optional<bhttp::request_parser<Body>> parser_;
+  std::optional<FrontDoorParser> parser_;
   bhttp::request<Body> req_;
   bhttp::response<Body> res_;
   std::optional<bhttp::response<Body>> local_;

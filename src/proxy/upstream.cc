@@ -1,5 +1,8 @@
 #include "proxy/upstream.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
@@ -41,6 +44,24 @@ Result<std::shared_ptr<const UpstreamTarget>> UpstreamTarget::make(const Endpoin
 std::string UpstreamTarget::describe() const {
   return name + " at " + url.to_string();
 }
+
+namespace {
+
+// Why a client handshake failed, in words an operator can act on. OpenSSL
+// reports every chain problem as "certificate verify failed"; the verify
+// result says which one (unknown CA, expired, name mismatch, ...).
+std::string handshake_failure(const error_code& ec, SSL* ssl) {
+  if (ec.category() == net::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+    const long result = SSL_get_verify_result(ssl);
+    const std::string why =
+        result == X509_V_OK ? ec.message() : X509_verify_cert_error_string(result);
+    return "TLS verification failed: certificate verify failed (" + why + ")";
+  }
+  return "TLS handshake failed: " + ec.message();
+}
+
+}  // namespace
 
 struct UpstreamPool::Conn {
   std::shared_ptr<const UpstreamTarget> target;
@@ -154,13 +175,20 @@ void UpstreamPool::connect(std::shared_ptr<Exchange> x) {
           Status st = http::detail::prepare_tls_session(x->conn->tls->native_handle(),
                                                         x->target->url.host, x->target->insecure);
           if (!st.is_ok()) {
-            return finish(std::move(x), net::error::make_error_code(net::error::invalid_argument));
+            return finish(std::move(x), net::error::make_error_code(net::error::invalid_argument),
+                          st.message());
           }
-          x->conn->tls->async_handshake(net::ssl::stream_base::client,
-                                        [this, x](error_code ec) mutable {
-                                          if (ec) return finish(std::move(x), ec);
-                                          write(std::move(x));
-                                        });
+          x->conn->tls->async_handshake(
+              net::ssl::stream_base::client, [this, x](error_code ec) mutable {
+                if (ec) {
+                  // A timeout is reported as such, not as a TLS failure.
+                  std::string why = ec == beast::error::timeout
+                                        ? std::string()
+                                        : handshake_failure(ec, x->conn->tls->native_handle());
+                  return finish(std::move(x), ec, std::move(why));
+                }
+                write(std::move(x));
+              });
         });
       });
 }
@@ -193,7 +221,7 @@ void UpstreamPool::read(std::shared_ptr<Exchange> x) {
   }
 }
 
-void UpstreamPool::finish(std::shared_ptr<Exchange> x, error_code ec) {
+void UpstreamPool::finish(std::shared_ptr<Exchange> x, error_code ec, std::string detail) {
   if (ec) {
     // A reused connection that died before one response byte: the server
     // most likely closed it while idle. Safe requests get one fresh try.
@@ -207,6 +235,7 @@ void UpstreamPool::finish(std::shared_ptr<Exchange> x, error_code ec) {
     }
     UpstreamOutcome out;
     out.ec = ec;
+    out.detail = std::move(detail);
     out.stage = x->stage;
     out.maybe_applied = x->stage != UpstreamStage::kConnect;
     out.elapsed = Clock::now() - x->t0;

@@ -56,6 +56,10 @@ struct UpstreamOutcome {
   // True when a request byte may have reached the primary (so a write may
   // have been applied): the capture must abandon, not complete.
   bool maybe_applied = false;
+  // What went wrong, when ec.message() alone does not say it: a failed TLS
+  // handshake names the verification error ("TLS verification failed:
+  // certificate verify failed (self-signed certificate)"). Empty otherwise.
+  std::string detail;
   bhttp::response<bhttp::string_body> response;
   std::chrono::nanoseconds elapsed{0};
 };
@@ -86,7 +90,7 @@ class UpstreamPool {
   void connect(std::shared_ptr<Exchange> x);
   void write(std::shared_ptr<Exchange> x);
   void read(std::shared_ptr<Exchange> x);
-  void finish(std::shared_ptr<Exchange> x, boost::beast::error_code ec);
+  void finish(std::shared_ptr<Exchange> x, boost::beast::error_code ec, std::string detail = {});
   std::unique_ptr<Conn> take_idle(const UpstreamTarget* target);
   void put_idle(std::unique_ptr<Conn> c);
 

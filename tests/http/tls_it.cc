@@ -1,13 +1,8 @@
 // TLS against in-process loopback servers with certificates generated at
 // test time (OpenSSL APIs, written to a temp directory). 127.0.0.1 only.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -18,67 +13,21 @@
 
 #include "http/http.h"
 #include "http/loopback_server.h"
+#include "http/test_certs.h"
 
 namespace tandem::http {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::KeyPair;
 using testing::LoopbackServer;
+using testing::self_signed;
 using testing::serve_http;
 using testing::ServerRequest;
 using testing::tcp;
 using testing::text_response;
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
-
-struct KeyPair {
-  std::string cert_pem;
-  std::string key_pem;
-};
-
-std::string bio_string(BIO* bio) {
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<size_t>(n));
-}
-
-// A self-signed P-256 certificate valid for a day, with the given
-// subjectAltName ("IP:127.0.0.1", "DNS:localhost").
-KeyPair self_signed(const std::string& cn, const std::string& san) {
-  static std::atomic<long> serial{1};
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
-  std::unique_ptr<X509, decltype(&X509_free)> x(X509_new(), X509_free);
-  EXPECT_TRUE(key && x);
-  X509_set_version(x.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), serial++);
-  X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x.get()), 24 * 3600);
-  X509_set_pubkey(x.get(), key.get());
-  X509_NAME* name = X509_get_subject_name(x.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_set_issuer_name(x.get(), name);
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, x.get(), x.get(), nullptr, nullptr, 0);
-  for (auto [nid, value] : {std::pair{NID_subject_alt_name, san.c_str()},
-                            std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-    EXPECT_NE(ext, nullptr);
-    X509_add_ext(x.get(), ext, -1);
-    X509_EXTENSION_free(ext);
-  }
-  EXPECT_GT(X509_sign(x.get(), key.get(), EVP_sha256()), 0);
-
-  KeyPair out;
-  std::unique_ptr<BIO, decltype(&BIO_free)> cert_bio(BIO_new(BIO_s_mem()), BIO_free);
-  PEM_write_bio_X509(cert_bio.get(), x.get());
-  out.cert_pem = bio_string(cert_bio.get());
-  std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(BIO_new(BIO_s_mem()), BIO_free);
-  PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  out.key_pem = bio_string(key_bio.get());
-  return out;
-}
 
 class TlsIt : public ::testing::Test {
  protected:

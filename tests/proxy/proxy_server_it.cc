@@ -193,6 +193,8 @@ INSTANTIATE_TEST_SUITE_P(
                     return r + "\r\n";
                   }(),
                   431},
+        Rejection{"FieldsTooLargeWithoutEnd",
+                  "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(4000, 'h'), 431},
         Rejection{"UriTooLong", "GET /" + std::string(1100, 'u') + " HTTP/1.1\r\nHost: a\r\n\r\n",
                   414},
         Rejection{"UriTooLongAndHugeHeaders",

@@ -307,6 +307,14 @@ struct Harness {
   ProxyMetrics metrics;
   std::unique_ptr<RoleTable> roles;
   std::unique_ptr<Server> server;
+  // TLS settings for https upstreams (both endpoints).
+  http::TlsOptions upstream_tls;
+
+  // Every line the server logged, as "level: message".
+  std::vector<std::string> logs() const {
+    std::lock_guard<std::mutex> l(*log_mu_);
+    return *logs_;
+  }
 
   // Starts the proxy with `primary_url` as "blue" (and `secondary_url` as
   // "green", default: same as primary).
@@ -320,9 +328,13 @@ struct Harness {
     deps.capture = &capture;
     deps.metrics = &metrics;
     deps.classify = [](std::string_view m, std::string_view t) { return classify(m, t); };
-    auto blue = UpstreamTarget::make({"blue", primary_url}, {}, "");
+    deps.log = [mu = log_mu_, lines = logs_](std::string_view level, std::string_view msg) {
+      std::lock_guard<std::mutex> l(*mu);
+      lines->push_back(std::string(level) + ": " + std::string(msg));
+    };
+    auto blue = UpstreamTarget::make({"blue", primary_url}, upstream_tls, "");
     if (!blue.is_ok()) return blue.status();
-    auto green = UpstreamTarget::make({"green", secondary_url}, {}, "");
+    auto green = UpstreamTarget::make({"green", secondary_url}, upstream_tls, "");
     if (!green.is_ok()) return green.status();
     deps.upstreams["blue"] = blue.value();
     deps.upstreams["green"] = green.value();
@@ -338,6 +350,10 @@ struct Harness {
   ~Harness() {
     server.reset();  // before the role table and capture it points to
   }
+
+ private:
+  std::shared_ptr<std::mutex> log_mu_ = std::make_shared<std::mutex>();
+  std::shared_ptr<std::vector<std::string>> logs_ = std::make_shared<std::vector<std::string>>();
 };
 
 // A port nothing listens on (bound, then closed).
