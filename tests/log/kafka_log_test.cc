@@ -47,6 +47,10 @@ TEST(KafkaConfig, DefaultsAreIdempotentAcksAllMurmur2) {
   EXPECT_EQ(value_of(p->producer, "bootstrap.servers"), "127.0.0.1:1");
   EXPECT_EQ(value_of(p->consumer, "enable.auto.commit"), "false");
   EXPECT_EQ(value_of(p->consumer, "auto.offset.reset"), "earliest");
+  // Catch-up tuning (bench/convergence): short fetch waits, a bounded prefetch.
+  EXPECT_EQ(value_of(p->consumer, "fetch.wait.max.ms"), "20");
+  EXPECT_EQ(value_of(p->consumer, "queued.max.messages.kbytes"), "16384");
+  EXPECT_EQ(value_of(p->producer, "queued.max.messages.kbytes"), "");
   EXPECT_EQ(p->topic_config.at("max.message.bytes"), "16777216");
   EXPECT_FALSE(p->assign_all);
 }
