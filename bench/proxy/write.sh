@@ -10,7 +10,8 @@
 #
 # Usage: bench/proxy/write.sh [path/to/tandem]
 #   env: TANDEM_BLUE_URL (http://127.0.0.1:19200), TANDEM_KAFKA_BROKERS
-#        (127.0.0.1:19092), DURATION (20s), CONNS (8), THREADS (2), WORKERS (2)
+#        (127.0.0.1:19092), DURATION (20s), CONNS (8), THREADS (2), WORKERS (2),
+#        PROXY_CONFIG (a tandem proxy YAML file for both tandem runs, optional)
 # Needs: wrk, curl, python3; blue and Kafka running. Every process it
 # starts is stopped by PID on exit.
 set -euo pipefail
@@ -81,7 +82,8 @@ start_tandem() {  # log flags...; sets T_PORT and T_ADMIN
   T_PORT=$(free_port); T_ADMIN=$(free_port); dir="$TMP/tandem-$T_PORT"
   mkdir -p "$dir"
   "$TANDEM" proxy --listen "127.0.0.1:$T_PORT" --primary "$BLUE" --data-dir "$dir" \
-    --admin "127.0.0.1:$T_ADMIN" --workers "$WORKERS" "$@" > "$dir/out.log" 2>&1 &
+    --admin "127.0.0.1:$T_ADMIN" --workers "$WORKERS" ${PROXY_CONFIG:+--config "$PROXY_CONFIG"} \
+    "$@" > "$dir/out.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 200); do
     curl -s -o /dev/null "http://127.0.0.1:$T_ADMIN/status" && return 0
