@@ -2,6 +2,8 @@
 // concurrent loader.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -138,6 +140,77 @@ TEST_F(BackfillIt, ScrollModeAlsoConverges) {
   ASSERT_TRUE(rep.is_ok());
   EXPECT_TRUE(rep->ok()) << rep->summary();
   EXPECT_EQ(parity(*blue_, *green_, a), "");
+}
+
+// Scroll contexts vanishing mid-copy (expiry, a node restart, an operator's
+// DELETE): each slice reopens from its checkpoint and nothing is skipped.
+TEST_F(BackfillIt, ExpiredScrollResumesFromTheCheckpoint) {
+  auto a = make_index("x", 3000);
+  TempStore store;
+  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  Options o = opts();
+  o.force_scroll = true;
+  o.slices = 2;
+  o.batch_size = 100;
+  o.throttle_docs_per_s = 3000;
+  std::vector<std::string> lines;
+  std::mutex mu;
+  o.progress = [&](std::string_view line) {
+    std::lock_guard<std::mutex> g(mu);
+    lines.emplace_back(line);
+  };
+  std::atomic<bool> done{false};
+  std::thread killer([&] {
+    for (int i = 0; i < 6 && !done; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      (void)blue_->send({"DELETE", "/_search/scroll/_all"});
+    }
+  });
+  auto rep = run(*blue_, *sink, *store, nullptr, o);
+  done = true;
+  killer.join();
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  EXPECT_TRUE(rep->ok()) << rep->summary();
+  EXPECT_EQ(parity(*blue_, *green_, a), "");
+  size_t reopened = 0;
+  for (const auto& l : lines)
+    reopened += l.find("reopening from the checkpoint") != std::string::npos;
+  EXPECT_GT(reopened, 0u) << "no scroll was lost: the test did not test anything";
+}
+
+// An index closed on blue mid-copy fails alone, named, with blue's reason;
+// the other index is copied completely.
+TEST_F(BackfillIt, IndexClosedMidCopyFailsAloneNamingIt) {
+  auto keep = make_index("ckeep", 1500);
+  auto closing = make_index("closing", 3000);
+  TempStore store;
+  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  Options o = opts();
+  o.slices = 1;
+  o.workers = 2;
+  o.batch_size = 100;
+  o.throttle_docs_per_s = 2500;
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_TRUE(blue_->send({"POST", "/" + closing + "/_close"}).is_ok());
+  });
+  auto rep = run(*blue_, *sink, *store, nullptr, o);
+  t.join();
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  EXPECT_FALSE(rep->ok()) << rep->summary();
+  bool named = false;
+  for (auto& i : rep->indices) {
+    if (i.index.get() == keep) {
+      EXPECT_EQ(i.error, "") << rep->summary();
+    }
+    if (i.index.get() == closing) {
+      named =
+          i.error.find(closing) != std::string::npos && i.error.find("closed") != std::string::npos;
+      EXPECT_TRUE(named) << rep->summary();
+    }
+  }
+  EXPECT_EQ(parity(*blue_, *green_, keep), "");
+  (void)blue_->send({"POST", "/" + closing + "/_open"});
 }
 
 TEST_F(BackfillIt, DeletedIndexFailsAloneAndMissingGreenIndexSaysMetaApply) {
