@@ -74,7 +74,7 @@ Status Applier::ensure_index(const IndexName& idx, bool* obsolete) {
       return Status::ok();
     }
     if (!is_retryable(s)) return s.context("creating index '" + idx.get() + "' on the secondary");
-    ++c_.retries;
+    c_.note_retry(s.context("creating index '" + idx.get() + "' on the secondary"));
     if (!sleep_backoff(b)) return stopped();
   }
 }
@@ -160,20 +160,23 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
         return Status::ok();
       }
       if (!is_retryable(s)) return s;
-      ++c_.retries;
+      c_.note_retry(s);
       if (!sleep_backoff(backoff)) return stopped();
       continue;
     }
     if (r->items.size() != pending.size()) {
       // Cannot attribute answers to events: retry the whole request (the
       // versions make a replay harmless).
-      ++c_.retries;
+      c_.note_retry(Status(Code::kProtocol, "bulk answer has " + std::to_string(r->items.size()) +
+                                                " items for " + std::to_string(pending.size()) +
+                                                " actions; retrying the request"));
       if (!sleep_backoff(backoff)) return stopped();
       continue;
     }
     std::vector<size_t> again;
     std::set<std::string> missing;
     bool throttled = false;
+    std::string throttle_why;  // the first throttled item, for progress lines
     for (size_t k = 0; k < pending.size(); ++k) {
       size_t i = pending[k];
       const es::BulkItem& it = r->items[k];
@@ -199,6 +202,12 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
           break;
         }
         case ItemClass::kRetry:
+          if (!throttled) {
+            throttle_why = "index '" + items[i]->ev.index.get() + "' id '" +
+                           es::sanitize_snippet(items[i]->ev.id.get(), 200) +
+                           "': " + std::to_string(it.status) + " " + it.error_type + " " +
+                           es::sanitize_snippet(it.error_reason, 300);
+          }
           throttled = true;
           again.push_back(i);
           break;
@@ -227,7 +236,8 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
       again.swap(keep);
     }
     if (throttled) {
-      c_.retries += again.size();
+      c_.note_retry(Status(Code::kUnavailable, "secondary bulk item " + throttle_why),
+                    again.size());
       if (!sleep_backoff(backoff)) return stopped();
     }
     pending.swap(again);
@@ -251,7 +261,7 @@ Result<es::Doc> read_doc(F&& f, Counters& c, const std::function<bool()>& wait,
       return d;
     }
     if (!is_retryable(r.status())) return r.status();
-    ++c.retries;
+    c.note_retry(r.status());
     if (!wait()) return Status(Code::kUnavailable, "stopped before the events were applied");
   }
 }
@@ -320,7 +330,7 @@ Result<Settled> Applier::apply_meta(const Item& item) {
       return Settled::kApplied;
     }
     if (is_retryable(s)) {
-      ++c_.retries;
+      c_.note_retry(s.context("meta event"));
       if (!sleep_backoff(b)) return stopped();
       continue;
     }
@@ -352,6 +362,23 @@ Result<Settled> Applier::apply_one(const Item& item) {
     }
   }
   return Status(Code::kInternal, "unknown op");
+}
+
+}  // namespace tandem::load
+
+namespace tandem::load {
+
+void Counters::note_retry(const Status& why, uint64_t n) {
+  retries += n;
+  std::lock_guard<std::mutex> g(retry_mu_);
+  last_retry_ = why.to_string();
+  last_retry_at_ = std::chrono::steady_clock::now();
+}
+
+std::string Counters::recent_retry(std::chrono::milliseconds recent) const {
+  std::lock_guard<std::mutex> g(retry_mu_);
+  if (last_retry_.empty() || std::chrono::steady_clock::now() - last_retry_at_ > recent) return "";
+  return last_retry_;
 }
 
 }  // namespace tandem::load

@@ -12,8 +12,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -80,6 +82,18 @@ struct Counters {
   std::atomic<uint64_t> meta_applied{0};
   std::atomic<uint64_t> bulks{0};
   std::atomic<uint64_t> bytes{0};  // bulk body bytes sent (first tries)
+
+  // Counts `n` retries and remembers why (the status names the cluster and,
+  // where known, the index), so progress lines can say what is being
+  // retried, not only how often.
+  void note_retry(const Status& why, uint64_t n = 1);
+  // The reason of the latest retry if it happened within `recent`, else "".
+  std::string recent_retry(std::chrono::milliseconds recent) const;
+
+ private:
+  mutable std::mutex retry_mu_;
+  std::string last_retry_;
+  std::chrono::steady_clock::time_point last_retry_at_{};
 };
 
 struct ApplyOptions {

@@ -71,6 +71,9 @@ struct LoaderStatus {
   int64_t lag = -1;        // total records behind the log end; -1 unknown
   double rate = 0;         // settled events/s over the last progress interval
   uint64_t settled = 0;    // polled records done with (applied, 409, dlq, ...)
+  // Why the latest retry happened, if within the last progress interval
+  // (names the cluster and, where known, the index and id); else "".
+  std::string last_retry;
 };
 
 // Why run() returned, for the summary line.

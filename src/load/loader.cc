@@ -65,6 +65,8 @@ class LoaderImpl final : public Loader {
     s.paused_ms = paused_ms_;
     s.lag = lag_;
     s.rate = rate_;
+    s.last_retry = c_.recent_retry(
+        std::max<std::chrono::milliseconds>(o_.progress_interval, std::chrono::milliseconds(1000)));
     return s;
   }
 
@@ -380,10 +382,12 @@ class LoaderImpl final : public Loader {
 
 std::string format_status(const LoaderStatus& s) {
   return fmt::format(
-      "load applied={} 409s={} dlq={} retries={} reconciled={} meta={} obsolete={} "
-      "rate={:.0f}/s lag={} inflight={} paused_ms={}",
-      s.applied, s.conflicts, s.dead_lettered, s.retries, s.reconciled, s.meta_applied, s.obsolete,
-      s.rate, s.lag < 0 ? std::string("?") : std::to_string(s.lag), s.inflight_events, s.paused_ms);
+             "load applied={} 409s={} dlq={} retries={} reconciled={} meta={} obsolete={} "
+             "rate={:.0f}/s lag={} inflight={} paused_ms={}",
+             s.applied, s.conflicts, s.dead_lettered, s.retries, s.reconciled, s.meta_applied,
+             s.obsolete, s.rate, s.lag < 0 ? std::string("?") : std::to_string(s.lag),
+             s.inflight_events, s.paused_ms) +
+         (s.last_retry.empty() ? std::string() : " retrying=\"" + s.last_retry + "\"");
 }
 
 std::string format_summary(const LoaderStatus& s, LoaderExit exit, double elapsed_s) {

@@ -10,6 +10,7 @@
 #include "load/test_util.h"
 #include "load/throttling_shim.h"
 #include "log/log.h"
+#include "support/relay.h"
 #include "support/services.h"
 
 namespace tandem::load {
@@ -166,6 +167,38 @@ TEST_F(LoaderIt, BackPressureFrom429ShimLosesNothing) {
   ASSERT_TRUE(run_loader(*via, *store, &st).is_ok());
   EXPECT_GT(shim.rejected(), 0u);
   EXPECT_GT(st.retries, 0u);
+  EXPECT_EQ(st.dead_lettered, 0u);
+  EXPECT_EQ(parity(*blue_, *green_, idx_), "");
+}
+
+// Green goes away mid-run (connections refused, pooled ones reset) and
+// comes back two seconds later: the loader retries, loses and skips nothing.
+TEST_F(LoaderIt, GreenUnreachableForAWhileLosesNothing) {
+  std::vector<event::ChangeEvent> evs;
+  for (int d = 0; d < 6000; ++d) {
+    evs.push_back(
+        write("g" + std::to_string(d % 1500), d % 7 == 6, R"({"x":)" + std::to_string(d) + "}"));
+  }
+  append(evs);
+  auto green_url = http::Url::parse(tandem::testing::green_url());
+  ASSERT_TRUE(green_url.is_ok());
+  auto relay = std::make_unique<tandem::testing::RecordingRelay>(green_url->host, green_url->port);
+  const uint16_t port = relay->port();
+  auto via = connect_or_die("green", "http://127.0.0.1:" + std::to_string(port));
+  ASSERT_TRUE(via);
+  std::thread outage([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    relay.reset();  // green is gone
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    relay =
+        std::make_unique<tandem::testing::RecordingRelay>(green_url->host, green_url->port, port);
+  });
+  TempStore store;
+  LoaderStatus st;
+  Status s = run_loader(*via, *store, &st, /*workers=*/2);
+  outage.join();
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_GT(st.retries, 0u) << "the outage came after the loader finished: nothing was tested";
   EXPECT_EQ(st.dead_lettered, 0u);
   EXPECT_EQ(parity(*blue_, *green_, idx_), "");
 }

@@ -102,7 +102,8 @@ struct RecordingRelay::Impl {
   }
 };
 
-RecordingRelay::RecordingRelay(const std::string& host, uint16_t port) : impl_(new Impl) {
+RecordingRelay::RecordingRelay(const std::string& host, uint16_t port, uint16_t listen_port)
+    : impl_(new Impl) {
   impl_->host = host;
   impl_->target_port = port;
   impl_->listener = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -111,6 +112,7 @@ RecordingRelay::RecordingRelay(const std::string& host, uint16_t port) : impl_(n
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(listen_port);
   socklen_t len = sizeof a;
   if (::bind(impl_->listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) Impl::die("bind");
   if (::listen(impl_->listener, 128) != 0) Impl::die("listen");

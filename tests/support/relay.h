@@ -27,9 +27,11 @@ struct Exchange {
 
 class RecordingRelay {
  public:
-  // Listens on a free 127.0.0.1 port and forwards every connection to
-  // host:port. Aborts the test process on setup failure (test-only code).
-  RecordingRelay(const std::string& host, uint16_t port);
+  // Listens on 127.0.0.1:listen_port (0: a free port) and forwards every
+  // connection to host:port. Aborts the test process on setup failure
+  // (test-only code). Destroying the relay and making a new one on the same
+  // port simulates a cluster that goes away and comes back.
+  RecordingRelay(const std::string& host, uint16_t port, uint16_t listen_port = 0);
   ~RecordingRelay();  // closes everything and joins its threads
   RecordingRelay(const RecordingRelay&) = delete;
   RecordingRelay& operator=(const RecordingRelay&) = delete;
