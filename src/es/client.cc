@@ -253,42 +253,43 @@ Status Client::put_legacy_template(const std::string& name, const nlohmann::json
   return status_of(call("PUT", "/_template/" + pct_encode(name), body));
 }
 
-Result<nlohmann::json> Client::get_index_templates() {
+// Composable and component templates share one shape: a GET listing
+// {"<list>":[{"name":..,"<item>":{..}}]} and a PUT by name, both absent
+// before 7.8.
+Result<nlohmann::json> Client::get_composable(const char* path, const char* list,
+                                              const char* item) {
   if (!info_.caps.composable_templates) return nlohmann::json::object();
-  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("GET", "/_index_template")));
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("GET", path)));
   if (r.status == 404) return nlohmann::json::object();  // none defined
   if (!is_2xx(r.status)) return error_from(r);
-  TANDEM_ASSIGN_OR_RETURN(auto j,
-                          parse_json(r.body, "cluster '" + label_ + "' GET /_index_template"));
-  return list_to_object(j, "index_templates", "index_template");
+  TANDEM_ASSIGN_OR_RETURN(auto j, parse_json(r.body, "cluster '" + label_ + "' GET " + path));
+  return list_to_object(j, list, item);
+}
+
+Status Client::put_composable(const char* path, const std::string& name, const nlohmann::json& body,
+                              const char* what) {
+  if (!info_.caps.composable_templates) {
+    return Status(Code::kFailedPrecondition, "cluster '" + label_ + "' (" +
+                                                 std::string(flavor_name(info_.flavor)) + " " +
+                                                 info_.version.to_string() + ") has no " + what);
+  }
+  return status_of(call("PUT", std::string(path) + "/" + pct_encode(name), body));
+}
+
+Result<nlohmann::json> Client::get_index_templates() {
+  return get_composable("/_index_template", "index_templates", "index_template");
 }
 
 Status Client::put_index_template(const std::string& name, const nlohmann::json& body) {
-  if (!info_.caps.composable_templates) {
-    return Status(Code::kFailedPrecondition,
-                  "cluster '" + label_ + "' (" + std::string(flavor_name(info_.flavor)) + " " +
-                      info_.version.to_string() + ") has no composable index templates");
-  }
-  return status_of(call("PUT", "/_index_template/" + pct_encode(name), body));
+  return put_composable("/_index_template", name, body, "composable index templates");
 }
 
 Result<nlohmann::json> Client::get_component_templates() {
-  if (!info_.caps.composable_templates) return nlohmann::json::object();
-  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("GET", "/_component_template")));
-  if (r.status == 404) return nlohmann::json::object();
-  if (!is_2xx(r.status)) return error_from(r);
-  TANDEM_ASSIGN_OR_RETURN(auto j,
-                          parse_json(r.body, "cluster '" + label_ + "' GET /_component_template"));
-  return list_to_object(j, "component_templates", "component_template");
+  return get_composable("/_component_template", "component_templates", "component_template");
 }
 
 Status Client::put_component_template(const std::string& name, const nlohmann::json& body) {
-  if (!info_.caps.composable_templates) {
-    return Status(Code::kFailedPrecondition,
-                  "cluster '" + label_ + "' (" + std::string(flavor_name(info_.flavor)) + " " +
-                      info_.version.to_string() + ") has no component templates");
-  }
-  return status_of(call("PUT", "/_component_template/" + pct_encode(name), body));
+  return put_composable("/_component_template", name, body, "component templates");
 }
 
 Result<BulkResponse> Client::bulk(const BulkBuilder& b, std::string_view refresh) {

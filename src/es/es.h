@@ -282,6 +282,10 @@ class Client final {
                     std::string_view id = {}) const;
 
  private:
+  Result<nlohmann::json> get_composable(const char* path, const char* list, const char* item);
+  Status put_composable(const char* path, const std::string& name, const nlohmann::json& body,
+                        const char* what);
+
   std::string label_;
   std::unique_ptr<http::Client> http_;
   ClusterInfo info_;

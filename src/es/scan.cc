@@ -143,6 +143,21 @@ nlohmann::json base_body(const Client& c, const ScanOptions& o) {
   return b;
 }
 
+// Frees a PIT or scroll context. Already gone (404: expired or freed) is
+// fine: the point was to not hold it.
+Status release_context(Client& c, const IndexName& idx, const char* target,
+                       const nlohmann::json& body) {
+  http::Request q;
+  q.method = "DELETE";
+  q.target = target;
+  q.body = body.dump();
+  q.content_type = "application/json";
+  auto r = c.send(std::move(q));
+  if (!r.is_ok()) return r.status();
+  if (r->status == 404 || (r->status >= 200 && r->status < 300)) return Status::ok();
+  return c.error_from(*r, idx.get());
+}
+
 // Checks a search answer: expired contexts, shard failures, timeouts.
 Status check_page(Client& c, const IndexName& idx, const http::Response& r, Page* p) {
   if (internal::mentions_missing_search_context(r.body) &&
@@ -227,15 +242,7 @@ class PitScanner final : public Scanner {
   Status close() override {
     if (closed_) return Status::ok();
     closed_ = true;
-    http::Request q;
-    q.method = "DELETE";
-    q.target = "/_pit";
-    q.body = nlohmann::json{{"id", pit_}}.dump();
-    q.content_type = "application/json";
-    auto r = c_.send(std::move(q));
-    if (!r.is_ok()) return r.status();
-    if (r->status == 404 || (r->status >= 200 && r->status < 300)) return Status::ok();
-    return c_.error_from(*r, idx_.get());
+    return release_context(c_, idx_, "/_pit", nlohmann::json{{"id", pit_}});
   }
 
  private:
@@ -290,15 +297,8 @@ class ScrollScanner final : public Scanner {
     if (closed_) return Status::ok();
     closed_ = true;
     if (scroll_id_.empty()) return Status::ok();
-    http::Request q;
-    q.method = "DELETE";
-    q.target = "/_search/scroll";
-    q.body = nlohmann::json{{"scroll_id", nlohmann::json::array({scroll_id_})}}.dump();
-    q.content_type = "application/json";
-    auto r = c_.send(std::move(q));
-    if (!r.is_ok()) return r.status();
-    if (r->status == 404 || (r->status >= 200 && r->status < 300)) return Status::ok();
-    return c_.error_from(*r, idx_.get());
+    return release_context(c_, idx_, "/_search/scroll",
+                           nlohmann::json{{"scroll_id", nlohmann::json::array({scroll_id_})}});
   }
 
  private:

@@ -62,17 +62,8 @@ constexpr auto kRetentionTick = std::chrono::seconds(1);
 
 using namespace file_log_io;
 
-struct Segment {
-  Segment(int64_t b, std::string p, int f) : base(b), path(std::move(p)), fd(f) {}
-  ~Segment() {
-    if (fd >= 0) ::close(fd);
-  }
-  Segment(const Segment&) = delete;
-  Segment& operator=(const Segment&) = delete;
-
-  const int64_t base;
-  const std::string path;
-  const int fd;
+struct Segment : SegmentFile {
+  using SegmentFile::SegmentFile;
   // Bytes readers may read: whole records, fdatasync'd.
   std::atomic<uint64_t> durable_bytes{0};
   // Set once the writer has moved on; nothing is appended after this.

@@ -20,6 +20,11 @@
 
 namespace tandem::log::file_log_io {
 
+SegmentFile::SegmentFile(int64_t b, std::string p, int f) : base(b), path(std::move(p)), fd(f) {}
+SegmentFile::~SegmentFile() {
+  if (fd >= 0) ::close(fd);
+}
+
 namespace fmt = file_log_format;
 
 namespace {

@@ -16,6 +16,20 @@
 
 namespace tandem::log::file_log_io {
 
+// One open segment file: the offset of its first record, its path and a
+// descriptor that is closed with the last reference (a reader keeps reading
+// a segment retention already deleted).
+struct SegmentFile {
+  SegmentFile(int64_t b, std::string p, int f);
+  ~SegmentFile();
+  SegmentFile(const SegmentFile&) = delete;
+  SegmentFile& operator=(const SegmentFile&) = delete;
+
+  const int64_t base;
+  const std::string path;
+  const int fd;
+};
+
 // "file log <path>: <what>"; ENOSPC/EDQUOT/EFBIG are kResourceExhausted,
 // ENOENT kNotFound, the rest kIo.
 Status io_error(const std::string& path, std::string_view what, int err);

@@ -51,17 +51,7 @@ constexpr auto kTickTolerant = std::chrono::milliseconds(50);
 // How often a reader without DIR/published checks whether it appeared.
 constexpr auto kRetryPublished = std::chrono::seconds(1);
 
-struct RSegment {
-  RSegment(int64_t b, std::string p, int f) : base(b), path(std::move(p)), fd(f) {}
-  ~RSegment() {
-    if (fd >= 0) ::close(fd);
-  }
-  RSegment(const RSegment&) = delete;
-  RSegment& operator=(const RSegment&) = delete;
-  const int64_t base;
-  const std::string path;
-  const int fd;
-};
+using RSegment = file_log_io::SegmentFile;
 using RSegPtr = std::shared_ptr<RSegment>;
 
 struct RCursor {

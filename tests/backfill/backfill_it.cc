@@ -74,8 +74,26 @@ class BackfillIt : public ::testing::Test {
     return o;
   }
 
+  // Keeps the run's progress lines instead of printing them.
+  void capture_progress(Options& o) {
+    o.progress = [this](std::string_view line) {
+      std::lock_guard<std::mutex> g(progress_mu_);
+      progress_.emplace_back(line);
+    };
+  }
+  // How many captured lines contain `a` (and `b`, when given).
+  size_t progress_lines_with(std::string_view a, std::string_view b = {}) {
+    std::lock_guard<std::mutex> g(progress_mu_);
+    size_t n = 0;
+    for (const auto& l : progress_)
+      n += l.find(a) != std::string::npos && (b.empty() || l.find(b) != std::string::npos);
+    return n;
+  }
+
   std::unique_ptr<es::Client> blue_, green_;
   std::string prefix_;
+  std::mutex progress_mu_;
+  std::vector<std::string> progress_;
   std::vector<std::string> created_;
 };
 
@@ -154,12 +172,7 @@ TEST_F(BackfillIt, ExpiredScrollResumesFromTheCheckpoint) {
   o.slices = 2;
   o.batch_size = 100;
   o.throttle_docs_per_s = 3000;
-  std::vector<std::string> lines;
-  std::mutex mu;
-  o.progress = [&](std::string_view line) {
-    std::lock_guard<std::mutex> g(mu);
-    lines.emplace_back(line);
-  };
+  capture_progress(o);
   std::atomic<bool> done{false};
   std::thread killer([&] {
     for (int i = 0; i < 6 && !done; ++i) {
@@ -173,10 +186,8 @@ TEST_F(BackfillIt, ExpiredScrollResumesFromTheCheckpoint) {
   ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
   EXPECT_TRUE(rep->ok()) << rep->summary();
   EXPECT_EQ(parity(*blue_, *green_, a), "");
-  size_t reopened = 0;
-  for (const auto& l : lines)
-    reopened += l.find("reopening from the checkpoint") != std::string::npos;
-  EXPECT_GT(reopened, 0u) << "no scroll was lost: the test did not test anything";
+  EXPECT_GT(progress_lines_with("reopening from the checkpoint"), 0u)
+      << "no scroll was lost: the test did not test anything";
 }
 
 // Blue goes away mid-copy (connections refused, pooled ones reset) and comes
@@ -186,9 +197,8 @@ TEST_F(BackfillIt, BlueUnreachableForAWhileResumesFromTheCheckpoint) {
   auto a = make_index("u", 4000);
   auto blue_url = http::Url::parse(tandem::testing::blue_url());
   ASSERT_TRUE(blue_url.is_ok());
-  auto relay = std::make_unique<tandem::testing::RecordingRelay>(blue_url->host, blue_url->port);
-  const uint16_t port = relay->port();
-  auto via = connect_or_die("blue", "http://127.0.0.1:" + std::to_string(port));
+  tandem::testing::FlakyEndpoint endpoint(blue_url->host, blue_url->port);
+  auto via = connect_or_die("blue", endpoint.url());
   ASSERT_TRUE(via);
   TempStore store;
   auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
@@ -197,29 +207,14 @@ TEST_F(BackfillIt, BlueUnreachableForAWhileResumesFromTheCheckpoint) {
   o.batch_size = 100;
   o.throttle_docs_per_s = 4000;
   o.apply.backoff.max = std::chrono::milliseconds(1000);
-  std::vector<std::string> lines;
-  std::mutex mu;
-  o.progress = [&](std::string_view line) {
-    std::lock_guard<std::mutex> g(mu);
-    lines.emplace_back(line);
-  };
-  std::thread outage([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    relay.reset();  // blue is gone
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    relay = std::make_unique<tandem::testing::RecordingRelay>(blue_url->host, blue_url->port, port);
-  });
+  capture_progress(o);
+  endpoint.outage(std::chrono::milliseconds(300), std::chrono::milliseconds(1500));
   auto rep = run(*via, *sink, *store, nullptr, o);
-  outage.join();
   ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
   EXPECT_TRUE(rep->ok()) << rep->summary();
   EXPECT_EQ(parity(*blue_, *green_, a), "");
-  size_t named = 0;
-  for (const auto& l : lines) {
-    named += l.find("reopening from the checkpoint") != std::string::npos &&
-             l.find("blue") != std::string::npos;
-  }
-  EXPECT_GT(named, 0u) << "the outage came after the copy finished: nothing was tested";
+  EXPECT_GT(progress_lines_with("reopening from the checkpoint", "blue"), 0u)
+      << "the outage came after the copy finished: nothing was tested";
 }
 
 // An index closed on blue mid-copy fails alone, named, with blue's reason;

@@ -11,25 +11,12 @@
 
 #include "es/es.h"
 #include "event/event.h"
+#include "support/clusters.h"
 #include "support/services.h"
 
 namespace tandem::load::it {
 
-inline std::unique_ptr<es::Client> connect_or_die(const std::string& label,
-                                                  const std::string& url) {
-  http::ClientOptions o;
-  auto u = http::Url::parse(url);
-  EXPECT_TRUE(u.is_ok()) << u.status().to_string();
-  o.url = *u;
-  auto c = es::connect(label, o);
-  if (!c.is_ok()) {
-    ADD_FAILURE() << "cluster '" << label << "' at " << url
-                  << " is not reachable (start it with scripts/services up): "
-                  << c.status().to_string();
-    return nullptr;
-  }
-  return std::move(c).value();
-}
+using tandem::testing::connect_or_die;
 
 struct Snapshot {
   struct D {

@@ -183,21 +183,13 @@ TEST_F(LoaderIt, GreenUnreachableForAWhileLosesNothing) {
   append(evs);
   auto green_url = http::Url::parse(tandem::testing::green_url());
   ASSERT_TRUE(green_url.is_ok());
-  auto relay = std::make_unique<tandem::testing::RecordingRelay>(green_url->host, green_url->port);
-  const uint16_t port = relay->port();
-  auto via = connect_or_die("green", "http://127.0.0.1:" + std::to_string(port));
+  tandem::testing::FlakyEndpoint endpoint(green_url->host, green_url->port);
+  auto via = connect_or_die("green", endpoint.url());
   ASSERT_TRUE(via);
-  std::thread outage([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    relay.reset();  // green is gone
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    relay =
-        std::make_unique<tandem::testing::RecordingRelay>(green_url->host, green_url->port, port);
-  });
+  endpoint.outage(std::chrono::milliseconds(100), std::chrono::seconds(2));
   TempStore store;
   LoaderStatus st;
   Status s = run_loader(*via, *store, &st, /*workers=*/2);
-  outage.join();
   ASSERT_TRUE(s.is_ok()) << s.to_string();
   EXPECT_GT(st.retries, 0u) << "the outage came after the loader finished: nothing was tested";
   EXPECT_EQ(st.dead_lettered, 0u);

@@ -11,6 +11,7 @@
 
 #include "es/es.h"
 #include "meta/meta.h"
+#include "support/clusters.h"
 #include "support/services.h"
 
 namespace tandem::meta {
@@ -18,25 +19,13 @@ namespace {
 
 using nlohmann::json;
 
-std::unique_ptr<es::Client> must_connect(const std::string& label, const std::string& url) {
-  http::ClientOptions o;
-  auto u = http::Url::parse(url);
-  EXPECT_TRUE(u.is_ok()) << url;
-  o.url = *u;
-  auto c = es::connect(label, o);
-  if (!c.is_ok()) {
-    ADD_FAILURE() << "cannot reach " << label << " at " << url
-                  << " (start services with scripts/services up): " << c.status().to_string();
-    return nullptr;
-  }
-  return std::move(c).value();
-}
+using tandem::testing::connect_or_die;
 
 class MetaIt : public ::testing::Test {
  protected:
   void SetUp() override {
-    blue_ = must_connect("blue", testing::blue_url());
-    green_ = must_connect("green", testing::green_url());
+    blue_ = connect_or_die("blue", testing::blue_url());
+    green_ = connect_or_die("green", testing::green_url());
     ASSERT_TRUE(blue_ && green_);
     p_ = testing::unique_name("tmeta");
   }

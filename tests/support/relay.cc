@@ -209,4 +209,27 @@ std::vector<Exchange> RecordingRelay::exchanges() const {
   return out;
 }
 
+FlakyEndpoint::FlakyEndpoint(const std::string& host, uint16_t port)
+    : host_(host), target_port_(port), relay_(std::make_unique<RecordingRelay>(host, port)) {
+  port_ = relay_->port();
+}
+
+FlakyEndpoint::~FlakyEndpoint() {
+  if (outage_.joinable()) outage_.join();
+}
+
+std::string FlakyEndpoint::url() const {
+  return "http://127.0.0.1:" + std::to_string(port_);
+}
+
+void FlakyEndpoint::outage(std::chrono::milliseconds after, std::chrono::milliseconds down) {
+  if (outage_.joinable()) outage_.join();
+  outage_ = std::thread([this, after, down] {
+    std::this_thread::sleep_for(after);
+    relay_.reset();  // connections reset, new ones refused
+    std::this_thread::sleep_for(down);
+    relay_ = std::make_unique<RecordingRelay>(host_, target_port_, port_);
+  });
+}
+
 }  // namespace tandem::testing

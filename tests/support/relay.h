@@ -7,9 +7,11 @@
 // recorded.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tandem::testing {
@@ -43,6 +45,25 @@ class RecordingRelay {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// A cluster endpoint that can go away and come back: a RecordingRelay to
+// host:port whose outage() closes every connection and refuses new ones for
+// a while, then relays again on the same port.
+class FlakyEndpoint {
+ public:
+  FlakyEndpoint(const std::string& host, uint16_t port);
+  ~FlakyEndpoint();  // waits for a running outage
+  std::string url() const;
+  // Starts an outage of `down`, `after` from now, on its own thread.
+  void outage(std::chrono::milliseconds after, std::chrono::milliseconds down);
+
+ private:
+  std::string host_;
+  uint16_t target_port_;
+  uint16_t port_;
+  std::unique_ptr<RecordingRelay> relay_;
+  std::thread outage_;
 };
 
 }  // namespace tandem::testing
