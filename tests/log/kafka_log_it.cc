@@ -126,51 +126,73 @@ TEST(KafkaLog, AllPartitionsModeReadsEverythingAndResumesAtTheCommit) {
 // Two members share a group; one leaves mid-way without committing its last
 // batch. Everything is processed at least once, and what the leaver had not
 // committed is read again by the survivor.
+//
+// `a` joins alone and takes a first batch before `b` exists, so `a` surely
+// owns partitions when it leaves: if both joined at once, `b` could be
+// assigned everything and drain the topic before `a` was given any work.
 TEST(KafkaLog, RebalanceSkipsNothing) {
   auto log = open_or_fail(options(6));
   ASSERT_TRUE(log);
   append_n(*log, 600, "rb-");
   const std::string group = testing::unique_name("rebalance");
-  auto a = log->consumer(group);
-  auto b = log->consumer(group);
-  ASSERT_TRUE(a.is_ok() && b.is_ok());
 
   std::multiset<std::string> seen;
   std::set<std::string> distinct;
   std::set<int32_t> partitions_of_a;
-  // Both poll until each has something; commit what they process, except
-  // for a's last batch.
+  // Processes one poll's records; returns the positions to commit.
+  auto take = [&](const std::vector<Record>& records, bool is_a) {
+    std::map<Partition, Offset> next;
+    for (const Record& rec : records) {
+      seen.insert(rec.value);
+      distinct.insert(rec.value);
+      next[rec.partition] = Offset(rec.offset.get() + 1);
+      if (is_a) partitions_of_a.insert(rec.partition.get());
+    }
+    return next;
+  };
+  // A commit may fail while the group rebalances; that is redelivery, not
+  // loss. The member retries until its commit lands.
+  auto commit = [](Consumer& c, const std::map<Partition, Offset>& next) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      if (c.commit(next).is_ok()) return;
+      std::this_thread::sleep_for(100ms);
+    }
+  };
+
+  auto a = log->consumer(group);
+  ASSERT_TRUE(a.is_ok());
+  std::unique_ptr<Consumer> ca = std::move(a).value();
   const auto deadline = Clock::now() + 40s;
+  while (partitions_of_a.empty() && Clock::now() < deadline) {
+    auto r = ca->poll(50, 200ms);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    commit(*ca, take(r.value(), true));
+  }
+  ASSERT_FALSE(partitions_of_a.empty()) << "a alone in the group was never given records";
+  ASSERT_LT(distinct.size(), 600u) << "a drained the topic before b joined";
+
+  auto b = log->consumer(group);
+  ASSERT_TRUE(b.is_ok());
+  std::unique_ptr<Consumer> cb = std::move(b).value();
   bool a_gone = false;
-  std::unique_ptr<Consumer> ca = std::move(a).value(), cb = std::move(b).value();
+  const size_t before_b = seen.size();
   while (distinct.size() < 600 && Clock::now() < deadline) {
     for (Consumer* c : {ca.get(), cb.get()}) {
       if (!c) continue;
       auto r = c->poll(50, 200ms);
       ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-      std::map<Partition, Offset> next;
-      for (const Record& rec : r.value()) {
-        seen.insert(rec.value);
-        distinct.insert(rec.value);
-        next[rec.partition] = Offset(rec.offset.get() + 1);
-        if (c == ca.get()) partitions_of_a.insert(rec.partition.get());
-      }
-      const bool leave = c == ca.get() && !a_gone && !r->empty() && seen.size() > 100;
-      if (leave) {
-        ca.reset();  // leaves the group with this batch uncommitted
+      const auto next = take(r.value(), c == ca.get());
+      // `a` leaves with its first batch after b joined still uncommitted.
+      if (c == ca.get() && !r->empty() && seen.size() > before_b) {
+        ca.reset();
         a_gone = true;
         continue;
       }
-      // A commit may fail while the group rebalances; that is redelivery,
-      // not loss. The survivor retries until its commit lands.
-      for (int attempt = 0; attempt < 20; ++attempt) {
-        if (c->commit(next).is_ok()) break;
-        std::this_thread::sleep_for(100ms);
-      }
+      commit(*c, next);
     }
   }
   EXPECT_EQ(distinct.size(), 600u) << "every record processed at least once";
-  EXPECT_TRUE(a_gone);
+  EXPECT_TRUE(a_gone) << "a was given no records after b joined";
   std::printf("processed %zu deliveries of 600 records (a owned %zu partitions)\n", seen.size(),
               partitions_of_a.size());
   // The survivor's commits cover every partition up to the end.
