@@ -330,7 +330,7 @@ Status Client::refresh(const IndexName& idx) {
 namespace {
 namespace od = simdjson::ondemand;
 
-// Parses a GET /idx/_doc/id answer keeping _source byte-exact.
+// Parses a GET /idx/_doc/id answer.
 Status parse_get(std::string_view body, Doc* d) {
   simdjson::padded_string padded(body);
   od::parser parser;
@@ -342,34 +342,46 @@ Status parse_get(std::string_view body, Doc* d) {
   };
   if (auto e = parser.iterate(padded).get(doc)) return fail(e);
   if (auto e = doc.get_object().get(root)) return fail(e);
-  for (auto f : root) {
-    std::string_view key;
-    if (auto e = f.unescaped_key().get(key)) return fail(e);
-    od::value v;
-    if (auto e = f.value().get(v)) return fail(e);
-    std::string_view s;
-    int64_t n;
-    bool b;
-    if (key == "_index") {
-      if (v.get_string().get(s) == simdjson::SUCCESS) d->index = IndexName(std::string(s));
-    } else if (key == "_id") {
-      if (v.get_string().get(s) == simdjson::SUCCESS) d->id = DocId(std::string(s));
-    } else if (key == "_routing") {
-      if (v.get_string().get(s) == simdjson::SUCCESS) d->routing = std::string(s);
-    } else if (key == "_seq_no") {
-      if (v.get_int64().get(n) == simdjson::SUCCESS) d->seq_no = SeqNo(n);
-    } else if (key == "_primary_term") {
-      if (v.get_int64().get(n) == simdjson::SUCCESS) d->primary_term = PrimaryTerm(n);
-    } else if (key == "_version") {
-      if (v.get_int64().get(n) == simdjson::SUCCESS) d->version = n;
-    } else if (key == "found") {
-      if (v.get_bool().get(b) == simdjson::SUCCESS) d->found = b;
-    } else if (key == "_source") {
-      od::object src;
-      if (auto e = v.get_object().get(src)) return fail(e);
-      if (auto e = src.raw_json().get(s)) return fail(e);
-      d->source = std::string(s);
+  if (auto e = internal::parse_doc_fields(root, d)) return fail(e);
+  return Status::ok();
+}
+
+// Parses an _mget answer: one Doc per requested document, in request
+// order. A per-document "error" of type index_not_found_exception is an
+// absent document (like get() on a missing index); any other is a
+// transient shard-level failure, reported as kUnavailable naming the
+// cluster, index and id so the caller retries the batch.
+Status parse_mget(std::string_view body, const std::string& label, std::vector<Doc>* out) {
+  simdjson::padded_string padded(body);
+  od::parser parser;
+  od::document doc;
+  od::object root;
+  od::array docs;
+  auto fail = [&](simdjson::error_code e) {
+    return Status(Code::kProtocol, "cluster '" + label + "': malformed _mget answer: " +
+                                       simdjson::error_message(e) + ": " + sanitize_snippet(body));
+  };
+  if (auto e = parser.iterate(padded).get(doc)) return fail(e);
+  if (auto e = doc.get_object().get(root)) return fail(e);
+  if (auto e = root.find_field("docs").get_array().get(docs)) return fail(e);
+  for (auto entry : docs) {
+    od::object o;
+    if (auto e = entry.get_object().get(o)) return fail(e);
+    Doc d;
+    std::string error;
+    if (auto e = internal::parse_doc_fields(o, &d, {&error})) return fail(e);
+    if (!error.empty()) {
+      auto j = nlohmann::json::parse(error, nullptr, false);
+      const std::string type = j.is_object() ? str_or(j, "type") : "";
+      if (type != "index_not_found_exception") {
+        return Status(Code::kUnavailable, "cluster '" + label + "' index '" + d.index.get() +
+                                              "' id '" + sanitize_snippet(d.id.get(), 512) +
+                                              "': _mget failed for the document: " +
+                                              error_summary("{\"error\":" + error + "}"));
+      }
+      d.found = false;
     }
+    out->push_back(std::move(d));
   }
   return Status::ok();
 }
@@ -395,6 +407,48 @@ Result<Doc> Client::get(const IndexName& idx, const DocId& id,
   TANDEM_RETURN_IF_ERROR(
       parse_get(r.body, &d).context("cluster '" + label_ + "' index '" + idx.get() + "'"));
   return d;
+}
+
+Result<std::vector<Doc>> Client::mget(const std::vector<DocRef>& refs) {
+  std::vector<Doc> out(refs.size());
+  // JSON strings must be valid UTF-8, and ES ids need not be (the proxy
+  // passes them through byte-exact): those are read one by one by URL.
+  nlohmann::json docs = nlohmann::json::array();
+  std::vector<size_t> batched;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const DocRef& r = refs[i];
+    if (!simdjson::validate_utf8(r.id.get()) || !simdjson::validate_utf8(r.index.get())) {
+      TANDEM_ASSIGN_OR_RETURN(out[i], get(r.index, r.id, r.routing));
+      continue;
+    }
+    nlohmann::json d = {{"_index", r.index.get()}, {"_id", r.id.get()}};
+    if (r.routing) d["routing"] = *r.routing;
+    docs.push_back(std::move(d));
+    batched.push_back(i);
+  }
+  if (batched.empty()) return out;
+  TANDEM_ASSIGN_OR_RETURN(
+      auto r, send(make_req("POST", "/_mget", nlohmann::json{{"docs", docs}}.dump(), true)));
+  if (!is_2xx(r.status)) return error_from(r);
+  std::vector<Doc> got;
+  got.reserve(batched.size());
+  TANDEM_RETURN_IF_ERROR(parse_mget(r.body, label_, &got));
+  if (got.size() != batched.size()) {
+    return Status(Code::kProtocol, "cluster '" + label_ + "': _mget answered " +
+                                       std::to_string(got.size()) + " documents for " +
+                                       std::to_string(batched.size()) + " asked");
+  }
+  for (size_t k = 0; k < batched.size(); ++k) {
+    Doc& d = got[k];
+    const DocRef& ref = refs[batched[k]];
+    // Name the document as asked: an error entry may lack _index/_id, and
+    // the caller matches by position.
+    d.index = ref.index;
+    d.id = ref.id;
+    if (!d.found) d.routing = ref.routing;
+    out[batched[k]] = std::move(d);
+  }
+  return out;
 }
 
 Result<WriteResult> Client::index_doc(const IndexName& idx, const DocId& id,

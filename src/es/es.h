@@ -175,6 +175,13 @@ struct Doc {
   bool found = true;
 };
 
+// A document to read with Client::mget.
+struct DocRef {
+  IndexName index;
+  DocId id;
+  std::optional<std::string> routing;
+};
+
 struct ScanOptions {
   int slice_id = 0;  // this scanner's slice
   int slices = 1;    // total slices (1 = no slicing)
@@ -261,6 +268,10 @@ class Client final {
   // found=false when the document does not exist (404 is not an error).
   Result<Doc> get(const IndexName& idx, const DocId& id,
                   const std::optional<std::string>& routing = std::nullopt);
+  // POST /_mget: one Doc per ref, in order; found=false for a missing
+  // document or index. Each Doc carries its ref's index, id (and, when
+  // absent, routing), so callers match answers by position.
+  Result<std::vector<Doc>> mget(const std::vector<DocRef>& refs);
   // PUT /idx/_doc/id, optionally version_type=external. A 409 is
   // Code::kConflict with the index and id in the message.
   Result<WriteResult> index_doc(const IndexName& idx, const DocId& id, std::string_view source,

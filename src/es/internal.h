@@ -7,6 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include <simdjson.h>
+
+#include "es/es.h"
 #include "http/http.h"
 
 namespace tandem::es::internal {
@@ -30,5 +33,16 @@ std::optional<int64_t> parse_int(std::string_view s);
 
 // True if the body names a missing search context (expired scroll / PIT).
 bool mentions_missing_search_context(std::string_view body);
+
+// Reads one document object -- a GET answer, an _mget entry or a search
+// hit -- into *d: _index, _id, _routing, _seq_no, _primary_term,
+// _version, found, and _source as its raw bytes (never re-serialized).
+// Optionally keeps a hit's "sort" array and an _mget entry's "error"
+// object as raw JSON. Fields it does not know are skipped.
+struct DocExtras {
+  std::string* error = nullptr;
+  std::string* sort = nullptr;
+};
+simdjson::error_code parse_doc_fields(simdjson::ondemand::object o, Doc* d, DocExtras x = {});
 
 }  // namespace tandem::es::internal

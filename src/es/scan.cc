@@ -86,36 +86,8 @@ Status parse_page(std::string_view body, Page* p) {
           od::object hit;
           if (auto e = h.get_object().get(hit)) return fail(e);
           Doc d;
-          for (auto hf : hit) {
-            std::string_view hk, hs;
-            if (auto e = hf.unescaped_key().get(hk)) return fail(e);
-            od::value hv;
-            if (auto e = hf.value().get(hv)) return fail(e);
-            int64_t n;
-            if (hk == "_index") {
-              if (hv.get_string().get(hs) == simdjson::SUCCESS)
-                d.index = IndexName(std::string(hs));
-            } else if (hk == "_id") {
-              if (hv.get_string().get(hs) == simdjson::SUCCESS) d.id = DocId(std::string(hs));
-            } else if (hk == "_routing") {
-              if (hv.get_string().get(hs) == simdjson::SUCCESS) d.routing = std::string(hs);
-            } else if (hk == "_seq_no") {
-              if (hv.get_int64().get(n) == simdjson::SUCCESS) d.seq_no = SeqNo(n);
-            } else if (hk == "_primary_term") {
-              if (hv.get_int64().get(n) == simdjson::SUCCESS) d.primary_term = PrimaryTerm(n);
-            } else if (hk == "_version") {
-              if (hv.get_int64().get(n) == simdjson::SUCCESS) d.version = n;
-            } else if (hk == "_source") {
-              od::object src;
-              if (auto e = hv.get_object().get(src)) return fail(e);
-              if (auto e = src.raw_json().get(hs)) return fail(e);
-              d.source = std::string(hs);
-            } else if (hk == "sort") {
-              od::array sa;
-              if (auto e = hv.get_array().get(sa)) return fail(e);
-              if (auto e = sa.raw_json().get(hs)) return fail(e);
-              p->last_sort = std::string(hs);
-            }
+          if (auto e = internal::parse_doc_fields(hit, &d, {nullptr, &p->last_sort})) {
+            return fail(e);
           }
           p->docs.push_back(std::move(d));
         }

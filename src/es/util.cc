@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include <simdjson.h>
 #include <nlohmann/json.hpp>
 
 #include "es/es.h"
@@ -173,6 +174,50 @@ std::optional<int64_t> parse_int(std::string_view s) {
 bool mentions_missing_search_context(std::string_view body) {
   return body.find("search_context_missing_exception") != std::string_view::npos ||
          body.find("No search context found") != std::string_view::npos;
+}
+
+simdjson::error_code parse_doc_fields(simdjson::ondemand::object root, Doc* d, DocExtras x) {
+  namespace od = simdjson::ondemand;
+  for (auto f : root) {
+    std::string_view key;
+    if (auto e = f.unescaped_key().get(key)) return e;
+    od::value v;
+    if (auto e = f.value().get(v)) return e;
+    std::string_view s;
+    int64_t n;
+    bool b;
+    if (key == "_index") {
+      if (v.get_string().get(s) == simdjson::SUCCESS) d->index = IndexName(std::string(s));
+    } else if (key == "_id") {
+      if (v.get_string().get(s) == simdjson::SUCCESS) d->id = DocId(std::string(s));
+    } else if (key == "_routing") {
+      if (v.get_string().get(s) == simdjson::SUCCESS) d->routing = std::string(s);
+    } else if (key == "_seq_no") {
+      if (v.get_int64().get(n) == simdjson::SUCCESS) d->seq_no = SeqNo(n);
+    } else if (key == "_primary_term") {
+      if (v.get_int64().get(n) == simdjson::SUCCESS) d->primary_term = PrimaryTerm(n);
+    } else if (key == "_version") {
+      if (v.get_int64().get(n) == simdjson::SUCCESS) d->version = n;
+    } else if (key == "found") {
+      if (v.get_bool().get(b) == simdjson::SUCCESS) d->found = b;
+    } else if (key == "_source") {
+      od::object src;
+      if (auto e = v.get_object().get(src)) return e;
+      if (auto e = src.raw_json().get(s)) return e;
+      d->source = std::string(s);
+    } else if (key == "sort" && x.sort != nullptr) {
+      od::array sa;
+      if (auto e = v.get_array().get(sa)) return e;
+      if (auto e = sa.raw_json().get(s)) return e;
+      *x.sort = std::string(s);
+    } else if (key == "error" && x.error != nullptr) {
+      od::object err;
+      if (auto e = v.get_object().get(err)) return e;
+      if (auto e = err.raw_json().get(s)) return e;
+      *x.error = std::string(s);
+    }
+  }
+  return simdjson::SUCCESS;
 }
 
 }  // namespace internal

@@ -247,25 +247,49 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
 
 namespace {
 // Reads with retries; kNotFound (index missing) is reported as an absent doc.
-template <typename F>
-Result<es::Doc> read_doc(F&& f, Counters& c, const std::function<bool()>& wait,
-                         const IndexName& idx, const DocId& id) {
+Result<std::vector<es::Doc>> read_docs(const std::function<Result<std::vector<es::Doc>>()>& f,
+                                       Counters& c, const std::function<bool()>& wait,
+                                       const std::string& side) {
   for (;;) {
     auto r = f();
     if (r.is_ok()) return r;
-    if (r.status().code() == Code::kNotFound) {
-      es::Doc d;
-      d.index = idx;
-      d.id = id;
-      d.found = false;
-      return d;
-    }
-    if (!is_retryable(r.status())) return r.status();
+    if (!is_retryable(r.status())) return r.status().context("reading documents from the " + side);
     c.note_retry(r.status());
     if (!wait()) return Status(Code::kUnavailable, "stopped before the events were applied");
   }
 }
+
+Result<es::Doc> get_or_absent(Result<es::Doc> r, const es::DocRef& ref) {
+  if (r.is_ok() || r.status().code() != Code::kNotFound) return r;
+  es::Doc d;
+  d.index = ref.index;
+  d.id = ref.id;
+  d.routing = ref.routing;
+  d.found = false;
+  return d;
+}
+
+template <typename Get>
+Result<std::vector<es::Doc>> one_by_one(const std::vector<es::DocRef>& refs, Get&& get) {
+  std::vector<es::Doc> out;
+  out.reserve(refs.size());
+  for (const auto& ref : refs) {
+    TANDEM_ASSIGN_OR_RETURN(auto d, get_or_absent(get(ref), ref));
+    out.push_back(std::move(d));
+  }
+  return out;
+}
 }  // namespace
+
+Result<std::vector<es::Doc>> Sink::mget_primary(const std::vector<es::DocRef>& refs) {
+  return one_by_one(refs,
+                    [&](const es::DocRef& r) { return get_primary(r.index, r.id, r.routing); });
+}
+
+Result<std::vector<es::Doc>> Sink::mget_secondary(const std::vector<es::DocRef>& refs) {
+  return one_by_one(refs,
+                    [&](const es::DocRef& r) { return get_secondary(r.index, r.id, r.routing); });
+}
 
 // Reconcile: the proxy does not know the outcome of a write to (index, id)
 // (it crashed between forwarding and logging), so the primary's current
@@ -283,42 +307,73 @@ Result<es::Doc> read_doc(F&& f, Counters& c, const std::function<bool()>& wait,
 //  - Neither side has it: nothing to write, but a stale backfill copy could
 //    still arrive without a tombstone to stop it, so the index is marked as
 //    needing verification (verify + repair settles it before cutover).
+// Batched, the argument holds per document: every secondary read of the
+// batch completes (one _mget) before any primary read starts (another).
 Result<Settled> Applier::apply_reconcile(const Item& item) {
-  const auto& e = item.ev;
+  std::vector<Settled> fate;
+  TANDEM_RETURN_IF_ERROR(apply_reconciles({&item}, &fate));
+  return fate[0];
+}
+
+Status Applier::apply_reconciles(const std::vector<const Item*>& items, std::vector<Settled>* out) {
+  std::vector<Settled> fate(items.size(), Settled::kApplied);
+  if (items.empty()) {
+    if (out) *out = std::move(fate);
+    return Status::ok();
+  }
+  std::vector<es::DocRef> refs;
+  refs.reserve(items.size());
+  for (const Item* it : items) refs.push_back({it->ev.index, it->ev.id, it->ev.routing});
   Backoff b(opts_.backoff);
   std::function<bool()> wait = [&] { return sleep_backoff(b); };
   TANDEM_ASSIGN_OR_RETURN(
-      es::Doc g, read_doc([&] { return sink_.get_secondary(e.index, e.id, e.routing); }, c_, wait,
-                          e.index, e.id));
-  TANDEM_ASSIGN_OR_RETURN(
-      es::Doc p, read_doc([&] { return sink_.get_primary(e.index, e.id, e.routing); }, c_, wait,
-                          e.index, e.id));
-  Item w;
-  w.ev = e;
-  w.ev.epoch = opts_.reconcile_epoch.value_or(e.epoch);
-  if (p.found) {
-    w.ev.op = event::Op::kIndex;
-    w.ev.seq_no = p.seq_no;
-    w.ev.primary_term = p.primary_term;
-    w.ev.source = std::move(p.source);
-    if (!w.ev.routing && p.routing) w.ev.routing = p.routing;
-  } else if (g.found && g.version > 0) {
-    w.ev.op = event::Op::kDelete;
-    w.version = static_cast<uint64_t>(g.version) + 1;
-  } else {
-    if (dlq_ != nullptr) {
-      TANDEM_RETURN_IF_ERROR(dlq_->mark_needs_verify(
-          e.index, "reconcile of id '" + es::sanitize_snippet(e.id.get(), 200) +
-                       "' found it on neither side: no tombstone could be placed"));
-    }
-    ++c_.reconciled;
-    return Settled::kApplied;
+      auto secondary, read_docs([&] { return sink_.mget_secondary(refs); }, c_, wait, "secondary"));
+  TANDEM_ASSIGN_OR_RETURN(auto primary,
+                          read_docs([&] { return sink_.mget_primary(refs); }, c_, wait, "primary"));
+  if (secondary.size() != items.size() || primary.size() != items.size()) {
+    return Status(Code::kInternal, "reconcile read " + std::to_string(secondary.size()) + "/" +
+                                       std::to_string(primary.size()) + " documents for " +
+                                       std::to_string(items.size()) + " events");
   }
-  std::vector<const Item*> one{&w};
-  std::vector<Settled> fate;
-  TANDEM_RETURN_IF_ERROR(apply_data(one, &fate));
-  ++c_.reconciled;
-  return fate[0];
+  std::vector<Item> writes;
+  std::vector<size_t> write_of;  // index into items
+  writes.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& e = items[i]->ev;
+    es::Doc& p = primary[i];
+    const es::Doc& g = secondary[i];
+    Item w;
+    w.ev = e;
+    w.ev.epoch = opts_.reconcile_epoch.value_or(e.epoch);
+    if (p.found) {
+      w.ev.op = event::Op::kIndex;
+      w.ev.seq_no = p.seq_no;
+      w.ev.primary_term = p.primary_term;
+      w.ev.source = std::move(p.source);
+      if (!w.ev.routing && p.routing) w.ev.routing = p.routing;
+    } else if (g.found && g.version > 0) {
+      w.ev.op = event::Op::kDelete;
+      w.version = static_cast<uint64_t>(g.version) + 1;
+    } else {
+      if (dlq_ != nullptr) {
+        TANDEM_RETURN_IF_ERROR(dlq_->mark_needs_verify(
+            e.index, "reconcile of id '" + es::sanitize_snippet(e.id.get(), 200) +
+                         "' found it on neither side: no tombstone could be placed"));
+      }
+      continue;
+    }
+    writes.push_back(std::move(w));
+    write_of.push_back(i);
+  }
+  std::vector<const Item*> ptrs;
+  ptrs.reserve(writes.size());
+  for (const Item& w : writes) ptrs.push_back(&w);
+  std::vector<Settled> written;
+  TANDEM_RETURN_IF_ERROR(apply_data(ptrs, &written));
+  for (size_t k = 0; k < written.size(); ++k) fate[write_of[k]] = written[k];
+  c_.reconciled += items.size();
+  if (out) *out = std::move(fate);
+  return Status::ok();
 }
 
 Result<Settled> Applier::apply_meta(const Item& item) {

@@ -38,6 +38,11 @@ class Sink {
                                       const std::optional<std::string>& routing) = 0;
   virtual Result<es::Doc> get_secondary(const IndexName& idx, const DocId& id,
                                         const std::optional<std::string>& routing) = 0;
+  // Many documents in one request (es::Client::mget): one Doc per ref, in
+  // order. The defaults read one by one; a kNotFound (index missing) from
+  // get_* is an absent document.
+  virtual Result<std::vector<es::Doc>> mget_primary(const std::vector<es::DocRef>& refs);
+  virtual Result<std::vector<es::Doc>> mget_secondary(const std::vector<es::DocRef>& refs);
   // Makes sure `idx` exists on the secondary, creating it from the
   // primary's metadata when missing (if allowed). Called before every bulk
   // for each index in it, so implementations cache indices known to exist.
@@ -133,6 +138,11 @@ class Applier {
   Status apply_data(const std::vector<const Item*>& items, std::vector<Settled>* out = nullptr);
   // One reconcile event: read the primary, write what is there.
   Result<Settled> apply_reconcile(const Item& item);
+  // Many reconcile events with two _mget round trips and one bulk in all,
+  // instead of three requests per event. On ok every item is settled;
+  // `out` (optional) receives each item's fate in order.
+  Status apply_reconciles(const std::vector<const Item*>& items,
+                          std::vector<Settled>* out = nullptr);
   // One meta event (through Sink::apply_meta, with retries).
   Result<Settled> apply_meta(const Item& item);
   // Dispatches on the op; used by `dlq retry`.

@@ -25,6 +25,12 @@ class EsSink final : public Sink {
                                 const std::optional<std::string>& routing) override {
     return s_.get(idx, id, routing);
   }
+  Result<std::vector<es::Doc>> mget_primary(const std::vector<es::DocRef>& refs) override {
+    return p_.mget(refs);
+  }
+  Result<std::vector<es::Doc>> mget_secondary(const std::vector<es::DocRef>& refs) override {
+    return s_.mget(refs);
+  }
   Status ensure_index(const IndexName& idx) override {
     {
       std::lock_guard<std::mutex> g(mu_);

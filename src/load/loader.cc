@@ -245,16 +245,18 @@ class LoaderImpl final : public Loader {
   }
 
   Status apply_batch(Applier& a, const Batch& b) {
-    std::vector<const Item*> data;
+    // External versions make the order of application within a batch
+    // irrelevant, so reconciles go together (two _mget and one bulk).
+    std::vector<const Item*> data, reconciles;
     data.reserve(b.items.size());
     for (const auto& it : b.items) {
       if (it.ev.op == event::Op::kReconcile || a.needs_reconcile(it)) {
-        auto r = a.apply_reconcile(it);
-        if (!r.is_ok()) return r.status();
+        reconciles.push_back(&it);
       } else {
         data.push_back(&it);
       }
     }
+    TANDEM_RETURN_IF_ERROR(a.apply_reconciles(reconciles));
     return a.apply_data(data);
   }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "backfill/backfill.h"
@@ -188,6 +189,59 @@ TEST_F(BackfillIt, ExpiredScrollResumesFromTheCheckpoint) {
   EXPECT_EQ(parity(*blue_, *green_, a), "");
   EXPECT_GT(progress_lines_with("reopening from the checkpoint"), 0u)
       << "no scroll was lost: the test did not test anything";
+}
+
+// Point-in-time contexts freed mid-copy (what keep_alive expiry does, but
+// now instead of after search.keep_alive_interval): blue's traffic goes
+// through a recording relay, and a thread frees every PIT id blue has
+// handed out with a real DELETE /_pit. Each slice reopens from its
+// search_after checkpoint and nothing is skipped.
+TEST_F(BackfillIt, ExpiredPitResumesFromTheCheckpoint) {
+  auto a = make_index("p", 3000);
+  auto blue_url = http::Url::parse(tandem::testing::blue_url());
+  ASSERT_TRUE(blue_url.is_ok());
+  tandem::testing::RecordingRelay relay(blue_url->host, blue_url->port);
+  auto via = connect_or_die("blue", "http://127.0.0.1:" + std::to_string(relay.port()));
+  ASSERT_TRUE(via);
+  ASSERT_TRUE(via->info().caps.pit_scan && via->info().caps.pit_slicing)
+      << "blue " << tandem::testing::blue_url() << " cannot scan with sliced PITs";
+  TempStore store;
+  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  Options o = opts();
+  o.slices = 2;
+  o.batch_size = 100;
+  o.throttle_docs_per_s = 3000;
+  capture_progress(o);
+  std::atomic<bool> done{false};
+  std::atomic<int> freed{0};
+  std::thread killer([&] {
+    std::set<std::string> seen;
+    for (int i = 0; i < 6 && !done; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      for (const auto& ex : relay.exchanges()) {
+        if (ex.status != 200) continue;
+        auto body = nlohmann::json::parse(ex.response_body, nullptr, false);
+        if (!body.is_object()) continue;
+        for (const char* key : {"id", "pit_id"}) {
+          if (!body.contains(key) || !body[key].is_string()) continue;
+          const std::string id = body[key];
+          if (ex.target.find("_pit") == std::string::npos && std::string(key) == "id") continue;
+          if (!seen.insert(id).second) continue;
+          auto r = blue_->send({"DELETE", "/_pit", nlohmann::json{{"id", id}}.dump()});
+          if (r.is_ok() && r->status == 200) ++freed;
+        }
+      }
+    }
+  });
+  auto rep = run(*via, *sink, *store, nullptr, o);
+  done = true;
+  killer.join();
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  EXPECT_TRUE(rep->ok()) << rep->summary();
+  EXPECT_EQ(parity(*blue_, *green_, a), "");
+  EXPECT_GT(freed.load(), 0) << "no PIT was freed: the test did not test anything";
+  EXPECT_GT(progress_lines_with("reopening from the checkpoint"), 0u)
+      << "no PIT was lost mid-copy: the test did not test anything";
 }
 
 // Blue goes away mid-copy (connections refused, pooled ones reset) and comes

@@ -316,6 +316,41 @@ TEST_P(EsIt, ExternalVersions) {
   EXPECT_EQ(d3->result, "deleted");
 }
 
+// _mget answers in request order, keeps _source byte-exact, honours
+// routing, and reports missing documents and missing indices as absent;
+// an id that is not UTF-8 (a JSON body can't carry it) is still read.
+TEST_P(EsIt, MgetInOrderWithMissingDocsAndIndices) {
+  Client& c = *c_;
+  IndexName idx = fresh_index("mget");
+  ASSERT_TRUE(c.create_index(idx, kMapping).is_ok());
+  const std::string not_utf8 = std::string("id-\xff\xfe", 5);
+  ASSERT_TRUE(c.index_doc(idx, DocId("a"), R"({"n": 1,  "s":"x"})").is_ok());
+  ASSERT_TRUE(c.index_doc(idx, DocId("r"), R"({"n":2})", std::nullopt, std::string("rt")).is_ok());
+  ASSERT_TRUE(c.index_doc(idx, DocId(not_utf8), R"({"n":3})").is_ok());
+  std::vector<DocRef> refs = {{idx, DocId("r"), std::string("rt")},
+                              {idx, DocId("missing"), std::nullopt},
+                              {IndexName(idx.get() + "-absent"), DocId("a"), std::nullopt},
+                              {idx, DocId(not_utf8), std::nullopt},
+                              {idx, DocId("a"), std::nullopt}};
+  auto r = c.mget(refs);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_EQ(r->size(), refs.size());
+  const auto& d = *r;
+  EXPECT_TRUE(d[0].found);
+  EXPECT_EQ(d[0].routing, "rt");
+  EXPECT_EQ(d[0].source, R"({"n":2})");
+  EXPECT_FALSE(d[1].found);
+  EXPECT_EQ(d[1].id.get(), "missing");
+  EXPECT_FALSE(d[2].found);
+  EXPECT_TRUE(d[3].found);  // (ES itself stores such an id with U+FFFD replacements)
+  EXPECT_EQ(d[3].source, R"({"n":3})");
+  EXPECT_TRUE(d[4].found);
+  EXPECT_EQ(d[4].source, R"({"n": 1,  "s":"x"})");
+  EXPECT_GE(d[4].seq_no.get(), 0);
+  EXPECT_GE(d[4].primary_term.get(), 1);
+  EXPECT_EQ(d[4].version, 1);
+}
+
 TEST_P(EsIt, Metadata) {
   Client& c = *c_;
   auto h = c.health();

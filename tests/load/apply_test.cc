@@ -233,6 +233,37 @@ TEST(Applier, ReconcileWithNothingAnywhereMarksVerify) {
   EXPECT_EQ((*marks)[0].index.get(), "i");
 }
 
+// A batch of reconciles: each document settles by its own case (copy,
+// tombstone above the stale copy, nothing anywhere), with one bulk in all.
+TEST(Applier, ReconcileBatchSettlesEachCaseWithOneBulk) {
+  FakeSink sink;
+  sink.primary["i/copy"] = FakeDoc{true, 8, R"({"v":"primary"})"};
+  sink.put("i/stale", FakeDoc{true, 5, "{}"});
+  TempStore store;
+  Counters c;
+  Applier a(sink, store.get(), c, fast_options(), nullptr);
+  std::vector<Item> items;
+  for (const char* id : {"copy", "stale", "nowhere"}) {
+    event::ChangeEvent e = ev_index("i", id, -1, "");
+    e.op = event::Op::kReconcile;
+    items.push_back(item(e));
+  }
+  std::vector<Settled> fate;
+  ASSERT_TRUE(a.apply_reconciles(ptrs(items), &fate).is_ok());
+  ASSERT_EQ(fate.size(), 3u);
+  EXPECT_EQ(sink.bulk_calls(), 1);
+  EXPECT_EQ(c.reconciled, 3u);
+  auto docs = sink.docs();
+  EXPECT_EQ(docs["i/copy"].version, 8u);
+  EXPECT_TRUE(docs["i/copy"].exists);
+  EXPECT_FALSE(docs["i/stale"].exists);
+  EXPECT_EQ(docs["i/stale"].version, 6u);
+  EXPECT_EQ(docs.count("i/nowhere"), 0u);
+  auto marks = (*store).needs_verify();
+  ASSERT_TRUE(marks.is_ok());
+  EXPECT_EQ(marks->size(), 1u);
+}
+
 TEST(Applier, EventWithoutSeqNoIsDeadLettered) {
   FakeSink sink;
   TempStore store;
