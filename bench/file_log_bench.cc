@@ -1,7 +1,7 @@
 // File log append benchmark: throughput and append-to-ack latency (p50,
 // p99, max) for 1 KB and 10 KB records at the default fsync cadence.
 //
-//   file_log_bench [DIR] [SECONDS] [IN_FLIGHT] [RATE]
+//   file_log_bench [DIR] [SECONDS] [IN_FLIGHT] [RATE] [FSYNC_INTERVAL_MS]
 //
 // DIR defaults to a fresh directory under $TMPDIR (removed afterwards) --
 // point it at the disk you care about, fsync cost is the whole story.
@@ -10,7 +10,8 @@
 // as fast as IN_FLIGHT allows) paces appends at a fixed rate instead:
 // record i is appended at start + i/RATE, and latency runs from that
 // append() call to the callback (fdatasync'd), the append-to-durable
-// latency of a log that is not saturated.
+// latency of a log that is not saturated. FSYNC_INTERVAL_MS (default: the
+// log's default) is the group-commit window, to compare cadences in one run.
 #include <stdlib.h>
 
 #include <algorithm>
@@ -36,10 +37,11 @@ struct Result {
 };
 
 Result run(const std::string& dir, size_t value_bytes, double seconds, size_t in_flight,
-           double rate) {
+           double rate, std::chrono::milliseconds fsync_interval) {
   std::filesystem::remove_all(dir);
   tandem::log::FileLogOptions o;
-  o.dir = dir;  // defaults otherwise: 8 partitions, 2 ms group commit, 128 MiB segments
+  o.dir = dir;  // defaults otherwise: 8 partitions, 128 MiB segments
+  o.fsync_interval = fsync_interval;
   auto opened = tandem::log::open_file_log(o);
   if (!opened.is_ok()) {
     std::fprintf(stderr, "%s\n", opened.status().to_string().c_str());
@@ -114,14 +116,18 @@ int main(int argc, char** argv) {
   const double seconds = argc > 2 ? std::atof(argv[2]) : 5.0;
   const size_t in_flight = argc > 3 ? static_cast<size_t>(std::atol(argv[3])) : 1024;
   const double rate = argc > 4 ? std::atof(argv[4]) : 0;
+  const auto fsync_interval = argc > 5 ? std::chrono::milliseconds(std::atol(argv[5]))
+                                       : tandem::log::FileLogOptions{}.fsync_interval;
   std::printf(
-      "file log bench: dir %s, %.1f s per case, %zu in flight, rate %s, fsync_interval 2 ms\n",
+      "file log bench: dir %s, %.1f s per case, %zu in flight, rate %s, fsync_interval %ld ms\n",
       base.c_str(), seconds, in_flight,
-      rate > 0 ? (std::to_string(static_cast<long>(rate)) + " records/s").c_str() : "unthrottled");
+      rate > 0 ? (std::to_string(static_cast<long>(rate)) + " records/s").c_str() : "unthrottled",
+      static_cast<long>(fsync_interval.count()));
   std::printf("%-8s %12s %10s %10s %10s %10s\n", "value", "records/s", "MB/s", "p50 us", "p99 us",
               "max us");
   for (size_t bytes : {size_t{1024}, size_t{10240}}) {
-    Result r = run(base + "-" + std::to_string(bytes), bytes, seconds, in_flight, rate);
+    Result r =
+        run(base + "-" + std::to_string(bytes), bytes, seconds, in_flight, rate, fsync_interval);
     std::printf("%-8zu %12.0f %10.1f %10.0f %10.0f %10.0f\n", bytes, r.records_per_s, r.mb_per_s,
                 r.p50_us, r.p99_us, r.max_us);
   }

@@ -84,14 +84,7 @@ Status apply_flags(const ProxyArgs& a, proxy::ProxyConfig* cfg) {
 
 Result<std::unique_ptr<log::Log>> open_configured_log(const proxy::LogConfig& lc) {
   if (lc.backend == proxy::LogConfig::Backend::kKafka) {
-    // Sync capture holds each client's answer until Kafka acknowledged its
-    // events, so the producer's linger is added to every write. 1 ms instead
-    // of the log's 5 ms halved the added p50 of a 100-document _bulk
-    // (bench/proxy/write.sh) at the same throughput: concurrent requests
-    // still share batches. A configured linger.ms wins.
-    log::KafkaLogOptions ko = lc.kafka;
-    ko.properties.emplace("linger.ms", "1");
-    return log::open_kafka_log(ko);
+    return log::open_kafka_log(lc.kafka);
   }
   return log::open_file_log(lc.file);
 }

@@ -266,10 +266,11 @@ struct Core {
           apply_retention(ps);
           continue;
         }
-        // Group commit: give other appenders until first_enqueued +
-        // fsync_interval to join this batch. While the previous fdatasync
-        // ran the window usually passed already, so under load this does
-        // not add latency; it only gathers when the log is nearly idle.
+        // Group commit: everything queued now goes into one write + sync;
+        // what arrives during that sync goes into the next. An optional
+        // window (fsync_interval > 0) gives other appenders until
+        // first_enqueued + fsync_interval to join; off by default, as it
+        // only ever delayed an idle log (docs/benchmarks.md).
         if (opts.fsync_interval.count() > 0) {
           ps.q_cv.wait_until(lk, ps.first_enqueued + opts.fsync_interval,
                              [&] { return ps.stopping || ps.queued_bytes >= kMaxBatchBytes; });

@@ -114,9 +114,14 @@ struct FileLogOptions {
   bool shared_reader = false;
   int32_t partitions = 8;
   uint64_t segment_bytes = 128ull << 20;
-  std::chrono::milliseconds fsync_interval{2};  // group commit window
-  uint64_t retention_bytes = 0;                 // per partition; 0 = unlimited
-  std::chrono::seconds retention_age{0};        // 0 = unlimited
+  // Group-commit window: how long the writer keeps a batch open for more
+  // appends before writing it. 0: write as soon as the writer is free;
+  // records appended while an fdatasync runs still share the next one, so
+  // batching under load does not need a window, and an idle log answers
+  // without waiting for one.
+  std::chrono::milliseconds fsync_interval{0};
+  uint64_t retention_bytes = 0;           // per partition; 0 = unlimited
+  std::chrono::seconds retention_age{0};  // 0 = unlimited
 };
 // Refuses a directory another process holds (flock), names the path on
 // every error, truncates a torn tail on open. With shared_reader: see above.

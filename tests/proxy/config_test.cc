@@ -67,6 +67,26 @@ admin:
 state: /var/lib/tandem/state.db
 )";
 
+// Sync capture waits for Kafka's ack, so the proxy's producer does not
+// linger by default; a configured linger.ms wins.
+TEST(ConfigTest, KafkaLingerDefaultsToZeroAndConfigWins) {
+  const char* yaml = R"(
+primary:
+  url: http://blue.example:9200
+log:
+  backend: kafka
+  kafka:
+    brokers: k1:9092
+    topic: t
+    properties:
+      linger.ms: "7"
+)";
+  auto r = parse_config(yaml, "t.yaml", env_of({}));
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->log.kafka.properties.at("linger.ms"), "7");
+  EXPECT_EQ(LogConfig{}.kafka.properties.at("linger.ms"), "0");
+}
+
 TEST(ConfigTest, ParsesEveryKey) {
   auto r = parse_config(kFull, "t.yaml", env_of({{"KAFKA_PW", "s3cret"}}));
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
@@ -91,6 +111,7 @@ TEST(ConfigTest, ParsesEveryKey) {
   EXPECT_EQ(c.log.kafka.partitions, 12);
   EXPECT_EQ(c.log.kafka.properties.at("security.protocol"), "SASL_SSL");
   EXPECT_EQ(c.log.kafka.properties.at("sasl.password"), "s3cret");
+  EXPECT_EQ(c.log.kafka.properties.at("linger.ms"), "0") << "the proxy's producer default";
   EXPECT_EQ(c.capture.durability, Durability::kAsync);
   EXPECT_EQ(c.capture.log_deadline, 1500ms);
   EXPECT_EQ(c.capture.spill_dir, "/var/spill");
