@@ -246,7 +246,8 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
 }
 
 namespace {
-// Reads with retries; kNotFound (index missing) is reported as an absent doc.
+// Reads with retries (429, 5xx, connection failures), naming the side on
+// a permanent failure.
 Result<std::vector<es::Doc>> read_docs(const std::function<Result<std::vector<es::Doc>>()>& f,
                                        Counters& c, const std::function<bool()>& wait,
                                        const std::string& side) {
@@ -259,6 +260,8 @@ Result<std::vector<es::Doc>> read_docs(const std::function<Result<std::vector<es
   }
 }
 
+// kNotFound from a single GET (the index is missing) is an absent document,
+// as _mget reports it.
 Result<es::Doc> get_or_absent(Result<es::Doc> r, const es::DocRef& ref) {
   if (r.is_ok() || r.status().code() != Code::kNotFound) return r;
   es::Doc d;
