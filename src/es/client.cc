@@ -374,10 +374,17 @@ Status parse_mget(std::string_view body, const std::string& label, std::vector<D
       auto j = nlohmann::json::parse(error, nullptr, false);
       const std::string type = j.is_object() ? str_or(j, "type") : "";
       if (type != "index_not_found_exception") {
-        return Status(Code::kUnavailable, "cluster '" + label + "' index '" + d.index.get() +
-                                              "' id '" + sanitize_snippet(d.id.get(), 512) +
-                                              "': _mget failed for the document: " +
-                                              error_summary("{\"error\":" + error + "}"));
+        const std::string msg =
+            "cluster '" + label + "' index '" + d.index.get() + "' id '" +
+            sanitize_snippet(d.id.get(), 512) +
+            "': _mget failed for the document: " + error_summary("{\"error\":" + error + "}");
+        // A closed index is what a GET answers 400 for: not transient.
+        if (type == "index_closed_exception") {
+          Status st(code_for_http_status(400), msg);
+          st.with_http_status(400);
+          return st;
+        }
+        return Status(Code::kUnavailable, msg);
       }
       d.found = false;
     }
@@ -418,7 +425,15 @@ Result<std::vector<Doc>> Client::mget(const std::vector<DocRef>& refs) {
   for (size_t i = 0; i < refs.size(); ++i) {
     const DocRef& r = refs[i];
     if (!simdjson::validate_utf8(r.id.get()) || !simdjson::validate_utf8(r.index.get())) {
-      TANDEM_ASSIGN_OR_RETURN(out[i], get(r.index, r.id, r.routing));
+      auto one = get(r.index, r.id, r.routing);
+      if (!one.is_ok() && one.status().code() == Code::kNotFound) {  // no such index
+        out[i].index = r.index;
+        out[i].id = r.id;
+        out[i].routing = r.routing;
+        out[i].found = false;
+        continue;
+      }
+      TANDEM_ASSIGN_OR_RETURN(out[i], std::move(one));
       continue;
     }
     nlohmann::json d = {{"_index", r.index.get()}, {"_id", r.id.get()}};

@@ -269,7 +269,9 @@ class Client final {
   Result<Doc> get(const IndexName& idx, const DocId& id,
                   const std::optional<std::string>& routing = std::nullopt);
   // POST /_mget: one Doc per ref, in order; found=false for a missing
-  // document or index. Each Doc carries its ref's index, id (and, when
+  // document or index. A per-document failure fails the call: a closed
+  // index as a GET would (400), anything else (a shard not available) as
+  // kUnavailable, to be retried. Each Doc carries its ref's index, id (and, when
   // absent, routing), so callers match answers by position.
   Result<std::vector<Doc>> mget(const std::vector<DocRef>& refs);
   // PUT /idx/_doc/id, optionally version_type=external. A 409 is

@@ -349,6 +349,22 @@ TEST_P(EsIt, MgetInOrderWithMissingDocsAndIndices) {
   EXPECT_GE(d[4].seq_no.get(), 0);
   EXPECT_GE(d[4].primary_term.get(), 1);
   EXPECT_EQ(d[4].version, 1);
+
+  // A non-UTF-8 id in a missing index is absent, as in the batched path.
+  auto absent = c.mget({{IndexName(idx.get() + "-absent"), DocId(not_utf8), std::nullopt}});
+  ASSERT_TRUE(absent.is_ok()) << absent.status().to_string();
+  EXPECT_FALSE((*absent)[0].found);
+
+  // A closed index fails the call the way GET does (400, not retried),
+  // naming the cluster, index and id.
+  ASSERT_TRUE(c.call("POST", "/" + idx.get() + "/_close").is_ok());
+  auto closed = c.mget({{idx, DocId("a"), std::nullopt}});
+  ASSERT_FALSE(closed.is_ok());
+  EXPECT_EQ(closed.status().http_status(), 400) << closed.status().to_string();
+  EXPECT_NE(closed.status().message().find("index '" + idx.get() + "' id 'a'"), std::string::npos)
+      << closed.status().to_string();
+  EXPECT_NE(closed.status().message().find("index_closed_exception"), std::string::npos)
+      << closed.status().to_string();
 }
 
 TEST_P(EsIt, Metadata) {
