@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <set>
@@ -91,6 +92,36 @@ class BackfillIt : public ::testing::Test {
     return n;
   }
 
+  // Copies `idx` from `blue` (2 slices, pages of 100, throttled so the
+  // copy takes about a second) while `vanish` -- which makes blue forget
+  // scan contexts -- runs every 150 ms, at most 6 times, on its own thread.
+  // The copy must end complete, at parity, with at least one slice having
+  // reopened from its checkpoint (else nothing was tested).
+  void copy_while_contexts_vanish(es::Client& blue, Options o, const std::string& idx,
+                                  const std::function<void()>& vanish) {
+    TempStore store;
+    auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+    o.slices = 2;
+    o.batch_size = 100;
+    o.throttle_docs_per_s = 3000;
+    capture_progress(o);
+    std::atomic<bool> done{false};
+    std::thread disrupter([&] {
+      for (int i = 0; i < 6 && !done; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        vanish();
+      }
+    });
+    auto rep = run(blue, *sink, *store, nullptr, o);
+    done = true;
+    disrupter.join();
+    ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+    EXPECT_TRUE(rep->ok()) << rep->summary();
+    EXPECT_EQ(parity(*blue_, *green_, idx), "");
+    EXPECT_GT(progress_lines_with("reopening from the checkpoint"), 0u)
+        << "no scan context was lost mid-copy: the test did not test anything";
+  }
+
   std::unique_ptr<es::Client> blue_, green_;
   std::string prefix_;
   std::mutex progress_mu_;
@@ -166,36 +197,18 @@ TEST_F(BackfillIt, ScrollModeAlsoConverges) {
 // DELETE): each slice reopens from its checkpoint and nothing is skipped.
 TEST_F(BackfillIt, ExpiredScrollResumesFromTheCheckpoint) {
   auto a = make_index("x", 3000);
-  TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
   Options o = opts();
   o.force_scroll = true;
-  o.slices = 2;
-  o.batch_size = 100;
-  o.throttle_docs_per_s = 3000;
-  capture_progress(o);
-  std::atomic<bool> done{false};
-  std::thread killer([&] {
-    for (int i = 0; i < 6 && !done; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(150));
-      (void)blue_->send({"DELETE", "/_search/scroll/_all"});
-    }
+  copy_while_contexts_vanish(*blue_, o, a, [&] {
+    (void)blue_->send({"DELETE", "/_search/scroll/_all"});
   });
-  auto rep = run(*blue_, *sink, *store, nullptr, o);
-  done = true;
-  killer.join();
-  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
-  EXPECT_TRUE(rep->ok()) << rep->summary();
-  EXPECT_EQ(parity(*blue_, *green_, a), "");
-  EXPECT_GT(progress_lines_with("reopening from the checkpoint"), 0u)
-      << "no scroll was lost: the test did not test anything";
 }
 
 // Point-in-time contexts freed mid-copy (what keep_alive expiry does, but
 // now instead of after search.keep_alive_interval): blue's traffic goes
-// through a recording relay, and a thread frees every PIT id blue has
-// handed out with a real DELETE /_pit. Each slice reopens from its
-// search_after checkpoint and nothing is skipped.
+// through a recording relay, and every PIT id blue has handed out is freed
+// with a real DELETE /_pit. Each slice reopens from its search_after
+// checkpoint and nothing is skipped.
 TEST_F(BackfillIt, ExpiredPitResumesFromTheCheckpoint) {
   auto a = make_index("p", 3000);
   auto blue_url = http::Url::parse(tandem::testing::blue_url());
@@ -205,43 +218,19 @@ TEST_F(BackfillIt, ExpiredPitResumesFromTheCheckpoint) {
   ASSERT_TRUE(via);
   ASSERT_TRUE(via->info().caps.pit_scan && via->info().caps.pit_slicing)
       << "blue " << tandem::testing::blue_url() << " cannot scan with sliced PITs";
-  TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
-  Options o = opts();
-  o.slices = 2;
-  o.batch_size = 100;
-  o.throttle_docs_per_s = 3000;
-  capture_progress(o);
-  std::atomic<bool> done{false};
-  std::atomic<int> freed{0};
-  std::thread killer([&] {
-    std::set<std::string> seen;
-    for (int i = 0; i < 6 && !done; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(150));
-      for (const auto& ex : relay.exchanges()) {
-        if (ex.status != 200) continue;
-        auto body = nlohmann::json::parse(ex.response_body, nullptr, false);
-        if (!body.is_object()) continue;
-        for (const char* key : {"id", "pit_id"}) {
-          if (!body.contains(key) || !body[key].is_string()) continue;
-          const std::string id = body[key];
-          if (ex.target.find("_pit") == std::string::npos && std::string(key) == "id") continue;
-          if (!seen.insert(id).second) continue;
-          auto r = blue_->send({"DELETE", "/_pit", nlohmann::json{{"id", id}}.dump()});
-          if (r.is_ok() && r->status == 200) ++freed;
-        }
-      }
+  std::set<std::string> freed;
+  copy_while_contexts_vanish(*via, opts(), a, [&] {
+    for (const auto& ex : relay.exchanges()) {
+      auto body = nlohmann::json::parse(ex.response_body, nullptr, false);
+      if (ex.status != 200 || !body.is_object()) continue;
+      // Opening a PIT answers {"id"}; each search answers {"pit_id"}.
+      const char* key = ex.target.find("/_pit") != std::string::npos ? "id" : "pit_id";
+      if (!body.contains(key) || !body[key].is_string() || freed.count(body[key])) continue;
+      auto r = blue_->send({"DELETE", "/_pit", nlohmann::json{{"id", body[key]}}.dump()});
+      if (r.is_ok() && r->status == 200) freed.insert(body[key]);
     }
   });
-  auto rep = run(*via, *sink, *store, nullptr, o);
-  done = true;
-  killer.join();
-  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
-  EXPECT_TRUE(rep->ok()) << rep->summary();
-  EXPECT_EQ(parity(*blue_, *green_, a), "");
-  EXPECT_GT(freed.load(), 0) << "no PIT was freed: the test did not test anything";
-  EXPECT_GT(progress_lines_with("reopening from the checkpoint"), 0u)
-      << "no PIT was lost mid-copy: the test did not test anything";
+  EXPECT_FALSE(freed.empty()) << "no PIT was freed: the test did not test anything";
 }
 
 // Blue goes away mid-copy (connections refused, pooled ones reset) and comes
