@@ -2,7 +2,6 @@
 // versions; resumable (see src/backfill and docs/loader.md).
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -15,11 +14,6 @@
 
 namespace tandem::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_backfill_signal(int) {
-  g_stop = true;
-}
 
 struct BackfillFlags {
   std::string blue, green, index = "*", state, job = "backfill";
@@ -65,9 +59,7 @@ int run_backfill(const BackfillFlags& f) {
   o.force_scroll = f.force_scroll;
   o.progress_interval = std::chrono::seconds(f.progress_s);
   o.tty = ::isatty(STDERR_FILENO) == 1;
-  o.stop = &g_stop;
-  std::signal(SIGINT, on_backfill_signal);
-  std::signal(SIGTERM, on_backfill_signal);
+  o.stop = &stop_on_signals();
   auto rep = backfill::run(blue, *sink, **store, log.get(), o);
   if (!rep.is_ok()) return fail(rep.status());
   std::fputs(rep->summary().c_str(), stderr);

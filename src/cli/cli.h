@@ -2,6 +2,8 @@
 // place that wires components together (see docs/architecture.md).
 #pragma once
 
+#include <atomic>
+
 #include <memory>
 #include <string>
 
@@ -68,6 +70,13 @@ struct ClusterPair {
 };
 Result<ClusterPair> connect_blue_green(const std::string& blue_url, const std::string& green_url,
                                        int timeout_ms);
+
+// Installs SIGINT/SIGTERM handlers that raise the returned flag, for the
+// long-running commands (backfill, load, workload traffic) to stop
+// gracefully: finish or abandon in-flight work, commit, report. The flag is
+// a lock-free atomic, so the handler is async-signal-safe. Defined in
+// flags.cc.
+const std::atomic<bool>& stop_on_signals();
 
 void register_cluster(CLI::App& app);
 void register_load(CLI::App& app);

@@ -1,9 +1,24 @@
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <string>
 
 #include "cli/cli.h"
 
 namespace tandem::cli {
+namespace {
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
+extern "C" void on_stop_signal(int) {
+  g_stop_requested = true;
+}
+}  // namespace
+
+const std::atomic<bool>& stop_on_signals() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  return g_stop_requested;
+}
 
 void ClusterFlags::add_to(CLI::App& cmd, const std::string& name) {
   cmd.add_option(name, url, "Cluster URL, e.g. http://127.0.0.1:9200")->required();

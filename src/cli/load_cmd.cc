@@ -1,6 +1,5 @@
 // `tandem load`: applies the change log to the secondary (see src/load and
 // docs/loader.md). Credentials: TANDEM_BLUE_* / TANDEM_GREEN_* variables.
-#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -13,11 +12,6 @@
 
 namespace tandem::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) {
-  g_stop = true;
-}
 
 struct LoadFlags {
   std::string blue, green, group = "tandem-loader", state;
@@ -56,12 +50,11 @@ int run_load(const LoadFlags& f) {
   o.progress_interval = std::chrono::seconds(f.progress_s);
   if (f.epoch >= 0) o.apply.reconcile_epoch = Epoch(static_cast<uint32_t>(f.epoch));
   auto loader = load::make_loader(**consumer, *sink, **store, o);
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  const std::atomic<bool>& stop = stop_on_signals();
   std::atomic<bool> done{false};
   std::thread watch([&] {
     while (!done) {
-      if (g_stop) {
+      if (stop) {
         loader->stop();
         return;
       }

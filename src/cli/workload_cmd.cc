@@ -2,7 +2,6 @@
 // traffic generator used by `make demo`, tests and benchmarks.
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <memory>
 #include <string>
 
@@ -14,9 +13,6 @@
 
 namespace tandem::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
 
 struct SeedArgs {
   ClusterFlags cluster;
@@ -49,12 +45,11 @@ int run_seed(const SeedArgs& a) {
 int run_traffic(TrafficArgs a) {
   auto o = a.target.client_options();
   if (!o.is_ok()) return fail(o.status());
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
+  const std::atomic<bool>& stop = stop_on_signals();
   a.opts.duration = std::chrono::milliseconds(static_cast<int64_t>(a.seconds * 1000));
   workload::TrafficStats stats;
   const auto start = std::chrono::steady_clock::now();
-  Status s = workload::run_traffic(*o, IndexName{a.index}, a.opts, stats, g_stop);
+  Status s = workload::run_traffic(*o, IndexName{a.index}, a.opts, stats, stop);
   if (!s.is_ok()) return fail(s);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
