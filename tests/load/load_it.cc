@@ -226,6 +226,88 @@ TEST_F(LoaderIt, BlueUnreachableDuringReconcileLosesNothing) {
   EXPECT_EQ(parity(*blue_, *green_, idx_), "");
 }
 
+// Two loaders in one consumer group split the log's partitions: each
+// applies part of the workload and green ends equal to blue. A loader that
+// joins while the other already owns every partition gets work only after
+// the rebalance, so small probe batches are appended until both have
+// polled something; then the real workload goes in.
+TEST_F(LoaderIt, TwoLoadersShareTheWorkThroughOneConsumerGroup) {
+  const std::string group = tandem::testing::unique_name("ld-it-shared");
+  struct Member {
+    std::unique_ptr<log::Consumer> consumer;
+    std::unique_ptr<Sink> sink;
+    TempStore store;
+    std::unique_ptr<Loader> loader;
+    std::thread thread;
+    Status result = Status::ok();
+  };
+  std::vector<std::unique_ptr<Member>> members;
+  for (int i = 0; i < 2; ++i) {
+    auto m = std::make_unique<Member>();
+    auto c = log_->consumer(group);
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    m->consumer = std::move(c).value();
+    m->sink = make_es_sink(*blue_, *green_);
+    LoaderOptions o;
+    o.workers = 2;
+    o.bulk_docs = 50;
+    o.progress_interval = std::chrono::milliseconds(0);
+    m->loader = make_loader(*m->consumer, *m->sink, *m->store, o);
+    Member* raw = m.get();
+    m->thread = std::thread([raw] { raw->result = raw->loader->run(); });
+    members.push_back(std::move(m));
+  }
+  auto stop_all = [&] {
+    for (auto& m : members) {
+      m->loader->stop();
+      if (m->thread.joinable()) m->thread.join();
+    }
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int probe = 0;
+  while ((members[0]->loader->status().polled == 0 || members[1]->loader->status().polled == 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::vector<event::ChangeEvent> evs;
+    for (int d = 0; d < 40; ++d)
+      evs.push_back(write("probe" + std::to_string(probe++), false, "{}"));
+    append(evs);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  const uint64_t before0 = members[0]->loader->status().polled;
+  const uint64_t before1 = members[1]->loader->status().polled;
+  if (before0 == 0 || before1 == 0) {
+    stop_all();
+    FAIL() << "a member of group " << group << " was never given a partition";
+  }
+  std::vector<event::ChangeEvent> evs;
+  for (int d = 0; d < 4000; ++d) {
+    evs.push_back(
+        write("s" + std::to_string(d % 1000), d % 7 == 6, R"({"x":)" + std::to_string(d) + "}"));
+  }
+  append(evs);
+  std::string diff = "not checked";
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto a = members[0]->loader->status(), b = members[1]->loader->status();
+    if (a.polled + b.polled >= before0 + before1 + evs.size() && a.settled == a.polled &&
+        b.settled == b.polled) {
+      diff = parity(*blue_, *green_, idx_);
+      if (diff.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  stop_all();
+  for (auto& m : members) EXPECT_TRUE(m->result.is_ok()) << m->result.to_string();
+  EXPECT_EQ(diff, "");
+  const uint64_t share0 = members[0]->loader->status().polled - before0;
+  const uint64_t share1 = members[1]->loader->status().polled - before1;
+  std::printf("the two loaders polled %llu and %llu of %zu events\n",
+              static_cast<unsigned long long>(share0), static_cast<unsigned long long>(share1),
+              evs.size());
+  EXPECT_GT(share0, 0u);
+  EXPECT_GT(share1, 0u);
+  EXPECT_LT(share0, evs.size()) << "one loader did all the work";
+}
+
 // Kafka stops mid-run and comes back: the loader waits, then carries on
 // from its position; nothing is lost, skipped or applied out of order.
 TEST_F(LoaderIt, KafkaUnavailableForAWhileLosesNothing) {
