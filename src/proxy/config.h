@@ -36,10 +36,10 @@ struct EndpointConfig {
 
 // The proxy's Kafka producer defaults. Sync capture holds each client's
 // answer until Kafka acknowledged its events, so a producer linger is added
-// to every write: linger.ms 0 (the log's default is 5 ms) took the added
-// p50 of a single-connection 100-document _bulk from 5-10 ms to 2.5-5 ms
-// and did not lower throughput at 8 connections (bench/proxy/write.sh,
-// docs/benchmarks.md); concurrent requests still share batches while
+// to every write. linger.ms 0 (the log's default is 5 ms; the proxy used
+// 1) took one client's 100-document _bulk p50 from 8.2 to 6.6 ms and 8
+// clients from 242 to 278 bulks/s (bench/proxy/write.sh,
+// docs/benchmarks.md): concurrent requests still share batches while
 // earlier ones are in flight. log.kafka.properties.linger.ms wins.
 inline log::KafkaLogOptions proxy_kafka_defaults() {
   log::KafkaLogOptions o;
