@@ -346,12 +346,10 @@ Status parse_get(std::string_view body, Doc* d) {
   return Status::ok();
 }
 
-// Parses an _mget answer: one Doc per requested document, in request
-// order. A per-document "error" of type index_not_found_exception is an
-// absent document (like get() on a missing index); any other is a
-// transient shard-level failure, reported as kUnavailable naming the
-// cluster, index and id so the caller retries the batch.
-Status parse_mget(std::string_view body, const std::string& label, std::vector<Doc>* out) {
+}  // namespace
+
+Status internal::parse_mget(std::string_view body, const std::string& label,
+                            std::vector<Doc>* out) {
   simdjson::padded_string padded(body);
   od::parser parser;
   od::document doc;
@@ -392,7 +390,6 @@ Status parse_mget(std::string_view body, const std::string& label, std::vector<D
   }
   return Status::ok();
 }
-}  // namespace
 
 Result<Doc> Client::get(const IndexName& idx, const DocId& id,
                         const std::optional<std::string>& routing) {
@@ -447,7 +444,7 @@ Result<std::vector<Doc>> Client::mget(const std::vector<DocRef>& refs) {
   if (!is_2xx(r.status)) return error_from(r);
   std::vector<Doc> got;
   got.reserve(batched.size());
-  TANDEM_RETURN_IF_ERROR(parse_mget(r.body, label_, &got));
+  TANDEM_RETURN_IF_ERROR(internal::parse_mget(r.body, label_, &got));
   if (got.size() != batched.size()) {
     return Status(Code::kProtocol, "cluster '" + label_ + "': _mget answered " +
                                        std::to_string(got.size()) + " documents for " +

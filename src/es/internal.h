@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -44,5 +45,14 @@ struct DocExtras {
   std::string* sort = nullptr;
 };
 simdjson::error_code parse_doc_fields(simdjson::ondemand::object o, Doc* d, DocExtras x = {});
+
+// Parses an _mget answer into one Doc per requested document, in request
+// order. A per-document error of type index_not_found_exception is an
+// absent document (found=false), as get() reports a missing index;
+// index_closed_exception fails as a GET would (400, not transient); any
+// other per-document error (a shard not available) is kUnavailable, so the
+// caller retries the batch. Errors name the cluster `label`, and the index
+// and id when the entry has them. Defined in client.cc.
+Status parse_mget(std::string_view body, const std::string& label, std::vector<Doc>* out);
 
 }  // namespace tandem::es::internal

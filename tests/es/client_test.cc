@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "es/es.h"
+#include "es/internal.h"
 
 namespace tandem::es {
 namespace {
@@ -538,6 +539,56 @@ TEST(Connect, FallsBackWhenRootIsNotServed) {
   EXPECT_EQ((*r)->info().cluster_name, "tandem-green");
   EXPECT_EQ((*r)->info().cluster_uuid, "1ZSN");
   EXPECT_TRUE((*r)->info().caps.compat_headers);
+}
+
+// _mget answers as ES 7.x/8.x write them: found, not found, a missing
+// index, a closed index and a shard failure, and a malformed answer.
+TEST(ParseMget, KeepsOrderAndSourceBytesAndClassifiesPerDocumentErrors) {
+  const std::string body = R"({"docs":[)"
+                           R"({"_index":"p","_id":"a","_version":3,"_seq_no":7,"_primary_term":2,)"
+                           R"("_routing":"r1","found":true,"_source":{"n": 1,  "s":"x"}},)"
+                           R"({"_index":"p","_id":"b","found":false},)"
+                           R"({"_index":"gone","_id":"c","error":{"root_cause":[],)"
+                           R"("type":"index_not_found_exception","reason":"no such index [gone]"}})"
+                           R"(]})";
+  std::vector<Doc> docs;
+  ASSERT_TRUE(internal::parse_mget(body, "blue", &docs).is_ok());
+  ASSERT_EQ(docs.size(), 3u);
+  EXPECT_TRUE(docs[0].found);
+  EXPECT_EQ(docs[0].id.get(), "a");
+  EXPECT_EQ(docs[0].routing, "r1");
+  EXPECT_EQ(docs[0].seq_no.get(), 7);
+  EXPECT_EQ(docs[0].primary_term.get(), 2);
+  EXPECT_EQ(docs[0].version, 3);
+  EXPECT_EQ(docs[0].source, R"({"n": 1,  "s":"x"})");  // byte-exact
+  EXPECT_FALSE(docs[1].found);
+  EXPECT_FALSE(docs[2].found);
+  EXPECT_EQ(docs[2].index.get(), "gone");
+
+  docs.clear();
+  Status shard = internal::parse_mget(
+      R"({"docs":[{"_index":"p","_id":"d","error":{"type":"no_shard_available_action_exception",)"
+      R"("reason":"No shard available for [get [p][d]]"}}]})",
+      "blue", &docs);
+  EXPECT_EQ(shard.code(), Code::kUnavailable) << shard.to_string();
+  EXPECT_NE(shard.message().find("cluster 'blue' index 'p' id 'd'"), std::string::npos)
+      << shard.to_string();
+  EXPECT_NE(shard.message().find("no_shard_available_action_exception"), std::string::npos);
+
+  docs.clear();
+  Status closed = internal::parse_mget(
+      R"({"docs":[{"_index":"p","_id":"e","error":{"type":"index_closed_exception",)"
+      R"("reason":"closed","index":"p"}}]})",
+      "green", &docs);
+  EXPECT_EQ(closed.http_status(), 400) << closed.to_string();
+  EXPECT_NE(closed.message().find("cluster 'green' index 'p' id 'e'"), std::string::npos);
+
+  for (const char* bad : {"", "[]", R"({"docs":{}})", R"({"docs":[1]})", R"({"docs":[{"_id":)"}) {
+    docs.clear();
+    Status s = internal::parse_mget(bad, "blue", &docs);
+    EXPECT_EQ(s.code(), Code::kProtocol) << "body: " << bad << " -> " << s.to_string();
+    EXPECT_NE(s.message().find("cluster 'blue'"), std::string::npos);
+  }
 }
 
 }  // namespace
