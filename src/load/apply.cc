@@ -260,39 +260,7 @@ Result<std::vector<es::Doc>> read_docs(const std::function<Result<std::vector<es
   }
 }
 
-// kNotFound from a single GET (the index is missing) is an absent document,
-// as _mget reports it.
-Result<es::Doc> get_or_absent(Result<es::Doc> r, const es::DocRef& ref) {
-  if (r.is_ok() || r.status().code() != Code::kNotFound) return r;
-  es::Doc d;
-  d.index = ref.index;
-  d.id = ref.id;
-  d.routing = ref.routing;
-  d.found = false;
-  return d;
-}
-
-template <typename Get>
-Result<std::vector<es::Doc>> one_by_one(const std::vector<es::DocRef>& refs, Get&& get) {
-  std::vector<es::Doc> out;
-  out.reserve(refs.size());
-  for (const auto& ref : refs) {
-    TANDEM_ASSIGN_OR_RETURN(auto d, get_or_absent(get(ref), ref));
-    out.push_back(std::move(d));
-  }
-  return out;
-}
 }  // namespace
-
-Result<std::vector<es::Doc>> Sink::mget_primary(const std::vector<es::DocRef>& refs) {
-  return one_by_one(refs,
-                    [&](const es::DocRef& r) { return get_primary(r.index, r.id, r.routing); });
-}
-
-Result<std::vector<es::Doc>> Sink::mget_secondary(const std::vector<es::DocRef>& refs) {
-  return one_by_one(refs,
-                    [&](const es::DocRef& r) { return get_secondary(r.index, r.id, r.routing); });
-}
 
 // Reconcile: the proxy does not know the outcome of a write to (index, id)
 // (it crashed between forwarding and logging), so the primary's current

@@ -34,15 +34,10 @@ class Sink {
  public:
   virtual ~Sink() = default;
   virtual Result<es::BulkResponse> bulk(const es::BulkBuilder& b) = 0;
-  virtual Result<es::Doc> get_primary(const IndexName& idx, const DocId& id,
-                                      const std::optional<std::string>& routing) = 0;
-  virtual Result<es::Doc> get_secondary(const IndexName& idx, const DocId& id,
-                                        const std::optional<std::string>& routing) = 0;
-  // Many documents in one request (es::Client::mget): one Doc per ref, in
-  // order. The defaults read one by one; a kNotFound (index missing) from
-  // get_* is an absent document.
-  virtual Result<std::vector<es::Doc>> mget_primary(const std::vector<es::DocRef>& refs);
-  virtual Result<std::vector<es::Doc>> mget_secondary(const std::vector<es::DocRef>& refs);
+  // Reads documents (es::Client::mget): one Doc per ref, in order;
+  // found=false for a missing document or index.
+  virtual Result<std::vector<es::Doc>> mget_primary(const std::vector<es::DocRef>& refs) = 0;
+  virtual Result<std::vector<es::Doc>> mget_secondary(const std::vector<es::DocRef>& refs) = 0;
   // Makes sure `idx` exists on the secondary, creating it from the
   // primary's metadata when missing (if allowed). Called before every bulk
   // for each index in it, so implementations cache indices known to exist.

@@ -17,14 +17,6 @@ class EsSink final : public Sink {
   EsSink(es::Client& p, es::Client& s, EsSinkOptions o) : p_(p), s_(s), o_(std::move(o)) {}
 
   Result<es::BulkResponse> bulk(const es::BulkBuilder& b) override { return s_.bulk(b); }
-  Result<es::Doc> get_primary(const IndexName& idx, const DocId& id,
-                              const std::optional<std::string>& routing) override {
-    return p_.get(idx, id, routing);
-  }
-  Result<es::Doc> get_secondary(const IndexName& idx, const DocId& id,
-                                const std::optional<std::string>& routing) override {
-    return s_.get(idx, id, routing);
-  }
   Result<std::vector<es::Doc>> mget_primary(const std::vector<es::DocRef>& refs) override {
     return p_.mget(refs);
   }

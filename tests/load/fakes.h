@@ -34,7 +34,7 @@ class FakeSink : public Sink {
   std::set<std::string> missing_indices;    // answer index_not_found until ensured
   std::set<std::string> primary_missing;    // ensure_index answers kNotFound
   std::set<std::string> strict_long_field;  // "index": source with "n":"str" is rejected
-  std::map<std::string, FakeDoc> primary;   // key index/id: what get_primary returns
+  std::map<std::string, FakeDoc> primary;   // key index/id: what mget_primary returns
   std::vector<std::string> meta_applied;
 
   std::map<std::string, FakeDoc> docs() const {
@@ -117,33 +117,13 @@ class FakeSink : public Sink {
     return resp;
   }
 
-  Result<es::Doc> get_primary(const IndexName& idx, const DocId& id,
-                              const std::optional<std::string>&) override {
+  Result<std::vector<es::Doc>> mget_primary(const std::vector<es::DocRef>& refs) override {
     std::lock_guard<std::mutex> g(mu_);
-    es::Doc d;
-    d.index = idx;
-    d.id = id;
-    auto it = primary.find(idx.get() + "/" + id.get());
-    d.found = it != primary.end() && it->second.exists;
-    if (d.found) {
-      d.seq_no = SeqNo(static_cast<int64_t>(it->second.version) - 1);
-      d.source = it->second.source;
-    }
-    return d;
+    return read(primary, refs, /*primary=*/true);
   }
-  Result<es::Doc> get_secondary(const IndexName& idx, const DocId& id,
-                                const std::optional<std::string>&) override {
+  Result<std::vector<es::Doc>> mget_secondary(const std::vector<es::DocRef>& refs) override {
     std::lock_guard<std::mutex> g(mu_);
-    es::Doc d;
-    d.index = idx;
-    d.id = id;
-    auto it = docs_.find(idx.get() + "/" + id.get());
-    d.found = it != docs_.end() && it->second.exists;
-    if (d.found) {
-      d.version = static_cast<int64_t>(it->second.version);
-      d.source = it->second.source;
-    }
-    return d;
+    return read(docs_, refs, /*primary=*/false);
   }
   Status ensure_index(const IndexName& idx) override {
     std::lock_guard<std::mutex> g(mu_);
@@ -159,6 +139,30 @@ class FakeSink : public Sink {
   }
 
  private:
+  // The primary reports a document's seq_no (version - 1), the secondary
+  // its external version, as the real clusters do.
+  static std::vector<es::Doc> read(const std::map<std::string, FakeDoc>& from,
+                                   const std::vector<es::DocRef>& refs, bool primary) {
+    std::vector<es::Doc> out;
+    for (const auto& ref : refs) {
+      es::Doc d;
+      d.index = ref.index;
+      d.id = ref.id;
+      auto it = from.find(ref.index.get() + "/" + ref.id.get());
+      d.found = it != from.end() && it->second.exists;
+      if (d.found) {
+        if (primary) {
+          d.seq_no = SeqNo(static_cast<int64_t>(it->second.version) - 1);
+        } else {
+          d.version = static_cast<int64_t>(it->second.version);
+        }
+        d.source = it->second.source;
+      }
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
   mutable std::mutex mu_;
   std::map<std::string, FakeDoc> docs_;
   int bulk_calls_ = 0;
