@@ -122,6 +122,26 @@ class BackfillIt : public ::testing::Test {
         << "no scan context was lost mid-copy: the test did not test anything";
   }
 
+  // Backfills every test index (1 slice each, `workers` indices at a time,
+  // throttled so the copy lasts a few seconds) while `act` -- something
+  // done to one index on blue -- runs 500 ms in, on its own thread.
+  Result<Report> copy_while(int workers, const std::function<void()>& act) {
+    TempStore store;
+    auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+    Options o = opts();
+    o.slices = 1;
+    o.workers = workers;
+    o.batch_size = 100;
+    o.throttle_docs_per_s = 2500;
+    std::thread t([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      act();
+    });
+    auto rep = run(*blue_, *sink, *store, nullptr, o);
+    t.join();
+    return rep;
+  }
+
   std::unique_ptr<es::Client> blue_, green_;
   std::string prefix_;
   std::mutex progress_mu_;
@@ -265,19 +285,9 @@ TEST_F(BackfillIt, BlueUnreachableForAWhileResumesFromTheCheckpoint) {
 TEST_F(BackfillIt, IndexClosedMidCopyFailsAloneNamingIt) {
   auto keep = make_index("ckeep", 1500);
   auto closing = make_index("closing", 3000);
-  TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
-  Options o = opts();
-  o.slices = 1;
-  o.workers = 2;
-  o.batch_size = 100;
-  o.throttle_docs_per_s = 2500;
-  std::thread t([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto rep = copy_while(/*workers=*/2, [&] {
     EXPECT_TRUE(blue_->send({"POST", "/" + closing + "/_close"}).is_ok());
   });
-  auto rep = run(*blue_, *sink, *store, nullptr, o);
-  t.join();
   ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
   EXPECT_FALSE(rep->ok()) << rep->summary();
   bool named = false;
@@ -299,19 +309,8 @@ TEST_F(BackfillIt, DeletedIndexFailsAloneAndMissingGreenIndexSaysMetaApply) {
   auto keep = make_index("keep", 2000);
   auto drop = make_index("drop", 2000);
   auto nogreen = make_index("nogreen", 5, /*on_green=*/false);
-  TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
-  Options o = opts();
-  o.slices = 1;
-  o.workers = 3;
-  o.batch_size = 100;
-  o.throttle_docs_per_s = 2500;
-  std::thread t([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    EXPECT_TRUE(blue_->delete_index(IndexName(drop)).is_ok());
-  });
-  auto rep = run(*blue_, *sink, *store, nullptr, o);
-  t.join();
+  auto rep =
+      copy_while(/*workers=*/3, [&] { EXPECT_TRUE(blue_->delete_index(IndexName(drop)).is_ok()); });
   ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
   EXPECT_FALSE(rep->ok());
   std::string sum = rep->summary();

@@ -96,6 +96,29 @@ class LoaderIt : public ::testing::Test {
     return s;
   }
 
+  // Runs a loader (2 workers) over what append() put in the log while
+  // `side` ("blue" or "green") goes away 100 ms in, for 2 s: connections
+  // refused, pooled ones reset. The loader must retry (else the outage came
+  // too late to test anything), dead-letter nothing and end at parity.
+  void loader_survives_outage_of(const std::string& side) {
+    const std::string url =
+        side == "blue" ? tandem::testing::blue_url() : tandem::testing::green_url();
+    auto parsed = http::Url::parse(url);
+    ASSERT_TRUE(parsed.is_ok()) << url;
+    tandem::testing::FlakyEndpoint endpoint(parsed->host, parsed->port);
+    auto via = connect_or_die(side, endpoint.url());
+    ASSERT_TRUE(via);
+    endpoint.outage(std::chrono::milliseconds(100), std::chrono::seconds(2));
+    TempStore store;
+    LoaderStatus st;
+    Status s = side == "blue" ? run_loader(*green_, *store, &st, /*workers=*/2, via.get())
+                              : run_loader(*via, *store, &st, /*workers=*/2);
+    ASSERT_TRUE(s.is_ok()) << s.to_string();
+    EXPECT_GT(st.retries, 0u) << "the outage came after the loader finished: nothing was tested";
+    EXPECT_EQ(st.dead_lettered, 0u);
+    EXPECT_EQ(parity(*blue_, *green_, idx_), "");
+  }
+
   bool create_green_ = true;
   std::unique_ptr<es::Client> blue_, green_;
   std::unique_ptr<log::Log> log_;
@@ -181,19 +204,7 @@ TEST_F(LoaderIt, GreenUnreachableForAWhileLosesNothing) {
         write("g" + std::to_string(d % 1500), d % 7 == 6, R"({"x":)" + std::to_string(d) + "}"));
   }
   append(evs);
-  auto green_url = http::Url::parse(tandem::testing::green_url());
-  ASSERT_TRUE(green_url.is_ok());
-  tandem::testing::FlakyEndpoint endpoint(green_url->host, green_url->port);
-  auto via = connect_or_die("green", endpoint.url());
-  ASSERT_TRUE(via);
-  endpoint.outage(std::chrono::milliseconds(100), std::chrono::seconds(2));
-  TempStore store;
-  LoaderStatus st;
-  Status s = run_loader(*via, *store, &st, /*workers=*/2);
-  ASSERT_TRUE(s.is_ok()) << s.to_string();
-  EXPECT_GT(st.retries, 0u) << "the outage came after the loader finished: nothing was tested";
-  EXPECT_EQ(st.dead_lettered, 0u);
-  EXPECT_EQ(parity(*blue_, *green_, idx_), "");
+  loader_survives_outage_of("green");
 }
 
 // Blue goes away while the loader is applying reconcile events (which read
@@ -211,19 +222,7 @@ TEST_F(LoaderIt, BlueUnreachableDuringReconcileLosesNothing) {
     evs.push_back(e);
   }
   append(evs);
-  auto blue_url = http::Url::parse(tandem::testing::blue_url());
-  ASSERT_TRUE(blue_url.is_ok());
-  tandem::testing::FlakyEndpoint endpoint(blue_url->host, blue_url->port);
-  auto via = connect_or_die("blue", endpoint.url());
-  ASSERT_TRUE(via);
-  endpoint.outage(std::chrono::milliseconds(100), std::chrono::seconds(2));
-  TempStore store;
-  LoaderStatus st;
-  Status s = run_loader(*green_, *store, &st, /*workers=*/2, via.get());
-  ASSERT_TRUE(s.is_ok()) << s.to_string();
-  EXPECT_GT(st.retries, 0u) << "the outage came after the loader finished: nothing was tested";
-  EXPECT_EQ(st.dead_lettered, 0u);
-  EXPECT_EQ(parity(*blue_, *green_, idx_), "");
+  loader_survives_outage_of("blue");
 }
 
 // Two loaders in one consumer group split the log's partitions: each
