@@ -172,6 +172,16 @@ expect_count() {  # url index n what
   [ "$c" -eq "$3" ] || die "$4: $c documents in the target, expected $3"
 }
 
+# settle_copy INDEX N WHAT UNIT, after `measure`: the green index must hold
+# N documents; it is then dropped (so the next writer meets an idle green),
+# RATE is set to N / wall seconds and one line is printed.
+settle_copy() {
+  expect_count "$GREEN" "$1" "$2" "$3"
+  curl -s -o /dev/null -XDELETE "$GREEN/$1"
+  RATE=$(calc "round($2 / $SECS)")
+  echo "$3: $2 $4 in $SECS s = $RATE $4/s, peak RSS $RSS_MB MB"
+}
+
 green_index() {  # name: fresh, same body for every green target
   curl -s -o /dev/null -XDELETE "$GREEN/$1"
   curl -sS --fail-with-body -o "$WORK/create.out" -XPUT "$GREEN/$1" -H 'Content-Type: application/json' \
@@ -273,12 +283,9 @@ echo "-- 2. tandem backfill, $SLICES slices, batch $BACKFILL_BATCH"
 green_index "$IDX"
 measure backfill "$BIN" backfill --blue "$BLUE" --green "$GREEN" --index "$IDX" \
   --slices "$SLICES" --batch "$BACKFILL_BATCH" --state "$WORK/backfill.db" --progress-s 10
-BF_SECS=$SECS
+settle_copy "$IDX" "$DOCS" backfill docs
+BF=$RATE
 BF_RSS=$RSS_MB
-expect_count "$GREEN" "$IDX" "$DOCS" "backfill"
-curl -s -o /dev/null -XDELETE "$GREEN/$IDX"
-BF=$(calc "round($DOCS / $BF_SECS)")
-echo "backfill: $DOCS docs in $BF_SECS s = $BF docs/s, peak RSS $BF_RSS MB"
 fi
 
 # --- 3. elasticdump --------------------------------------------------------
@@ -297,10 +304,8 @@ for conc in $ED_CONC; do
   measure "elasticdump-c$conc" env ELASTICDUMP_HOME="$ED_DIR" \
     ELASTICDUMP_VERSIONS="${GREEN%/}=$(es_version "$GREEN"),${BLUE%/}=$(es_version "$BLUE")" \
     node --require "$HERE/elasticdump_rootless.js" "$ED" "${ED_ARGS[@]}"
-  expect_count "$GREEN" "$IDX-elasticdump" "$ED_DOCS" "elasticdump"
-  curl -s -o /dev/null -XDELETE "$GREEN/$IDX-elasticdump"
-  rate=$(calc "round($ED_DOCS / $SECS)")
-  echo "elasticdump: $ED_DOCS docs in $SECS s = $rate docs/s, peak RSS $RSS_MB MB"
+  settle_copy "$IDX-elasticdump" "$ED_DOCS" elasticdump docs
+  rate=$RATE
   [ "$rate" -gt "$EDR" ] && EDR=$rate
   ED_ROWS+="| elasticdump $ED_VERSION --limit $ED_LIMIT --concurrency $conc%NOTE% | $rate | backfill/elasticdump $(calc "round($BF / $rate, 1)")x | | $RSS_MB MB |"$'\n'
 done
@@ -313,12 +318,9 @@ green_index "$IDX"
 measure load "$BIN" load --blue "$BLUE" --green "$GREEN" --kafka "$KAFKA" --topic "$TOPIC" \
   --group "$IDX-loader" --state "$WORK/load.db" --until-lag-zero --workers "$LOADER_WORKERS" \
   --progress-s 10
-LD_SECS=$SECS
+settle_copy "$IDX" "$DOCS" load events
+LD=$RATE
 LD_RSS=$RSS_MB
-expect_count "$GREEN" "$IDX" "$DOCS" "loader"
-curl -s -o /dev/null -XDELETE "$GREEN/$IDX"
-LD=$(calc "round($DOCS / $LD_SECS)")
-echo "load: $DOCS events in $LD_SECS s = $LD events/s, peak RSS $LD_RSS MB"
 fi
 
 # --- summary ---------------------------------------------------------------
