@@ -278,6 +278,16 @@ SinkOptions small_segments(const std::string& dir) {
   return o;
 }
 
+// A run whose main log is down throughout: `n` padded events go to the
+// spill journal in `dir` (small segments) and stay there.
+void spill_while_log_down(const std::string& dir, int n) {
+  FakeLog down;
+  down.set_mode(FakeLog::Mode::kFail);
+  auto sink = EventSink::start(small_segments(dir), &down);
+  ASSERT_TRUE(sink.is_ok()) << sink.status().to_string();
+  ASSERT_TRUE((*sink)->publish_and_wait(padded_events(n)));
+}
+
 TEST(Durability, DrainedSpillSegmentsAreDeletedNeverBefore) {
   const std::string dir = temp_dir("reclaim");
   BudgetLog main;  // budget 0: refuses everything
@@ -331,13 +341,7 @@ TEST(Durability, DrainedSpillSegmentsAreDeletedNeverBefore) {
 
 TEST(Durability, ReclaimAfterRestartAndSpillKeepsWorking) {
   const std::string dir = temp_dir("reclaim-restart");
-  {
-    FakeLog down;
-    down.set_mode(FakeLog::Mode::kFail);
-    auto sink = EventSink::start(small_segments(dir), &down);
-    ASSERT_TRUE(sink.is_ok());
-    ASSERT_TRUE((*sink)->publish_and_wait(padded_events(100)));
-  }
+  ASSERT_NO_FATAL_FAILURE(spill_while_log_down(dir, 100));
   const size_t spilled_segments = segments(dir).size();
   ASSERT_GE(spilled_segments, 5u);
   FakeLog up;
@@ -374,13 +378,7 @@ TEST(Durability, StartupReclaimsWhatAPreviousRunDrainedButDidNotDelete) {
   // A previous run drained and committed, then stopped before deleting
   // (simulated: the journal opened with a log that cannot reclaim).
   const std::string dir = temp_dir("reclaim-late");
-  {
-    FakeLog down;
-    down.set_mode(FakeLog::Mode::kFail);
-    auto sink = EventSink::start(small_segments(dir), &down);
-    ASSERT_TRUE(sink.is_ok());
-    ASSERT_TRUE((*sink)->publish_and_wait(padded_events(60)));
-  }
+  ASSERT_NO_FATAL_FAILURE(spill_while_log_down(dir, 60));
   const size_t before = segments(dir).size();
   ASSERT_GE(before, 3u);
   {
