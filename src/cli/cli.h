@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,9 @@ struct LogFlags {
   std::string topic = "tandem-changes";
   std::string kafka_config;  // key=value lines
   int partitions = 8;
+  // Set by the command itself (e.g. load's --instance-id), applied after
+  // the --kafka-config file.
+  std::map<std::string, std::string> properties;
 
   void add_to(CLI::App& cmd);
   bool configured() const { return !dir.empty() || !brokers.empty(); }

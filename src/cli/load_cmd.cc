@@ -25,6 +25,7 @@ struct LoadFlags {
   int progress_s = 5;
   int timeout_ms = 60000;
   std::string gc_deletes = "24h";
+  std::string instance_id;
 };
 
 int run_load(const LoadFlags& f) {
@@ -34,7 +35,16 @@ int run_load(const LoadFlags& f) {
   es::Client& green = *clusters->green;
   auto store = state::open_store(f.state);
   if (!store.is_ok()) return fail(store.status());
-  auto log = open_log(f.log);
+  LogFlags lf = f.log;
+  if (!f.instance_id.empty()) {
+    if (f.log.brokers.empty()) {
+      return fail(error(Code::kInvalidArgument,
+                        "--instance-id is a Kafka consumer group setting; the file log has "
+                        "one reader per group"));
+    }
+    lf.properties["consumer.group.instance.id"] = f.instance_id;
+  }
+  auto log = open_log(lf);
   if (!log.is_ok()) return fail(log.status());
   auto consumer = (*log)->consumer(f.group);
   if (!consumer.is_ok()) return fail(consumer.status());
@@ -117,6 +127,10 @@ void register_load(CLI::App& app) {
   cmd->add_option("--progress-s", f->progress_s, "Seconds between progress lines (0: none)")
       ->capture_default_str();
   cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
+  cmd->add_option("--instance-id", f->instance_id,
+                  "Kafka static group membership (group.instance.id): a loader restarted "
+                  "with the same id takes its partitions back at once instead of after the "
+                  "session timeout; unique per loader in the group");
   cmd->add_option("--gc-deletes", f->gc_deletes,
                   "index.gc_deletes for indices the loader creates on green")
       ->capture_default_str();

@@ -56,6 +56,7 @@ Result<std::unique_ptr<log::Log>> open_log(const LogFlags& flags) {
     if (!flags.kafka_config.empty()) {
       TANDEM_RETURN_IF_ERROR(read_properties(flags.kafka_config, o.properties));
     }
+    for (const auto& [k, v] : flags.properties) o.properties[k] = v;
     return log::open_kafka_log(o);
   }
   if (flags.dir.empty()) {

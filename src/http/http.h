@@ -89,7 +89,7 @@ struct ClientOptions {
   Credentials credentials;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{60000};
-  int max_retries = 2;         // for safe retries only
+  int max_retries = 2;  // for safe retries only
   size_t max_idle_connections = 32;
   // Names the environment variables in advice, e.g. "TANDEM_BLUE" makes a
   // TLS verification error suggest TANDEM_BLUE_CA_FILE. Optional.
@@ -107,9 +107,9 @@ struct Request {
   std::string method = "GET";  // GET, PUT, POST, DELETE, HEAD
   std::string target = "/";    // path + query, appended to Url::base_path
   std::string body;
-  std::string content_type;    // default application/json when body set
+  std::string content_type;  // default application/json when body set
   std::vector<Header> headers;
-  bool idempotent = true;      // may be retried after bytes were sent
+  bool idempotent = true;                            // may be retried after bytes were sent
   std::optional<std::chrono::milliseconds> timeout;  // overrides request_timeout
 };
 
@@ -136,5 +136,21 @@ Result<std::unique_ptr<Client>> make_client(ClientOptions options);
 
 // Percent-encodes one path segment (document ids, index names).
 std::string encode_path_segment(std::string_view raw);
+
+// ---- content codings (content_coding.cc) -----------------------------------
+// Bodies as Elasticsearch and its clients send them: a client that accepts
+// gzip gets gzip answers from ES (http.compression is on by default without
+// TLS), and Logstash/Beats may send gzip request bodies.
+enum class ContentCoding { kIdentity, kGzip, kDeflate, kUnknown };
+// From a Content-Encoding value; absent or "identity" is kIdentity, a coding
+// zlib cannot read (br, zstd, stacked codings) is kUnknown.
+ContentCoding parse_content_coding(std::string_view header_value);
+// kProtocol for a corrupt or truncated body (or bytes after its end),
+// kResourceExhausted when it decodes to more than max_bytes (a
+// decompression bomb), kInvalidArgument for kUnknown.
+Result<std::string> decode_content(ContentCoding coding, std::string_view body, uint64_t max_bytes);
+// The same coding back (gzip: RFC 1952; deflate: the zlib format RFC 9110
+// names), at a fast compression level.
+Result<std::string> encode_content(ContentCoding coding, std::string_view body);
 
 }  // namespace tandem::http

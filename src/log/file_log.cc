@@ -220,9 +220,10 @@ struct Core {
       Pending& r = batch[i];
       const uint64_t payload = fmt::kPayloadFixedBytes + r.key.size() + r.value.size();
       if (payload > fmt::kMaxPayloadBytes) {
-        per_record[i] = error(Code::kResourceExhausted,
-                              "file log " + ps.dir + ": record of " + std::to_string(payload) +
-                                  " bytes exceeds the 1 GiB record limit");
+        // Refused for good (the Log contract's kInvalidArgument).
+        per_record[i] = error(Code::kInvalidArgument, "file log " + ps.dir + ": record of " +
+                                                          std::to_string(payload) +
+                                                          " bytes exceeds the 1 GiB record limit");
         continue;
       }
       const size_t rec = fmt::record_size(r.key.size(), r.value.size());
@@ -777,6 +778,9 @@ class FileLog final : public Log {
 
   std::string describe() const override { return "file log at " + core_->opts.dir; }
   int32_t partitions() const override { return static_cast<int32_t>(core_->parts.size()); }
+  uint64_t max_record_bytes() const override {
+    return fmt::kMaxPayloadBytes - fmt::kPayloadFixedBytes;
+  }
 
   void append(std::vector<AppendRecord> batch) override {
     const auto n = static_cast<int32_t>(core_->parts.size());

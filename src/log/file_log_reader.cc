@@ -418,6 +418,7 @@ class ReaderLog final : public Log {
 
   std::string describe() const override { return "file log at " + core_->dir() + " (reader)"; }
   int32_t partitions() const override { return core_->partitions(); }
+  uint64_t max_record_bytes() const override { return 0; }  // appends always fail
 
   void append(std::vector<AppendRecord> batch) override {
     const Status s =

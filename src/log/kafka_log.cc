@@ -26,6 +26,7 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -49,15 +50,6 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-bool is_secret_name(std::string_view name) {
-  const std::string n = lower(name);
-  for (std::string_view word : {"password", "secret", "jaas", "token", "oauthbearer.config",
-                                "ssl.key", "pem", "keystore", "credential", "apikey"}) {
-    if (n.find(word) != std::string::npos) return true;
-  }
-  return false;
 }
 
 // The property name a user key maps to for a role, or empty if it does not
@@ -93,7 +85,7 @@ bool valid_topic_name(const std::string& t) {
 
 Redactor::Redactor(const std::map<std::string, std::string>& properties) {
   for (const auto& [k, v] : properties) {
-    if (!v.empty() && is_secret_name(k)) secrets_.push_back(v);
+    if (!v.empty() && is_secret_kafka_property(k)) secrets_.push_back(v);
   }
   // Longest first, so a secret containing another is replaced whole.
   std::sort(secrets_.begin(), secrets_.end(),
@@ -146,18 +138,31 @@ Result<KafkaPlan> plan(const KafkaLogOptions& opts) {
       {"log.connection.close", "false"},
   };
   p.consumer = {
-      {"bootstrap.servers", opts.brokers},   {"client.id", "tandem-log"},
-      {"enable.auto.commit", "false"},       {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "earliest"},     {"enable.partition.eof", "false"},
-      {"allow.auto.create.topics", "false"}, {"message.max.bytes", "16777216"},
-      {"reconnect.backoff.max.ms", "2000"},  {"log.connection.close", "false"},
+      {"bootstrap.servers", opts.brokers},
+      {"client.id", "tandem-log"},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"enable.partition.eof", "false"},
+      {"allow.auto.create.topics", "false"},
+      {"message.max.bytes", "16777216"},
+      {"reconnect.backoff.max.ms", "2000"},
+      {"log.connection.close", "false"},
       // Catch-up throughput and memory (bench/convergence/run.sh, 100k 1 KB
       // events, librdkafka 2.0): with the defaults (500 ms, 64 MB) the
       // prefetch queue runs full, fetching stalls in bursts and the loader
       // idles with lag left (6.6k events/s, RSS 235 MB); with these, 8.9k/s
       // and 148 MB. The loader keeps its own in-flight window
       // (--max-inflight-mb), so a large prefetch queue only doubles memory.
-      {"fetch.wait.max.ms", "20"},           {"queued.max.messages.kbytes", "16384"},
+      {"fetch.wait.max.ms", "20"},
+      {"queued.max.messages.kbytes", "16384"},
+      // A member that died (kill -9) holds its partitions until its session
+      // expires: the group's next rebalance waits for it. Kafka's 45 s
+      // default meant a restarted loader idled that long; 10 s bounds the
+      // hand-over, and group.instance.id (tandem load --instance-id) makes
+      // a restart with the same id immediate. Heartbeats run on
+      // librdkafka's own thread, so a busy loader is not mistaken for dead.
+      {"session.timeout.ms", "10000"},
   };
 
   for (const auto& [key, value] : opts.properties) {
@@ -213,6 +218,20 @@ Result<KafkaPlan> plan(const KafkaLogOptions& opts) {
       (producer ? p.producer : p.consumer).emplace_back(name, value);
     }
   }
+  // The largest record the producer sends (the last message.max.bytes wins,
+  // as in librdkafka), capped by the topic's limit when tandem creates it.
+  // Room is left for the batch header (61 bytes), the record's own framing
+  // and librdkafka's accounting, which counts more than key + value.
+  uint64_t limit = 0;
+  for (const auto& [k, v] : p.producer) {
+    if (k == "message.max.bytes") limit = std::strtoull(v.c_str(), nullptr, 10);
+  }
+  auto topic_limit = p.topic_config.find("max.message.bytes");
+  if (topic_limit != p.topic_config.end()) {
+    limit = std::min<uint64_t>(limit, std::strtoull(topic_limit->second.c_str(), nullptr, 10));
+  }
+  constexpr uint64_t kFraming = 1024;
+  p.max_record_bytes = limit > kFraming ? limit - kFraming : 0;
   return p;
 }
 
@@ -264,6 +283,39 @@ Status validate_with_librdkafka(const KafkaPlan& plan, const Redactor& redact) {
 
 }  // namespace kafka_internal
 
+const std::vector<std::string_view>& kafka_secret_properties() {
+  // librdkafka's CONFIGURATION.md, plus the Java client's names that users
+  // paste from their Kafka tooling.
+  static const std::vector<std::string_view> kKnown = {
+      "sasl.password",           "sasl.oauthbearer.client.secret",
+      "sasl.oauthbearer.config", "sasl.oauthbearer.extensions",
+      "ssl.key.password",        "ssl.key.pem",
+      "ssl.keystore.password",   "ssl.truststore.password",
+      "sasl.jaas.config",
+  };
+  return kKnown;
+}
+
+bool is_secret_kafka_property(std::string_view raw) {
+  std::string n = kafka_internal::lower(raw);
+  for (std::string_view role : {"producer.", "consumer."}) {
+    if (n.compare(0, role.size(), role) == 0) n.erase(0, role.size());
+  }
+  for (std::string_view k : kafka_secret_properties()) {
+    if (n == k) return true;
+  }
+  // Named like a secret but public: certificates, and where to fetch a token.
+  for (std::string_view open :
+       {"ssl.certificate.pem", "ssl.ca.pem", "sasl.oauthbearer.token.endpoint.url"}) {
+    if (n == open) return false;
+  }
+  for (std::string_view word : {"password", "secret", "token", "jaas", "credential", "apikey",
+                                "api.key", "private.key", "key.pem"}) {
+    if (n.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
 namespace {
 
 using kafka_internal::KafkaPlan;
@@ -292,8 +344,14 @@ Code code_for(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
       return Code::kUnauthorized;
+    // Refused for good (the Log contract's kInvalidArgument): this record
+    // will never fit or never be valid, whatever is retried.
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+      return Code::kInvalidArgument;
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
       return Code::kResourceExhausted;
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
@@ -894,6 +952,7 @@ class KafkaLog final : public Log, public ClientBase {
     return "kafka topic " + opts_.topic + " at " + opts_.brokers;
   }
   int32_t partitions() const override { return partitions_; }
+  uint64_t max_record_bytes() const override { return plan_.max_record_bytes; }
 
   void append(std::vector<AppendRecord> batch) override {
     const bool on_poller = std::this_thread::get_id() == poller_.get_id();

@@ -43,6 +43,9 @@ struct KafkaPlan {
   bool assign_all = false;
   std::chrono::milliseconds append_block{30000};
   std::chrono::milliseconds close_timeout{30000};
+  // Log::max_record_bytes(): from message.max.bytes and the topic's
+  // max.message.bytes, less framing.
+  uint64_t max_record_bytes = 0;
 };
 
 // Validates the options (without touching the network) and plans every

@@ -8,6 +8,10 @@
 //    with ok + its (partition, offset) once the record is durable
 //    (Kafka: acks=all; file log: fsync'd), or with an error naming the
 //    backend, partition and reason.
+//  - An append refused with kInvalidArgument is refused for good: the record
+//    is larger than the log takes (max_record_bytes()) or otherwise
+//    invalid, and appending it again can never succeed. Every other error
+//    may clear (broker down, queue full, disk full), so callers retry those.
 //  - Records with the same key land in the same partition, in append order.
 //  - flush(deadline) waits until every callback of earlier appends has run,
 //    or returns kTimeout. Kafka: if the client hits an authentication or
@@ -26,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -74,6 +79,12 @@ class Log {
   virtual ~Log() = default;
   virtual std::string describe() const = 0;  // "kafka topic X at host:port" / "file log at DIR"
   virtual int32_t partitions() const = 0;
+  // The largest key + value one record may have. Larger records are refused
+  // with kInvalidArgument. Kafka: the producer's message.max.bytes less room
+  // for the record and batch headers (the broker's or topic's own limit may
+  // be lower; it refuses such a record with the same code). File log: the
+  // format's 1 GiB payload limit.
+  virtual uint64_t max_record_bytes() const = 0;
   virtual void append(std::vector<AppendRecord> batch) = 0;
   virtual Status flush(std::chrono::milliseconds deadline) = 0;
   // The backfill start mark: next offset per partition.
@@ -143,5 +154,19 @@ struct KafkaLogOptions {
   std::chrono::milliseconds admin_timeout{15000};
 };
 Result<std::unique_ptr<Log>> open_kafka_log(const KafkaLogOptions& opts);
+
+// Whether a Kafka client property's value is a secret: the one rule every
+// config path follows. The proxy's YAML refuses such values inline (only
+// "env:VAR" / "file:PATH"), and every error and log line that could echo a
+// property's value redacts them. `name` may carry the producer./consumer.
+// prefixes of KafkaLogOptions::properties. Known secret-valued properties
+// are listed (kafka_secret_properties()); for any other name, one that
+// looks like a secret (password, secret, token, jaas, credential, api key,
+// private key) counts as one, so a property librdkafka adds later errs on
+// the safe side.
+bool is_secret_kafka_property(std::string_view name);
+// The known secret-valued properties of librdkafka (and the Java client
+// names users copy over), for tests and docs.
+const std::vector<std::string_view>& kafka_secret_properties();
 
 }  // namespace tandem::log

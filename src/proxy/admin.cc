@@ -91,8 +91,13 @@ std::string admin_metrics_text(const RoleTable& roles, const WriteCapture& captu
   metrics.set_gate(static_cast<double>(gate.writes_in_flight),
                    static_cast<double>(gate.writes_held));
   const json cap = capture_json(capture);
-  metrics.set_capture(number_at(cap, {"events_emitted", "events"}),
-                      number_at(cap, {"spill_depth", "spilled"}));
+  ProxyMetrics::CaptureGauges g;
+  g.events_emitted = number_at(cap, {"events_emitted", "events"});
+  g.spill_depth = number_at(cap, {"spill_depth", "spilled"});
+  g.fail_closed = cap.is_object() && cap.value("fail_closed", false) ? 1 : 0;
+  g.refused = number_at(cap, {"refused_total"});
+  g.dead_letters = number_at(cap, {"dead_letters"});
+  metrics.set_capture(g);
   return metrics.serialize();
 }
 

@@ -13,6 +13,7 @@
 #include <future>
 #include <set>
 
+#include "http/http.h"
 #include "proxy/bulk.h"
 #include "proxy/capture_events.h"
 #include "proxy/classify_util.h"
@@ -68,19 +69,61 @@ bool uses_pipeline(std::string_view query) {
   return p && !p->empty() && *p != "_none";
 }
 
-bool non_json_content(const std::vector<HttpHeader>* headers) {
-  if (!headers) return false;
+// First value of a header, by case-insensitive name.
+std::optional<std::string_view> find_header(const std::vector<HttpHeader>* headers,
+                                            std::string_view name) {
+  if (!headers) return std::nullopt;
   for (const HttpHeader& h : *headers) {
-    if (h.name.size() != 12) continue;
-    std::string name = h.name;
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (name != "content-type") continue;
-    std::string v = h.value;
-    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return v.find("smile") != std::string::npos || v.find("cbor") != std::string::npos ||
-           v.find("yaml") != std::string::npos;
+    if (h.name.size() != name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; same && i < name.size(); ++i) {
+      same = std::tolower(static_cast<unsigned char>(h.name[i])) == name[i];
+    }
+    if (same) return std::string_view(h.value);
   }
-  return false;
+  return std::nullopt;
+}
+
+bool non_json_content(const std::vector<HttpHeader>* headers) {
+  auto v = find_header(headers, "content-type");
+  if (!v) return false;
+  std::string lower(*v);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("smile") != std::string::npos || lower.find("cbor") != std::string::npos ||
+         lower.find("yaml") != std::string::npos;
+}
+
+// Decoded bodies are bounded: the proxy's request limit is 100 MB of
+// encoded bytes by default, and a small gzip body can expand without limit.
+constexpr uint64_t kMaxDecodedBytes = uint64_t{1} << 30;
+
+// A message body as capture reads it. Clients that accept gzip get gzip
+// answers from Elasticsearch, and Logstash/Beats send gzip bulk bodies;
+// capture decodes both (http::decode_content). `readable` is false when the
+// coding is unknown or the bytes do not decode: then nothing is built from
+// the body (events fall back to reconciles, as for any unreadable body).
+struct Body {
+  http::ContentCoding coding = http::ContentCoding::kIdentity;
+  std::string decoded;  // only for a coded body
+  std::string_view text;
+  bool readable = true;
+};
+
+Body read_body(const std::vector<HttpHeader>* headers, std::string_view raw) {
+  Body b;
+  b.text = raw;
+  auto ce = find_header(headers, "content-encoding");
+  if (!ce || raw.empty()) return b;
+  b.coding = http::parse_content_coding(*ce);
+  if (b.coding == http::ContentCoding::kIdentity) return b;
+  auto decoded = http::decode_content(b.coding, raw, kMaxDecodedBytes);
+  if (!decoded.is_ok()) {
+    b.readable = false;
+    return b;
+  }
+  b.decoded = std::move(decoded).value();
+  b.text = b.decoded;
+  return b;
 }
 
 struct TicketState {
@@ -114,6 +157,11 @@ class Capture final : public WriteCapture {
     so.probe_interval = tuning_.probe_interval;
     so.spill_dir = opts_.spill_dir;
     so.open_spill = tuning_.open_spill;
+    // Events no log can take are recorded as needs-verify marks: durable in
+    // the state store, shown by verify and read by the cutover gates.
+    so.dead_letter = [this](const std::string& index, const std::string& reason) {
+      apply_marks({{index, "dead letter: " + reason}});
+    };
     TANDEM_ASSIGN_OR_RETURN(sink_, EventSink::start(std::move(so), log));
     // At start a spill journal that can't be opened is a configuration
     // error: refuse to run rather than find out during the first log outage.
@@ -161,16 +209,17 @@ class Capture final : public WriteCapture {
                               sink_->fail_reason() + "); writes are refused until one recovers");
       return done(std::move(out));
     }
-    if (cls.cls == RequestClass::kMultiDocWrite) return done(begin_multi(req, cls));
+    Body body = read_body(req.headers, req.body);
+    if (cls.cls == RequestClass::kMultiDocWrite) return done(begin_multi(body.text, cls));
     auto st = std::make_shared<TicketState>();
     st->cls = cls.cls;
     detail::SplitTarget t = detail::split_target(req.target);
     std::vector<Intent> intents;
     if (cls.cls == RequestClass::kDocWrite) {
-      prepare_doc(req, cls, t.query, *st, out.ticket);
+      prepare_doc(req, body, cls, t.query, *st, out.ticket);
       intents.push_back({st->doc.index, st->doc.id, st->doc.routing});
     } else if (cls.cls == RequestClass::kBulk) {
-      prepare_bulk(req, cls, t.query, *st, out.ticket);
+      prepare_bulk(req, body, cls, t.query, *st, out.ticket);
       if (st->bulk.parsed) {
         for (const bulk::Item& it : st->bulk.parsed->items) {
           intents.push_back({it.index.value_or(""), it.id, it.routing});
@@ -179,7 +228,7 @@ class Capture final : public WriteCapture {
         intents.push_back({cls.index ? cls.index->get() : "*", std::nullopt, std::nullopt});
       }
     } else {
-      prepare_meta(req, cls, *st);
+      prepare_meta(req, body, cls, *st);
     }
     if (intents.empty()) {
       out.ticket.state = st;
@@ -203,19 +252,41 @@ class Capture final : public WriteCapture {
     auto st = std::static_pointer_cast<TicketState>(ticket.state);
     if (!st) return done(std::move(answer.body));
     detail::EventContext ctx{epoch(), wall_ms()};
+    // A coded answer (the client accepts gzip) is read decoded. The client
+    // gets the primary's own bytes unless capture cut something out; then
+    // the cut text is encoded again in the same coding, so the answer still
+    // matches its Content-Encoding and Content-Length.
+    Body coded = read_body(answer.headers, answer.body);
+    std::string original;
+    std::string text;
+    if (coded.coding == http::ContentCoding::kIdentity || !coded.readable) {
+      text = std::move(answer.body);
+    } else {
+      original = std::move(answer.body);
+      text = std::move(coded.decoded);
+    }
+    const size_t text_size = text.size();
     detail::Outcome oc;
     switch (st->cls) {
       case RequestClass::kDocWrite:
-        oc = detail::doc_outcome(st->doc, answer.status, std::move(answer.body), ctx);
+        oc = detail::doc_outcome(st->doc, answer.status, std::move(text), ctx);
         break;
       case RequestClass::kBulk:
-        oc = detail::bulk_outcome(st->bulk, answer.status, std::move(answer.body), ctx);
+        oc = detail::bulk_outcome(st->bulk, answer.status, std::move(text), ctx);
         break;
       case RequestClass::kMetaWrite:
-        oc = detail::meta_outcome(st->meta, answer.status, std::move(answer.body), ctx);
+        oc = detail::meta_outcome(st->meta, answer.status, std::move(text), ctx);
         break;
       default:
-        oc.client_body = std::move(answer.body);
+        oc.client_body = std::move(text);
+    }
+    if (!original.empty()) {
+      // Capture only ever removes bytes, so an unchanged size is an
+      // unchanged body.
+      auto recoded = oc.client_body.size() == text_size
+                         ? Result<std::string>(std::move(original))
+                         : http::encode_content(coded.coding, oc.client_body);
+      oc.client_body = recoded.is_ok() ? std::move(recoded).value() : std::move(original);
     }
     apply_marks(oc.marks);
     uint64_t intent_id = st->intent_id;
@@ -277,6 +348,8 @@ class Capture final : public WriteCapture {
     j["drained_total"] = s.drained;
     j["spill_reclaimed_total"] = s.reclaimed;
     j["stranded"] = s.stranded;
+    j["refused_total"] = s.refused;
+    j["dead_letters"] = s.dead_lettered;
     j["spill_open"] = s.spill_open;
     j["fail_closed"] = s.fail_closed;
     j["async_window"] = s.inflight;
@@ -300,10 +373,10 @@ class Capture final : public WriteCapture {
     return {503, es_error_body(503, "tandem_capture_unavailable_exception", reason)};
   }
 
-  BeginResult begin_multi(const RequestView& req, const Classification& cls) {
+  BeginResult begin_multi(std::string_view body, const Classification& cls) {
     BeginResult out;
     out.ticket.cls = cls;
-    std::string target = cls.index ? cls.index->get() : reindex_dest(req.body);
+    std::string target = cls.index ? cls.index->get() : reindex_dest(body);
     std::string op = cls.endpoint == "reindex" ? "_reindex" : "_" + cls.endpoint;
     if (opts_.multi_doc == MultiDocPolicy::kReject) {
       rejected_multi_doc_.fetch_add(1);
@@ -336,8 +409,8 @@ class Capture final : public WriteCapture {
     return std::string(dest);
   }
 
-  void prepare_doc(const RequestView& req, const Classification& cls, std::string_view query,
-                   TicketState& st, Ticket& ticket) {
+  void prepare_doc(const RequestView& req, const Body& body, const Classification& cls,
+                   std::string_view query, TicketState& st, Ticket& ticket) {
     detail::DocRequest& d = st.doc;
     d.op = cls.op;
     d.index = cls.index ? cls.index->get() : "";
@@ -345,50 +418,76 @@ class Capture final : public WriteCapture {
     d.routing = detail::query_param(query, "routing");
     if (!d.routing) d.routing = detail::query_param(query, "parent");  // 6.x parent/child
     d.pipeline = uses_pipeline(query);
-    if (d.op == DocOp::kIndex || d.op == DocOp::kCreate) d.body = std::string(req.body);
+    // An unreadable body leaves d.body empty: not JSON, so a reconcile.
+    if ((d.op == DocOp::kIndex || d.op == DocOp::kCreate) && body.readable) {
+      d.body = std::string(body.text);
+    }
     if (d.op != DocOp::kUpdate) return;
-    std::optional<bool> asked = body_source_flag(req.body);
+    // ES applies the URL's _source, _source_includes and _source_excludes
+    // together, and a "_source" in the body replaces all of them; only
+    // exactly "the whole source" lets the client keep its get.
+    std::optional<bool> asked = body_source_flag(body.text);
     if (asked) {
       d.update_source =
           *asked ? bulk::UpdateSource::kClientAsked : bulk::UpdateSource::kUnavailable;
+    } else if (source_filtered(query)) {
+      d.update_source = bulk::UpdateSource::kUnavailable;
     } else if (auto p = detail::query_param(query, "_source")) {
       d.update_source =
           *p == "true" ? bulk::UpdateSource::kClientAsked : bulk::UpdateSource::kUnavailable;
-    } else if (source_filtered(query)) {
-      d.update_source = bulk::UpdateSource::kUnavailable;
     } else {
       d.update_source = bulk::UpdateSource::kInjected;
       ticket.rewritten_target = detail::add_query_param(req.target, "_source", "true");
     }
   }
 
-  void prepare_bulk(const RequestView& req, const Classification& cls, std::string_view query,
-                    TicketState& st, Ticket& ticket) {
+  void prepare_bulk(const RequestView& req, const Body& body, const Classification& cls,
+                    std::string_view query, TicketState& st, Ticket& ticket) {
     bulk::Defaults d;
     if (cls.index) d.index = cls.index->get();
     d.routing = detail::query_param(query, "routing");
     d.source = detail::query_param(query, "_source");
     d.source_filtered = source_filtered(query);
     d.pipeline = detail::query_param(query, "pipeline");
-    if (!non_json_content(req.headers)) {
-      auto parsed = bulk::parse_request(req.body, d);
+    if (body.readable && !non_json_content(req.headers)) {
+      auto parsed = bulk::parse_request(body.text, d);
       if (parsed.is_ok()) st.bulk.parsed = std::move(parsed).value();
     }
     // Malformed or binary bulks are forwarded unchanged; see bulk_outcome.
+    // `forwarded` is what the primary reads (decoded), the source of the
+    // events' bytes; a coded body is re-encoded in its own coding.
     if (st.bulk.parsed && st.bulk.parsed->rewritten) {
       st.bulk.forwarded = std::move(*st.bulk.parsed->rewritten);
       st.bulk.parsed->rewritten.reset();
-      ticket.rewritten_body = st.bulk.forwarded;
+      auto encoded = http::encode_content(body.coding, st.bulk.forwarded);
+      if (encoded.is_ok()) {
+        ticket.rewritten_body = std::move(encoded).value();
+      } else {
+        // Cannot happen for a coding we decoded; forward the client's bytes
+        // and let the updates reconcile rather than send a body whose
+        // bytes contradict its Content-Encoding.
+        for (bulk::Item& it : st.bulk.parsed->items) {
+          if (it.update_source == bulk::UpdateSource::kInjected) {
+            it.update_source = bulk::UpdateSource::kUnavailable;
+          }
+        }
+        st.bulk.parsed.reset();
+        st.bulk.forwarded = std::string(body.text);
+      }
     } else {
-      st.bulk.forwarded = std::string(req.body);
+      st.bulk.forwarded = std::string(body.text);
     }
   }
 
-  void prepare_meta(const RequestView& req, const Classification& cls, TicketState& st) {
+  void prepare_meta(const RequestView& req, const Body& body, const Classification& cls,
+                    TicketState& st) {
     detail::MetaRequest& m = st.meta;
     m.method = std::string(req.method);
     m.target = std::string(req.target);
-    m.body = std::string(req.body);
+    // The loader replays this body on the secondary, so it must be the
+    // decoded text; an undecodable one is carried as-is (a JSON string) and
+    // the secondary refuses it visibly.
+    m.body = std::string(body.text);
     m.index = cls.index ? cls.index->get() : "";
     std::vector<std::string> segs = detail::split_path(detail::split_target(req.target).path);
     const std::string& ep = cls.endpoint;

@@ -46,6 +46,20 @@ event::ChangeEvent index_or_reconcile(const WriteObject& w, const std::string& i
   return base_event(event::Op::kReconcile, index, w.id, routing, w.seq_no, w.primary_term, ctx);
 }
 
+// The whole post-update document an update answer carries, if any. Only
+// when capture injected the request for it, or the client asked for exactly
+// the full source, is get._source the document: a source the client shaped
+// (_source_includes/_excludes, a field list, an includes/excludes object) is
+// a projection of it, and an event built from it would overwrite the
+// secondary with a partial document at the primary's version (issue: a
+// filtered update left green with only the filtered fields, at a version
+// that no backfill could correct).
+std::optional<std::string_view> full_update_source(bulk::UpdateSource how, const WriteObject& w) {
+  bool whole = how == bulk::UpdateSource::kInjected || how == bulk::UpdateSource::kClientAsked;
+  if (!whole || !w.get_source) return std::nullopt;
+  return std::string_view(*w.get_source);
+}
+
 // Reads a single-document answer (a JSON object) into a WriteObject.
 Result<WriteObject> read_single(std::string_view body) {
   simdjson::padded_string padded(body);
@@ -94,9 +108,8 @@ Outcome doc_outcome(const DocRequest& req, int status, std::string body, const E
       break;
     case DocOp::kUpdate:
       if (acked && w.result != "noop") {
-        std::optional<std::string_view> src;
-        if (w.get_source) src = *w.get_source;
-        out.events.push_back(index_or_reconcile(w, index, req.routing, src, false, ctx));
+        out.events.push_back(index_or_reconcile(
+            w, index, req.routing, full_update_source(req.update_source, w), false, ctx));
       }
       break;
     case DocOp::kDelete:
@@ -188,9 +201,8 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
         break;
       case bulk::Action::kUpdate: {
         if (q.update_source == bulk::UpdateSource::kInjected) strip[i] = true;
-        std::optional<std::string_view> src;
-        if (w.get_source) src = *w.get_source;
-        out.events.push_back(index_or_reconcile(w, index, q.routing, src, false, ctx));
+        out.events.push_back(index_or_reconcile(
+            w, index, q.routing, full_update_source(q.update_source, w), false, ctx));
         break;
       }
       case bulk::Action::kDelete:

@@ -54,11 +54,6 @@ Result<std::string> read_secret_file(const std::string& what, const std::string&
   return v;
 }
 
-bool is_secret_kafka_property(const std::string& key) {
-  return key.find("password") != std::string::npos || key.find("secret") != std::string::npos ||
-         key == "sasl.jaas.config";
-}
-
 // The YAML reader: every access names the dotted key; unknown keys are
 // errors so a typo does not silently fall back to a default.
 class Reader {
@@ -220,7 +215,7 @@ Status read_log(Reader& r, const YAML::Node& n, const EnvFn& env, LogConfig* log
       const std::string key = "log.kafka.properties." + name;
       if (!kv.second.IsScalar()) return bad(r.where(key), "expected a scalar");
       std::string value = kv.second.as<std::string>();
-      if (is_secret_kafka_property(name)) {
+      if (log::is_secret_kafka_property(name)) {
         TANDEM_ASSIGN_OR_RETURN(value, resolve_secret_ref(r.where(key), value, env));
       }
       log->kafka.properties[name] = std::move(value);

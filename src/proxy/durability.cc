@@ -34,7 +34,24 @@ struct Pending {
 };
 
 enum class Phase { kMain, kSpill, kDone };
-enum State : uint8_t { kPending, kLogged, kLogFailed, kSpilled, kSpillFailed };
+enum State : uint8_t {
+  kPending,
+  kLogged,
+  kLogFailed,   // may clear: spill it
+  kLogRefused,  // never fits: spill its reconcile instead
+  kSpilled,
+  kSpillFailed,
+  kDeadLetter,  // refused with no stand-in: recorded, settled
+};
+
+bool settled_state(uint8_t s) {
+  return s == kLogged || s == kSpilled || s == kDeadLetter;
+}
+
+// The Log contract: kInvalidArgument means "never, whatever is retried".
+bool refused_for_good(const Status& st) {
+  return st.code() == Code::kInvalidArgument;
+}
 
 }  // namespace
 
@@ -73,6 +90,7 @@ struct EventSink::Impl {
   Clock::time_point drain_backoff_until{};
 
   std::atomic<uint64_t> published{0}, logged{0}, spilled{0}, drained{0}, reclaimed{0};
+  std::atomic<uint64_t> refused{0}, dead_lettered{0};
   std::atomic<uint64_t> stranded_count{0}, inflight{0};
   std::atomic<int64_t> spill_depth{-1};
   std::atomic<bool> spill_open{false};
@@ -80,6 +98,52 @@ struct EventSink::Impl {
   void note_error(const std::string& what) {
     std::lock_guard lk(mu);
     last_error = what;
+  }
+
+  // The stand-in for an event the main log refuses for good: a reconcile of
+  // the same document (the loader reads the primary), which carries no
+  // source and always fits. nullopt when there is none (meta and reconcile
+  // events): the event is then a dead letter, recorded before this returns.
+  std::optional<Pending> stand_in(const event::ChangeEvent& e, const std::string& why) {
+    if (e.op == event::Op::kIndex || e.op == event::Op::kDelete) {
+      event::ChangeEvent r;
+      r.op = event::Op::kReconcile;
+      r.index = e.index;
+      r.id = e.id;
+      r.routing = e.routing;
+      r.seq_no = e.seq_no;  // a hint for the loader, as for any reconcile
+      r.primary_term = e.primary_term;
+      r.epoch = e.epoch;
+      r.timestamp_ms = e.timestamp_ms;
+      Pending p{event::partition_key(r), event::encode(r)};
+      if (p.key.size() + p.value.size() <= main->max_record_bytes()) {
+        refused.fetch_add(1);
+        note_error("main log " + main->describe() + " refuses the " +
+                   std::string(event::op_name(e.op)) + " event of [" + e.index.get() + "][" +
+                   e.id.get() + "] (" + why + "); sending a reconcile instead");
+        return p;
+      }
+    }
+    dead_letter(e.index.get(), std::string(event::op_name(e.op)) + " event" +
+                                   (e.id.get().empty() ? "" : " of [" + e.id.get() + "]") +
+                                   " refused by the change log " + main->describe() + ": " + why);
+    return std::nullopt;
+  }
+
+  std::optional<Pending> stand_in(const Pending& p, const std::string& why) {
+    auto e = event::decode(p.value);
+    if (!e.is_ok()) {
+      dead_letter("*",
+                  "undecodable event refused by the change log " + main->describe() + ": " + why);
+      return std::nullopt;
+    }
+    return stand_in(*e, why);
+  }
+
+  void dead_letter(const std::string& index, const std::string& reason) {
+    dead_lettered.fetch_add(1);
+    note_error(reason);
+    if (opts.dead_letter) opts.dead_letter(index, reason);
   }
 
   void arm(const BatchPtr& b, std::chrono::milliseconds after,
@@ -124,7 +188,7 @@ struct EventSink::Impl {
         b->state[i] = kLogged;
         logged.fetch_add(1);
       } else if (!st.is_ok() && b->state[i] == kPending) {
-        b->state[i] = kLogFailed;
+        b->state[i] = refused_for_good(st) ? kLogRefused : kLogFailed;
       }
       if (b->phase == Phase::kMain) all_in = --b->outstanding == 0;
     }
@@ -139,7 +203,18 @@ struct EventSink::Impl {
       if (b->phase != Phase::kMain) return;
       disarm(b);
       for (size_t i = 0; i < b->state.size(); ++i) {
-        if (b->state[i] != kLogged) todo.push_back(i);
+        if (b->state[i] == kLogged) continue;
+        if (b->state[i] == kLogRefused) {
+          // Its reconcile goes to the spill journal, and the drainer takes
+          // that to the main log like any spilled event.
+          auto s = stand_in(b->recs[i], "refused by the log");
+          if (!s) {
+            b->state[i] = kDeadLetter;
+            continue;
+          }
+          b->recs[i] = std::move(*s);
+        }
+        todo.push_back(i);
       }
       b->phase = todo.empty() ? Phase::kDone : Phase::kSpill;
       b->outstanding = todo.size();
@@ -172,7 +247,7 @@ struct EventSink::Impl {
     {
       std::lock_guard lk(b->mu);
       if (b->phase != Phase::kSpill) return;
-      if (b->state[i] != kLogged) {
+      if (b->state[i] != kLogged && b->state[i] != kDeadLetter) {
         b->state[i] = st.is_ok() ? kSpilled : kSpillFailed;
         if (st.is_ok()) spilled.fetch_add(1);
       }
@@ -199,7 +274,7 @@ struct EventSink::Impl {
       b->phase = Phase::kDone;
       disarm(b);
       for (size_t i = 0; i < b->state.size(); ++i) {
-        if (b->state[i] != kLogged && b->state[i] != kSpilled) lost.push_back(b->recs[i]);
+        if (!settled_state(b->state[i])) lost.push_back(b->recs[i]);
       }
     }
     if (!lost.empty()) {
@@ -288,12 +363,14 @@ struct EventSink::Impl {
   struct DrainWait {
     std::mutex mu;
     size_t left = 0;
-    bool failed = false;
+    bool failed = false;          // some record may go in later
+    std::vector<size_t> refused;  // records the main log refuses for good
   };
   struct PendingDrain {
     std::shared_ptr<DrainWait> wait;
     log::Log* journal = nullptr;  // the spill journal they were read from
     std::map<Partition, Offset> first, next;
+    std::vector<Pending> recs;  // as appended, for stand-ins of refused ones
     size_t count = 0;
     Clock::time_point since;
     bool reported = false;
@@ -338,31 +415,58 @@ struct EventSink::Impl {
     std::vector<log::Record>& recs = *polled;
     if (recs.empty()) return false;
 
+    std::map<Partition, Offset> first, next;
+    std::vector<Pending> batch;
+    batch.reserve(recs.size());
+    for (log::Record& r : recs) {
+      if (!first.count(r.partition)) first[r.partition] = r.offset;
+      next[r.partition] = Offset(r.offset.get() + 1);
+      batch.push_back({std::move(r.key), std::move(r.value)});
+    }
+    const size_t count = batch.size();
+    append_drain(journal, std::move(batch), std::move(first), std::move(next), count);
+    return true;
+  }
+
+  // Appends drained records to the main log; committing [first, next) of
+  // the journal, `count` records, waits for all of them (settle_drain).
+  void append_drain(log::Log* journal, std::vector<Pending> batch,
+                    std::map<Partition, Offset> first, std::map<Partition, Offset> next,
+                    size_t count) {
     PendingDrain d;
     d.wait = std::make_shared<DrainWait>();
-    d.wait->left = recs.size();
-    d.count = recs.size();
+    d.wait->left = batch.size();
+    d.count = count;
     d.since = Clock::now();
     d.journal = journal;
+    d.first = std::move(first);
+    d.next = std::move(next);
     std::vector<log::AppendRecord> out;
-    for (const log::Record& r : recs) {
-      if (!d.first.count(r.partition)) d.first[r.partition] = r.offset;
-      d.next[r.partition] = Offset(r.offset.get() + 1);
-      out.push_back({r.key, r.value, [w = d.wait](const Status& st, Partition, Offset) {
-                       std::lock_guard lk(w->mu);
-                       if (!st.is_ok()) w->failed = true;
-                       --w->left;
-                     }});
+    out.reserve(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      out.push_back(
+          {batch[i].key, batch[i].value, [w = d.wait, i](const Status& st, Partition, Offset) {
+             std::lock_guard lk(w->mu);
+             if (!st.is_ok()) {
+               if (refused_for_good(st)) {
+                 w->refused.push_back(i);
+               } else {
+                 w->failed = true;
+               }
+             }
+             --w->left;
+           }});
     }
+    d.recs = std::move(batch);
     drain_pending = std::move(d);
     main->append(std::move(out));
-    return true;
   }
 
   // Commits the pending batch once it settled; false while it has not.
   bool settle_drain() {
     PendingDrain& d = *drain_pending;
     bool ok = false;
+    std::vector<size_t> refused_idx;
     {
       std::lock_guard lk(d.wait->mu);
       if (d.wait->left > 0) {
@@ -375,9 +479,26 @@ struct EventSink::Impl {
         return false;
       }
       ok = !d.wait->failed;
+      refused_idx = std::move(d.wait->refused);
     }
     PendingDrain done = std::move(d);
     drain_pending.reset();
+    if (ok && !refused_idx.empty()) {
+      // Retrying these could never succeed and would hold up everything
+      // spilled after them: send their reconciles in their place (dead
+      // letters when there is none), then commit the whole batch.
+      std::vector<Pending> again;
+      for (size_t i : refused_idx) {
+        if (auto s = stand_in(done.recs[i], "refused while draining the spill journal")) {
+          again.push_back(std::move(*s));
+        }
+      }
+      if (!again.empty()) {
+        append_drain(done.journal, std::move(again), std::move(done.first), std::move(done.next),
+                     done.count);
+        return true;
+      }
+    }
     if (ok) {
       Status st = drain_consumer->commit(done.next);
       if (st.is_ok()) {
@@ -486,11 +607,26 @@ void EventSink::publish(std::vector<event::ChangeEvent> events, Settled settled)
   b->impl = impl_.get();
   b->settled = std::move(settled);
   b->recs.reserve(events.size());
+  const uint64_t limit = impl_->main->max_record_bytes();
   for (const event::ChangeEvent& e : events) {
-    b->recs.push_back({event::partition_key(e), event::encode(e)});
+    Pending p{event::partition_key(e), event::encode(e)};
+    if (p.key.size() + p.value.size() > limit) {
+      // Known before asking: the log would refuse it (a 20 MiB document
+      // against Kafka's 16 MiB). Not even a spill detour.
+      auto s =
+          impl_->stand_in(e, "event of " + std::to_string(p.value.size()) +
+                                 " bytes exceeds its record limit of " + std::to_string(limit));
+      if (!s) continue;  // a dead letter, already recorded
+      p = std::move(*s);
+    }
+    b->recs.push_back(std::move(p));
   }
   impl_->published.fetch_add(events.size());
-  impl_->inflight.fetch_add(events.size());
+  if (b->recs.empty()) {
+    if (b->settled) b->settled(true);
+    return;
+  }
+  impl_->inflight.fetch_add(b->recs.size());
   impl_->start(b);
 }
 
@@ -523,6 +659,8 @@ SinkStats EventSink::stats() const {
   out.drained = s.drained.load();
   out.reclaimed = s.reclaimed.load();
   out.stranded = s.stranded_count.load();
+  out.refused = s.refused.load();
+  out.dead_lettered = s.dead_lettered.load();
   out.inflight = s.inflight.load();
   out.spill_depth = s.spill_depth.load();
   out.spill_open = s.spill_open.load();

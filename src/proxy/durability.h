@@ -21,6 +21,16 @@
 // loader writes with external versions derived from the primary's seq_no,
 // so the order of application does not matter (Invariant 1).
 //
+// An event the main log refuses for good (larger than max_record_bytes(),
+// or refused with kInvalidArgument, live or while draining) is never
+// retried as it is: it is replaced by a reconcile event for the same
+// (index, id, routing), which is small and converges the secondary from the
+// primary. An event that has no such stand-in (a meta or reconcile event
+// the log still refuses) becomes a dead letter: `dead_letter(index,
+// reason)` records it durably (the proxy marks the index as needing
+// verification, which the cutover gates read) and it counts in
+// SinkStats::dead_lettered. Temporary failures keep the path above.
+//
 // The sink knows nothing about sync vs async: capture decides whether the
 // client waits for settle (sync) or not (async). inflight() is the async
 // window.
@@ -54,17 +64,22 @@ struct SinkOptions {
   // so the drain order is the spill order). Tests inject fakes.
   std::function<Result<std::unique_ptr<log::Log>>()> open_spill;
   size_t drain_batch = 500;
+  // Where events that no log can take are recorded (see above). Must be
+  // durable when it returns; may be called on any sink thread.
+  std::function<void(const std::string& index, const std::string& reason)> dead_letter;
 };
 
 struct SinkStats {
-  uint64_t published = 0;    // events handed to publish()
-  uint64_t logged = 0;       // acknowledged by the main log on the live path
-  uint64_t spilled = 0;      // acknowledged by the spill journal
-  uint64_t drained = 0;      // moved from the spill journal into the main log
-  uint64_t reclaimed = 0;    // drained events whose journal space was freed
-  uint64_t stranded = 0;     // in memory, in neither (fail-closed while > 0)
-  uint64_t inflight = 0;     // published, not yet settled (the async window)
-  int64_t spill_depth = -1;  // spilled, not yet drained; -1 unknown
+  uint64_t published = 0;      // events handed to publish()
+  uint64_t logged = 0;         // acknowledged by the main log on the live path
+  uint64_t spilled = 0;        // acknowledged by the spill journal
+  uint64_t drained = 0;        // moved from the spill journal into the main log
+  uint64_t reclaimed = 0;      // drained events whose journal space was freed
+  uint64_t stranded = 0;       // in memory, in neither (fail-closed while > 0)
+  uint64_t refused = 0;        // refused for good by the log, sent as reconciles
+  uint64_t dead_lettered = 0;  // refused, with no stand-in: dead letters
+  uint64_t inflight = 0;       // published, not yet settled (the async window)
+  int64_t spill_depth = -1;    // spilled, not yet drained; -1 unknown
   bool spill_open = false;
   bool fail_closed = false;
   std::string last_error;  // most recent log / spill failure, for /status

@@ -6,6 +6,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include "log/kafka_log.h"
@@ -16,6 +17,7 @@ namespace {
 
 using kafka_internal::plan;
 using kafka_internal::Redactor;
+using kafka_internal::validate_with_librdkafka;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -156,6 +158,29 @@ TEST(KafkaConfig, RedactorHidesSecretValuesOnly) {
               {"sasl.username", "loader"}});
   EXPECT_EQ(r(std::string("auth as loader with ") + kSecret + " and keypass-123"),
             "auth as loader with <redacted> and <redacted>");
+}
+
+// Every secret-valued property is redacted from anything that could echo
+// it: librdkafka's messages (Redactor) and tandem's own errors (plan()).
+TEST(KafkaConfig, EverySecretPropertyIsRedactedInErrorsAndLogLines) {
+  for (std::string_view name : log::kafka_secret_properties()) {
+    const std::string value = "V4lue-of-" + std::string(name);
+    std::map<std::string, std::string> props{{std::string(name), value},
+                                             {"sasl.username", "loader"}};
+    Redactor r(props);
+    EXPECT_EQ(r("broker said: bad " + value + " for loader"),
+              "broker said: bad <redacted> for loader")
+        << name;
+    // An unknown property next to it fails plan(); the error names the
+    // unknown one and never shows the secret's value.
+    props["no.such.property"] = "x";
+    KafkaLogOptions o;
+    o.brokers = "127.0.0.1:1";
+    o.topic = "t";
+    o.properties = props;
+    auto st = validate_with_librdkafka(*plan(o), r);
+    EXPECT_EQ(st.message().find(value), std::string::npos) << name << ": " << st.message();
+  }
 }
 
 // librdkafka's murmur2 partitioner must map keys like Java's default

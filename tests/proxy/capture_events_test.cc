@@ -108,6 +108,73 @@ TEST_P(Versions, UpdateWithoutSourceIsReconcile) {
   EXPECT_EQ(oc.events[0].routing, "r1");
 }
 
+TEST_P(Versions, UpdateWithAClientFilteredSourceIsReconcileNotThePartialDocument) {
+  // POST /ix/_update/d1?_source_includes=n answers get._source = {"n":5}:
+  // a projection. An index event from it would overwrite the secondary
+  // with the projection at the primary's version (no backfill can fix
+  // that: same version, 409). The answer's get stays the client's.
+  std::string answer = data("doc_update_source.json");
+  size_t at = answer.find(R"("_source":{"n":5,"m":1})");
+  ASSERT_NE(at, std::string::npos);
+  answer.replace(at, 23, R"("_source":{"n":5})");
+  auto req = doc(DocOp::kUpdate, "d1", "", "r1");
+  req.update_source = bulk::UpdateSource::kUnavailable;
+  auto oc = doc_outcome(req, 200, answer, kCtx);
+  ASSERT_EQ(oc.events.size(), 1u);
+  EXPECT_EQ(oc.events[0].op, Op::kReconcile);
+  EXPECT_TRUE(oc.events[0].source.empty());
+  EXPECT_EQ(oc.events[0].seq_no.get(), 9);
+  EXPECT_EQ(oc.events[0].routing, "r1");
+  EXPECT_EQ(oc.client_body, answer);
+}
+
+TEST_P(Versions, BulkUpdateWithAFilteredSourceIsReconcile) {
+  // Every filtered form on a bulk update item: the action line's list,
+  // includes object or string, the source line's own _source, and URL
+  // defaults. Each item's get._source is a projection.
+  const std::string body =
+      "{\"update\":{\"_id\":\"a\",\"_source\":[\"n\"]}}\n{\"doc\":{\"n\":1}}\n"
+      "{\"update\":{\"_id\":\"b\",\"_source\":{\"includes\":\"n\"}}}\n{\"doc\":{\"n\":1}}\n"
+      "{\"update\":{\"_id\":\"c\",\"_source\":\"true\"}}\n{\"doc\":{\"n\":1}}\n"
+      "{\"update\":{\"_id\":\"d\"}}\n{\"doc\":{\"n\":1},\"_source\":\"n\"}\n"
+      "{\"update\":{\"_id\":\"e\",\"_source\":true}}\n{\"doc\":{\"n\":1}}\n";
+  auto parsed = bulk::parse_request(body, {});
+  ASSERT_TRUE(parsed.is_ok()) << parsed.status().to_string();
+  ASSERT_EQ(parsed->items.size(), 5u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(parsed->items[i].update_source, bulk::UpdateSource::kUnavailable) << i;
+  }
+  EXPECT_EQ(parsed->items[4].update_source, bulk::UpdateSource::kClientAsked);
+  std::string items;
+  for (char id : std::string("abcde")) {
+    if (!items.empty()) items += ",";
+    items += std::string(R"({"update":{"_index":"ix","_type":"_doc","_id":")") + id +
+             R"(","_version":2,"result":"updated","_shards":{"total":1,"successful":1,"failed":0},)"
+             R"("_seq_no":7,"_primary_term":1,"status":200,"get":{"_seq_no":7,"_primary_term":1,)"
+             R"("found":true,"_source":{"n":1}}}})";
+  }
+  BulkRequest req;
+  req.forwarded = body;
+  req.parsed = std::move(parsed).value();
+  std::string answer = R"({"took":3,"errors":false,"items":[)" + items + "]}";
+  auto oc = bulk_outcome(req, 200, answer, kCtx);
+  ASSERT_EQ(oc.events.size(), 5u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(oc.events[i].op, Op::kReconcile) << i;
+  EXPECT_EQ(oc.events[4].op, Op::kIndex);
+  EXPECT_EQ(oc.events[4].source, R"({"n":1})");
+  EXPECT_EQ(oc.client_body, answer);
+
+  // URL-level: _source_includes (any value of _source=true alongside it
+  // still filters), and _source=<fields>.
+  for (bulk::Defaults d :
+       {bulk::Defaults{.source = "true", .source_filtered = true}, bulk::Defaults{.source = "n"}}) {
+    auto url = bulk::parse_request("{\"update\":{\"_id\":\"a\"}}\n{\"doc\":{}}\n", d);
+    ASSERT_TRUE(url.is_ok());
+    EXPECT_EQ(url->items[0].update_source, bulk::UpdateSource::kUnavailable);
+    EXPECT_FALSE(url->rewritten.has_value());
+  }
+}
+
 TEST_P(Versions, Deletes) {
   auto oc = doc_outcome(doc(DocOp::kDelete, "d1", "", "r1"), 200, data("doc_delete.json"), kCtx);
   ASSERT_EQ(oc.events.size(), 1u);

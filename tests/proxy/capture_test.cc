@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "capture_testdata.h"
+#include "http/http.h"
 #include "proxy/capture.h"
 
 namespace tandem::proxy {
@@ -49,14 +50,16 @@ class CaptureTest : public ::testing::Test {
   // One request through the seam; returns the client body.
   std::string roundtrip(const std::string& method, const std::string& target,
                         const std::string& body, int status, const std::string& answer,
-                        BeginResult* begun = nullptr) {
+                        BeginResult* begun = nullptr,
+                        const std::vector<HttpHeader>* request_headers = nullptr,
+                        const std::vector<HttpHeader>* answer_headers = nullptr) {
     Classification cls = classify(method, target);
-    RequestView req{method, target, nullptr, body};
+    RequestView req{method, target, request_headers, body};
     BeginResult b = cap_->begin(req, cls);
     if (begun) *begun = b;
     EXPECT_FALSE(b.reply) << b.reply->body;
     std::promise<std::string> p;
-    cap_->complete(b.ticket, UpstreamAnswer{status, nullptr, answer},
+    cap_->complete(b.ticket, UpstreamAnswer{status, answer_headers, answer},
                    [&](std::string s) { p.set_value(std::move(s)); });
     auto f = p.get_future();
     EXPECT_EQ(f.wait_for(5s), std::future_status::ready);
@@ -142,6 +145,123 @@ TEST_F(CaptureTest, UpdateWithClientSourceParamIsLeftAlone) {
       roundtrip("POST", "/capture-td-es8/_update/d1?_source=true", "{\"doc\":{}}", 200, answer, &b);
   EXPECT_FALSE(b.ticket.rewritten_target);
   EXPECT_EQ(client, answer);
+}
+
+TEST_F(CaptureTest, UpdateWithAFilteredSourceIsAReconcileAndTheAnswerIsTheClients) {
+  // _source=true next to _source_includes still filters (ES applies both),
+  // so the client's get is a projection: never the event's source.
+  open();
+  std::string answer = testdata("es8_doc_update_source.json");
+  for (std::string q : {"?_source_includes=n", "?_source=true&_source_includes=n",
+                        "?_source_excludes=m", "?_source=n", "?_source_include=n"}) {
+    size_t before = logged().size();
+    BeginResult b;
+    std::string client =
+        roundtrip("POST", "/capture-td-es8/_update/d1" + q, "{\"doc\":{\"m\":1}}", 200, answer, &b);
+    EXPECT_FALSE(b.ticket.rewritten_target) << q;
+    EXPECT_EQ(client, answer) << q;
+    auto ev = logged();
+    ASSERT_EQ(ev.size(), before + 1) << q;
+    EXPECT_EQ(ev.back().op, event::Op::kReconcile) << q;
+    EXPECT_TRUE(ev.back().source.empty()) << q;
+  }
+  // A body _source replaces the URL's: a list, an object, a string filter.
+  for (std::string body :
+       {R"({"doc":{"m":1},"_source":["n"]})", R"({"doc":{"m":1},"_source":{"includes":["n"]}})",
+        R"({"doc":{"m":1},"_source":"n"})"}) {
+    BeginResult b;
+    roundtrip("POST", "/capture-td-es8/_update/d1?_source=true", body, 200, answer, &b);
+    EXPECT_FALSE(b.ticket.rewritten_target) << body;
+    EXPECT_EQ(logged().back().op, event::Op::kReconcile) << body;
+  }
+}
+
+std::string gzip(std::string_view s) {
+  auto z = http::encode_content(http::ContentCoding::kGzip, s);
+  EXPECT_TRUE(z.is_ok());
+  return *z;
+}
+std::string gunzip(std::string_view s) {
+  auto z = http::decode_content(http::ContentCoding::kGzip, s, 1 << 30);
+  EXPECT_TRUE(z.is_ok()) << z.status().to_string();
+  return z.is_ok() ? *z : std::string();
+}
+
+TEST_F(CaptureTest, GzipAnswerToAnAutoIdWriteIsReadAndPassedOnUntouched) {
+  // A client that accepts gzip (python-requests, curl --compressed) gets
+  // gzip from ES. The auto-generated id is in the compressed answer.
+  open();
+  std::vector<HttpHeader> gz{{"Content-Encoding", "gzip"}, {"Content-Type", "application/json"}};
+  std::string answer = gzip(testdata("es7_doc_autoid.json"));
+  std::string client =
+      roundtrip("POST", "/capture-td-es7/_doc", R"({"n":1})", 201, answer, nullptr, nullptr, &gz);
+  EXPECT_EQ(client, answer) << "nothing injected: the primary's own bytes";
+  auto ev = logged();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].op, event::Op::kIndex);
+  EXPECT_FALSE(ev[0].id.get().empty());
+  EXPECT_EQ(ev[0].source, R"({"n":1})");
+  EXPECT_TRUE(marks_.marks().empty());
+}
+
+TEST_F(CaptureTest, GzipAnswerToAnUpdateIsStrippedAndEncodedAgain) {
+  open();
+  std::vector<HttpHeader> gz{{"content-encoding", "GZIP"}};
+  std::string plain = testdata("es8_doc_update_source.json");
+  std::string client = roundtrip("POST", "/capture-td-es8/_update/d1", R"({"doc":{"m":1}})", 200,
+                                 gzip(plain), nullptr, nullptr, &gz);
+  EXPECT_EQ(gunzip(client), plain.substr(0, plain.find(",\"get\"")) + "}");
+  auto ev = logged();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].op, event::Op::kIndex);
+  EXPECT_EQ(ev[0].source, R"({"n":5,"m":1})");
+}
+
+TEST_F(CaptureTest, GzipBulkRequestIsReadRewrittenAndEncodedAgain) {
+  // Logstash sends Content-Encoding: gzip bulks.
+  open();
+  std::vector<HttpHeader> req_gz{{"Content-Encoding", "gzip"},
+                                 {"Content-Type", "application/x-ndjson"}};
+  BeginResult b;
+  std::string client =
+      roundtrip("POST", "/_bulk", gzip(testdata("es8_bulk_injected_request.ndjson")), 200,
+                testdata("es8_bulk_injected_response.json"), &b, &req_gz);
+  ASSERT_TRUE(b.ticket.rewritten_body);
+  EXPECT_EQ(gunzip(*b.ticket.rewritten_body), testdata("es8_bulk_injected_forwarded.ndjson"));
+  EXPECT_EQ(client, testdata("es8_bulk_injected_client.json"));
+  auto ev = logged();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[0].source, R"({"n":1})");
+  EXPECT_EQ(ev[2].source, R"({"n":1,"s":"a","t":"b"})");
+}
+
+TEST_F(CaptureTest, CorruptGzipBodiesFallBackToReconcilesNeverToWrongEvents) {
+  open();
+  std::vector<HttpHeader> gz{{"Content-Encoding", "gzip"}};
+  std::string bad = gzip(R"({"n":1})");
+  bad.resize(bad.size() - 6);  // truncated
+  std::string answer = testdata("es7_doc_index.json");
+  roundtrip("PUT", "/capture-td-es7/_doc/d1", bad, 201, answer, nullptr, &gz);
+  auto ev = logged();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].op, event::Op::kReconcile);
+  EXPECT_EQ(ev[0].id.get(), "d1");
+}
+
+TEST_F(CaptureTest, DocumentLargerThanTheLogTakesBecomesAReconcile) {
+  log_.set_max_record_bytes(256 * 1024, 256 * 1024);
+  open();
+  std::string big = R"({"blob":")" + std::string(1 << 20, 'x') + R"("})";
+  roundtrip("PUT", "/capture-td-es7/_doc/d1", big, 201, testdata("es7_doc_index.json"));
+  auto ev = logged();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].op, event::Op::kReconcile);
+  EXPECT_EQ(ev[0].id.get(), "d1");
+  EXPECT_EQ(ev[0].seq_no.get(), 7);
+  auto s = status();
+  EXPECT_EQ(s["refused_total"], 1);
+  EXPECT_EQ(s["dead_letters"], 0);
+  EXPECT_EQ(s["intents_open"], 0);
 }
 
 TEST_F(CaptureTest, BulkRewriteStripAndEvents) {

@@ -31,6 +31,8 @@ inline std::string testdata(const std::string& name) {
 //   kAck: acknowledge in append() (synchronously);
 //   kFail: fail every record in append();
 //   kHang: keep the callbacks, never call them until release_held();
+// and, in every mode, refuses for good (kInvalidArgument, as the Log
+// contract says) a record whose key + value exceed set_max_record_bytes().
 // Records acknowledged are kept for inspection.
 class FakeLog : public log::Log {
  public:
@@ -58,19 +60,48 @@ class FakeLog : public log::Log {
     for (auto& r : held) finish(std::move(r), ok);
   }
 
+  // `announced` is what max_record_bytes() reports; records whose key +
+  // value exceed `enforced` are refused whatever was announced (a Kafka
+  // topic whose max.message.bytes is below the producer's limit).
+  void set_max_record_bytes(uint64_t announced, uint64_t enforced) {
+    std::lock_guard lk(mu_);
+    announced_ = announced;
+    enforced_ = enforced;
+  }
+  size_t refused_count() const {
+    std::lock_guard lk(mu_);
+    return refused_;
+  }
+
   std::string describe() const override { return "fake log"; }
   int32_t partitions() const override { return 1; }
+  uint64_t max_record_bytes() const override {
+    std::lock_guard lk(mu_);
+    return announced_;
+  }
   void append(std::vector<log::AppendRecord> batch) override {
     Mode m;
+    std::vector<log::AppendRecord> fits, refused;
     {
       std::lock_guard lk(mu_);
       m = mode_;
+      for (auto& r : batch) {
+        bool fit = r.key.size() + r.value.size() <= enforced_;
+        refused_ += fit ? 0 : 1;
+        (fit ? fits : refused).push_back(std::move(r));
+      }
       if (m == Mode::kHang) {
-        for (auto& r : batch) held_.push_back(std::move(r));
-        return;
+        for (auto& r : fits) held_.push_back(std::move(r));
+        fits.clear();
       }
     }
-    for (auto& r : batch) finish(std::move(r), m == Mode::kAck);
+    for (auto& r : refused) {
+      if (r.done) {
+        r.done(error(Code::kInvalidArgument, "fake log: record too large"), Partition(0),
+               Offset(-1));
+      }
+    }
+    for (auto& r : fits) finish(std::move(r), m == Mode::kAck);
   }
   Status flush(std::chrono::milliseconds) override { return Status::ok(); }
   Result<std::vector<Offset>> end_offsets() override {
@@ -101,6 +132,9 @@ class FakeLog : public log::Log {
 
   mutable std::mutex mu_;
   Mode mode_ = Mode::kAck;
+  uint64_t announced_ = UINT64_MAX;
+  uint64_t enforced_ = UINT64_MAX;
+  size_t refused_ = 0;
   std::vector<log::Record> records_;
   std::vector<log::AppendRecord> held_;
 };

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -207,6 +208,58 @@ TEST(ConfigTest, SecretsDoNotAppearInErrors) {
   auto r = parse_config("admin:\n  token: hunter2", "cfg.yaml", env_of({}));
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().message().find("hunter2"), std::string::npos);
+}
+
+// Every librdkafka property whose value is a secret, written as the proxy
+// YAML's log.kafka.properties: refused inline (never echoed), accepted as
+// env:VAR and file:PATH. The list is written out here, not taken from the
+// code, so dropping a property from the rule fails this test.
+TEST(ConfigTest, EveryKafkaSecretPropertyIsRefusedInlineAndTakenFromEnvOrFile) {
+  const std::vector<std::string> secrets = {
+      "sasl.password",           "sasl.oauthbearer.client.secret",
+      "sasl.oauthbearer.config", "sasl.oauthbearer.extensions",
+      "ssl.key.password",        "ssl.key.pem",
+      "ssl.keystore.password",   "ssl.truststore.password",
+      "sasl.jaas.config",        "producer.sasl.password",
+      "consumer.ssl.key.pem"};
+  for (const std::string& name : secrets) {
+    EXPECT_TRUE(log::is_secret_kafka_property(name)) << name;
+  }
+  for (std::string_view known : log::kafka_secret_properties()) {
+    EXPECT_NE(std::find(secrets.begin(), secrets.end(), std::string(known)), secrets.end())
+        << known << " is secret in the code but not in this test's table";
+  }
+  const std::string base =
+      "state: /s.db\nprimary:\n  url: http://a:1\nlog:\n  backend: kafka\n  kafka:\n"
+      "    brokers: k:9092\n    properties:\n      ";
+  const std::string path = ::testing::TempDir() + "/kafka-secret";
+  {
+    std::ofstream f(path);
+    f << "from-a-file\n";
+  }
+  for (const std::string& name : secrets) {
+    const std::string inline_value = "Inline-S3cret-" + name;
+    auto inl = parse_config(base + name + ": " + inline_value, "cfg.yaml", env_of({}));
+    ASSERT_FALSE(inl.is_ok()) << name << " was accepted inline";
+    EXPECT_EQ(inl.status().message().find(inline_value), std::string::npos) << name;
+    EXPECT_NE(inl.status().message().find(name), std::string::npos) << inl.status().message();
+
+    auto env = parse_config(base + name + ": env:KAFKA_SECRET", "cfg.yaml",
+                            env_of({{"KAFKA_SECRET", "from-the-env"}}));
+    ASSERT_TRUE(env.is_ok()) << name << ": " << env.status().to_string();
+    EXPECT_EQ(env->log.kafka.properties.at(name), "from-the-env");
+
+    auto file = parse_config(base + name + ": file:" + path, "cfg.yaml", env_of({}));
+    ASSERT_TRUE(file.is_ok()) << name << ": " << file.status().to_string();
+    EXPECT_EQ(file->log.kafka.properties.at(name), "from-a-file");
+  }
+  // Public values that merely look like secrets stay inline.
+  for (std::string name : {"sasl.username", "ssl.ca.pem", "ssl.certificate.pem", "ssl.key.location",
+                           "sasl.oauthbearer.token.endpoint.url", "security.protocol"}) {
+    EXPECT_FALSE(log::is_secret_kafka_property(name)) << name;
+    EXPECT_TRUE(parse_config(base + name + ": plain", "cfg.yaml", env_of({})).is_ok()) << name;
+  }
+  std::remove(path.c_str());
 }
 
 TEST(ConfigTest, TokenFromFileAndNonLoopbackAdmin) {

@@ -397,5 +397,183 @@ TEST(Durability, StartupReclaimsWhatAPreviousRunDrainedButDidNotDelete) {
   EXPECT_TRUE(eventually([&] { return (*sink)->stats().spill_depth == 0; }));
 }
 
+// ---- events the log refuses for good ---------------------------------------
+
+event::ChangeEvent big_index_event(const std::string& id, size_t bytes) {
+  event::ChangeEvent e;
+  e.op = event::Op::kIndex;
+  e.index = IndexName("big");
+  e.id = DocId(id);
+  e.routing = "r1";
+  e.seq_no = SeqNo(41);
+  e.primary_term = PrimaryTerm(1);
+  e.source = "{\"blob\":\"" + std::string(bytes, 'x') + "\"}";
+  return e;
+}
+
+// Decoded records of a log, in order.
+std::vector<event::ChangeEvent> decoded(const FakeLog& log) {
+  std::vector<event::ChangeEvent> out;
+  for (const log::Record& r : log.records()) {
+    auto e = event::decode(r.value);
+    EXPECT_TRUE(e.is_ok()) << e.status().to_string();
+    if (e.is_ok()) out.push_back(*e);
+  }
+  return out;
+}
+
+struct DeadLetters {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> got;
+  std::function<void(const std::string&, const std::string&)> hook() {
+    return [this](const std::string& i, const std::string& r) {
+      std::lock_guard lk(mu);
+      got.emplace_back(i, r);
+    };
+  }
+  size_t size() {
+    std::lock_guard lk(mu);
+    return got.size();
+  }
+};
+
+TEST(Durability, EventAboveTheAnnouncedLimitIsSentAsAReconcileAtOnce) {
+  FakeLog main;
+  main.set_max_record_bytes(64 * 1024, 64 * 1024);
+  auto sink = EventSink::start(fast(temp_dir("oversize")), &main);
+  ASSERT_TRUE(sink.is_ok());
+  std::vector<event::ChangeEvent> batch = events(2);
+  batch.insert(batch.begin() + 1, big_index_event("huge", 200 * 1024));
+  EXPECT_TRUE((*sink)->publish_and_wait(batch));
+  auto got = decoded(main);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[1].op, event::Op::kReconcile);
+  EXPECT_EQ(got[1].index.get(), "big");
+  EXPECT_EQ(got[1].id.get(), "huge");
+  ASSERT_TRUE(got[1].routing.has_value());
+  EXPECT_EQ(*got[1].routing, "r1");
+  EXPECT_TRUE(got[1].source.empty());
+  EXPECT_EQ(got[0].op, event::Op::kIndex);
+  EXPECT_EQ(main.refused_count(), 0u) << "never sent to be refused";
+  auto s = (*sink)->stats();
+  EXPECT_EQ(s.refused, 1u);
+  EXPECT_EQ(s.spilled, 0u);
+  EXPECT_EQ(s.dead_lettered, 0u);
+  EXPECT_NE(s.last_error.find("[big][huge]"), std::string::npos) << s.last_error;
+}
+
+TEST(Durability, EventTheLogRefusesLiveGoesThroughTheSpillAsAReconcile) {
+  // The limit is not announced (a topic below the producer's limit): the
+  // log answers kInvalidArgument. The reconcile is spilled and drained.
+  FakeLog main;
+  main.set_max_record_bytes(UINT64_MAX, 64 * 1024);
+  auto sink = EventSink::start(fast(temp_dir("refused-live")), &main);
+  ASSERT_TRUE(sink.is_ok());
+  std::vector<event::ChangeEvent> batch = events(3);
+  batch.push_back(big_index_event("huge", 200 * 1024));
+  EXPECT_TRUE((*sink)->publish_and_wait(batch));
+  EXPECT_TRUE((*sink)->accepting());
+  ASSERT_TRUE(eventually([&] { return (*sink)->stats().drained == 1; }))
+      << (*sink)->stats().last_error;
+  auto got = decoded(main);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[3].op, event::Op::kReconcile);
+  EXPECT_EQ(got[3].id.get(), "huge");
+  EXPECT_EQ((*sink)->stats().refused, 1u);
+  EXPECT_EQ(main.refused_count(), 1u) << "refused once, never retried as it was";
+  EXPECT_TRUE(eventually([&] { return (*sink)->stats().spill_depth == 0; }));
+}
+
+TEST(Durability, SpilledEventTheLogRefusesNeverBlocksTheJournal) {
+  // Spilled during an outage, refused for good when the log returns: its
+  // reconcile goes in its place, and everything spilled after it drains.
+  FakeLog main;
+  main.set_mode(FakeLog::Mode::kFail);
+  main.set_max_record_bytes(UINT64_MAX, 64 * 1024);
+  auto sink = EventSink::start(fast(temp_dir("refused-drain")), &main);
+  ASSERT_TRUE(sink.is_ok());
+  EXPECT_TRUE((*sink)->publish_and_wait({big_index_event("huge", 200 * 1024)}));
+  EXPECT_TRUE((*sink)->publish_and_wait(events(10)));
+  EXPECT_EQ((*sink)->stats().spilled, 11u);
+  main.set_mode(FakeLog::Mode::kAck);
+  ASSERT_TRUE(eventually([&] { return (*sink)->stats().spill_depth == 0; }))
+      << (*sink)->stats().last_error;
+  auto got = decoded(main);
+  ASSERT_EQ(got.size(), 11u);
+  EXPECT_EQ(got[0].op, event::Op::kReconcile);
+  EXPECT_EQ(got[0].id.get(), "huge");
+  EXPECT_EQ(main.refused_count(), 1u);
+  EXPECT_EQ((*sink)->stats().refused, 1u);
+}
+
+TEST(Durability, SpilledEventsDrainAfterARestartPastARefusedOne) {
+  // The journal's depth returns to 0 after a restart too (the old drain
+  // retried such an event forever, in every run).
+  const std::string dir = temp_dir("refused-restart");
+  {
+    FakeLog down;
+    down.set_mode(FakeLog::Mode::kFail);
+    auto sink = EventSink::start(fast(dir), &down);
+    ASSERT_TRUE(sink.is_ok());
+    EXPECT_TRUE((*sink)->publish_and_wait({big_index_event("huge", 200 * 1024)}));
+    EXPECT_TRUE((*sink)->publish_and_wait(events(5)));
+  }
+  FakeLog up;
+  up.set_max_record_bytes(UINT64_MAX, 64 * 1024);
+  auto sink = EventSink::start(fast(dir), &up);
+  ASSERT_TRUE(sink.is_ok());
+  ASSERT_TRUE(eventually([&] { return (*sink)->stats().drained == 6; }))
+      << (*sink)->stats().last_error;
+  EXPECT_EQ(up.records().size(), 6u);
+  EXPECT_TRUE(eventually([&] { return (*sink)->stats().spill_depth == 0; }));
+}
+
+TEST(Durability, MetaEventThatFitsNoLogIsADeadLetterAndBlocksNothing) {
+  FakeLog main;
+  main.set_max_record_bytes(64 * 1024, 64 * 1024);
+  DeadLetters dl;
+  SinkOptions o = fast(temp_dir("dead-meta"));
+  o.dead_letter = dl.hook();
+  auto sink = EventSink::start(std::move(o), &main);
+  ASSERT_TRUE(sink.is_ok());
+  event::ChangeEvent meta;
+  meta.op = event::Op::kMeta;
+  meta.index = IndexName("mapped");
+  meta.meta = "{\"method\":\"PUT\",\"path\":\"/mapped/_mapping\",\"body\":\"" +
+              std::string(100 * 1024, 'm') + "\"}";
+  std::vector<event::ChangeEvent> batch = events(2);
+  batch.push_back(meta);
+  EXPECT_TRUE((*sink)->publish_and_wait(batch)) << "a recorded dead letter settles";
+  EXPECT_EQ(main.records().size(), 2u);
+  ASSERT_EQ(dl.size(), 1u);
+  EXPECT_EQ(dl.got[0].first, "mapped");
+  EXPECT_NE(dl.got[0].second.find("meta event refused by the change log"), std::string::npos)
+      << dl.got[0].second;
+  EXPECT_EQ((*sink)->stats().dead_lettered, 1u);
+  EXPECT_TRUE((*sink)->accepting());
+  // A batch of nothing but dead letters settles too.
+  EXPECT_TRUE((*sink)->publish_and_wait({meta}));
+  EXPECT_EQ((*sink)->stats().dead_lettered, 2u);
+  EXPECT_EQ((*sink)->stats().inflight, 0u);
+}
+
+TEST(Durability, ReconcileTheLogStillRefusesIsADeadLetterNotALoop) {
+  // A log so small that not even the reconcile fits (unannounced): the
+  // drainer records a dead letter and the journal empties.
+  FakeLog main;
+  main.set_max_record_bytes(UINT64_MAX, 16);
+  DeadLetters dl;
+  SinkOptions o = fast(temp_dir("dead-reconcile"));
+  o.dead_letter = dl.hook();
+  auto sink = EventSink::start(std::move(o), &main);
+  ASSERT_TRUE(sink.is_ok());
+  EXPECT_TRUE((*sink)->publish_and_wait({big_index_event("huge", 1024)}));
+  ASSERT_TRUE(eventually([&] { return (*sink)->stats().spill_depth == 0; }))
+      << (*sink)->stats().last_error;
+  EXPECT_EQ(dl.size(), 1u);
+  EXPECT_EQ((*sink)->stats().dead_lettered, 1u);
+  EXPECT_TRUE((*sink)->accepting());
+}
+
 }  // namespace
 }  // namespace tandem::proxy
