@@ -38,12 +38,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+mkdir -p "$WORK/proxy"
 "$BIN" proxy --listen "127.0.0.1:$PORT" --primary "$BLUE" --kafka "$KAFKA" --topic "$RUN" \
   --data-dir "$WORK/proxy" >"$WORK/proxy.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "127.0.0.1:$PORT/_cluster/health" >/dev/null && break; sleep 0.1; done
-"$BIN" workload seed --url "http://127.0.0.1:$PORT" --index "$RUN" --docs 5000 >/dev/null
-"$BIN" workload traffic --url "http://127.0.0.1:$PORT" --index "$RUN" --rate "$RATE" \
+for _ in $(seq 300); do curl -sf "127.0.0.1:$PORT/_cluster/health" >/dev/null && break; sleep 0.1; done
+curl -sf "127.0.0.1:$PORT/_cluster/health" >/dev/null || { cat "$WORK/proxy.log"; exit 1; }
+"$BIN" workload seed "http://127.0.0.1:$PORT" --index "$RUN" --docs 5000 >/dev/null
+"$BIN" workload traffic "http://127.0.0.1:$PORT" --index "$RUN" --rate "$RATE" \
   --seconds 100000 --id-space 5000 >"$WORK/traffic.log" 2>&1 &
 pids+=($!)
 
