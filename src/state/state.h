@@ -21,12 +21,12 @@
 namespace tandem::state {
 
 struct DeadLetter {
-  int64_t id = 0;             // assigned by the store
-  std::string source;         // "load" / "backfill"
+  int64_t id = 0;      // assigned by the store
+  std::string source;  // "load" / "backfill"
   IndexName index;
   DocId doc_id;
-  std::string event;          // the encoded change event (event::encode)
-  std::string error_type;     // e.g. mapper_parsing_exception
+  std::string event;       // the encoded change event (event::encode)
+  std::string error_type;  // e.g. mapper_parsing_exception
   std::string error_reason;
   int64_t created_ms = 0;
   int attempts = 1;
@@ -45,13 +45,18 @@ class Store {
   // Generic small values (epoch, phase, log end marks ...).
   virtual Status put(std::string_view key, std::string_view value) = 0;
   virtual Result<std::optional<std::string>> get(std::string_view key) = 0;
+  // Atomic compare-and-set across processes: writes `value` only if the key
+  // currently holds `expected` (nullopt: the key is absent) and says whether
+  // it did. The migration's cutover lock is built on it.
+  virtual Result<bool> compare_and_put(std::string_view key,
+                                       std::optional<std::string_view> expected,
+                                       std::string_view value) = 0;
 
   // Backfill checkpoints: one opaque JSON state per (job, index, slice).
   virtual Status save_checkpoint(std::string_view job, const IndexName& index, int slice,
                                  std::string_view state_json) = 0;
   virtual Result<std::optional<std::string>> load_checkpoint(std::string_view job,
-                                                             const IndexName& index,
-                                                             int slice) = 0;
+                                                             const IndexName& index, int slice) = 0;
 
   // Dead letters.
   virtual Result<int64_t> add_dead_letter(const DeadLetter& d) = 0;
