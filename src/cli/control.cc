@@ -19,6 +19,9 @@ ControlChannel control_channel_for(const log::KafkaLogOptions* kafka, const std:
     c.kafka = *kafka;
     c.kafka->topic = kafka->topic + "-control";
     c.kafka->partitions = 1;
+    // Readers take the one partition by assignment: no group join, so a
+    // proxy reading the decision does not wait for a rebalance.
+    c.kafka->properties["tandem.consumer.assignment"] = "all";
   } else {
     std::string d = dir;
     while (d.size() > 1 && d.back() == '/') d.pop_back();
