@@ -515,6 +515,10 @@ void maybe_crash(const std::string& step) {
   }
 }
 
+int64_t us_since(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+}
+
 struct Flip {
   Ctx& c;
   const MigrateFlags& f;
@@ -634,6 +638,7 @@ struct Flip {
     const std::string extra =
         fmt::format("&drain={}ms&hold={}ms", c.plan.flip.drain.count(), c.plan.flip.hold.count());
     auto answers = all("prepare", extra, c.plan.flip.drain + std::chrono::seconds(5));
+    rec.prepare_us = us_since(hold_t0);
     std::string problems;
     for (size_t i = 0; i < answers.size(); ++i) {
       const auto& p = c.plan.proxies.admin[i];
@@ -661,6 +666,7 @@ struct Flip {
     if (!ends.is_ok()) return abort("cannot read the log's end: " + ends.status().to_string());
     rec.fence.clear();
     for (auto o : *ends) rec.fence.push_back(o.get());
+    rec.fence_us = us_since(hold_t0) - rec.prepare_us;
     rec.step = "prepared";
     if (Status s = save(); !s.is_ok()) return abort("cannot persist the fence: " + s.to_string());
     maybe_crash("prepared");
@@ -672,6 +678,7 @@ struct Flip {
     auto lg = open_log(c.log_flags);
     if (!lg.is_ok()) return abort("cannot open the log: " + lg.status().to_string());
     const auto deadline = Clock::now() + c.plan.flip.catchup;
+    const auto t_catchup = Clock::now();
     std::string behind;
     while (true) {
       auto lags = (*lg)->group_lag(group);
@@ -694,11 +701,14 @@ struct Flip {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    rec.catchup_us = us_since(t_catchup);
     rec.step = "caught-up";
     if (Status s = save(); !s.is_ok()) return abort(s.to_string());
     maybe_crash("caught-up");
     commit_attempted = true;
+    const auto t_decide = Clock::now();
     auto d = decide(true, /*check=*/false);
+    rec.decide_us = us_since(t_decide);
     if (!d.is_ok()) return abort("cannot record the commit: " + d.status().to_string());
     if (!d->commit) {
       return abort("the recorded decision is abort");
@@ -714,6 +724,7 @@ struct Flip {
 
   int commit_and_release() {
     const std::string extra = "&epoch=" + std::to_string(rec.to_epoch.get());
+    const auto t_commit = Clock::now();
     // Retry unreachable proxies for a while: a proxy that misses the
     // commit holds (503 past its bound) and reads the decision itself.
     std::vector<migrate::FlipProxyResult> res(c.plan.proxies.admin.size());
@@ -751,6 +762,7 @@ struct Flip {
       if (pending) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     rec.proxies = res;
+    rec.commit_us = us_since(t_commit);
     if (hold_t0 != Clock::time_point{}) {
       rec.total_held_us =
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - hold_t0).count();
@@ -788,6 +800,11 @@ struct Flip {
     if (rec.total_held_us >= 0) {
       fmt::print("  total (first hold to last release, as seen here): {:.1f} ms\n",
                  rec.total_held_us / 1000.0);
+      fmt::print(
+          "  steps: prepare {:.1f} ms, fence {:.1f} ms, catch-up {:.1f} ms, decision {:.1f} ms, "
+          "commit {:.1f} ms\n",
+          rec.prepare_us / 1000.0, rec.fence_us / 1000.0, rec.catchup_us / 1000.0,
+          rec.decide_us / 1000.0, rec.commit_us / 1000.0);
     }
     if (f.json_out) {
       json j = {{"flip", rec.id},
@@ -958,6 +975,12 @@ int run_status(const MigrateFlags& f) {
                      {"started_ms", fl.started_ms},
                      {"decided_ms", fl.decided_ms},
                      {"total_held_us", fl.total_held_us},
+                     {"steps_us",
+                      {{"prepare", fl.prepare_us},
+                       {"fence", fl.fence_us},
+                       {"catchup", fl.catchup_us},
+                       {"decide", fl.decide_us},
+                       {"commit", fl.commit_us}}},
                      {"abort_reason", fl.abort_reason},
                      {"proxies", px}});
   }

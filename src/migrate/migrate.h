@@ -147,6 +147,10 @@ struct FlipRecord {
   std::string abort_reason;
   std::vector<FlipProxyResult> proxies;
   int64_t total_held_us = -1;  // first hold .. last release, as the coordinator saw it
+  // Where the held time went, as the coordinator saw it (microseconds):
+  // prepare round trip (drain + flush on every proxy), fence read,
+  // catch-up wait, decision record, commit round trip.
+  int64_t prepare_us = -1, fence_us = -1, catchup_us = -1, decide_us = -1, commit_us = -1;
 };
 
 struct MigrationState {

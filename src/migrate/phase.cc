@@ -117,7 +117,13 @@ json flip_to_json(const FlipRecord& f) {
           {"decided_commit", f.decided_commit},
           {"abort_reason", f.abort_reason},
           {"proxies", px},
-          {"total_held_us", f.total_held_us}};
+          {"total_held_us", f.total_held_us},
+          {"steps_us",
+           {{"prepare", f.prepare_us},
+            {"fence", f.fence_us},
+            {"catchup", f.catchup_us},
+            {"decide", f.decide_us},
+            {"commit", f.commit_us}}}};
 }
 
 FlipRecord flip_from_json(const json& j) {
@@ -140,6 +146,14 @@ FlipRecord flip_from_json(const json& j) {
         {p.value("proxy", ""), p.value("held_us", int64_t{-1}), p.value("error", "")});
   }
   f.total_held_us = j.value("total_held_us", int64_t{-1});
+  if (j.contains("steps_us") && j["steps_us"].is_object()) {
+    const auto& st = j["steps_us"];
+    f.prepare_us = st.value("prepare", int64_t{-1});
+    f.fence_us = st.value("fence", int64_t{-1});
+    f.catchup_us = st.value("catchup", int64_t{-1});
+    f.decide_us = st.value("decide", int64_t{-1});
+    f.commit_us = st.value("commit", int64_t{-1});
+  }
   return f;
 }
 
