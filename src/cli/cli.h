@@ -92,8 +92,13 @@ struct ControlChannel {
   std::string describe() const;
 };
 ControlChannel control_channel_for(const log::KafkaLogOptions* kafka, const std::string& dir);
-// Appends the decision and waits until it is durable (acks=all / fsync).
-Status record_flip_decision(const ControlChannel& ch, const event::FlipDecision& d);
+// Opens the channel for appending (a coordinator opens it before a flip
+// holds writes, so the decision costs one durable append, not a connect).
+Result<std::unique_ptr<log::Log>> open_control_writer(const ControlChannel& ch);
+// Appends the decision and waits until it is durable (acks=all / fsync),
+// through `writer` when given.
+Status record_flip_decision(const ControlChannel& ch, const event::FlipDecision& d,
+                            log::Log* writer = nullptr);
 // The first decision recorded for `flip`, if any.
 Result<std::optional<event::FlipDecision>> read_flip_decision(const ControlChannel& ch,
                                                               const std::string& flip);

@@ -34,16 +34,22 @@ std::string ControlChannel::describe() const {
   return kafka ? "kafka topic " + kafka->topic + " at " + kafka->brokers : "file log at " + dir;
 }
 
-Status record_flip_decision(const ControlChannel& ch, const event::FlipDecision& d) {
-  std::unique_ptr<log::Log> lg;
-  if (ch.kafka) {
-    TANDEM_ASSIGN_OR_RETURN(lg, log::open_kafka_log(*ch.kafka));
-  } else {
-    log::FileLogOptions o;
-    o.dir = ch.dir;
-    o.partitions = 1;
-    TANDEM_ASSIGN_OR_RETURN(lg, log::open_file_log(o));
+Result<std::unique_ptr<log::Log>> open_control_writer(const ControlChannel& ch) {
+  if (ch.kafka) return log::open_kafka_log(*ch.kafka);
+  log::FileLogOptions o;
+  o.dir = ch.dir;
+  o.partitions = 1;
+  return log::open_file_log(o);
+}
+
+Status record_flip_decision(const ControlChannel& ch, const event::FlipDecision& d,
+                            log::Log* writer) {
+  std::unique_ptr<log::Log> own;
+  if (writer == nullptr) {
+    TANDEM_ASSIGN_OR_RETURN(own, open_control_writer(ch));
+    writer = own.get();
   }
+  log::Log* lg = writer;
   auto result = std::make_shared<Status>(Status::ok());
   std::vector<log::AppendRecord> batch(1);
   batch[0].key = d.flip;

@@ -525,6 +525,9 @@ struct Flip {
   migrate::FlipRecord rec;
   Clock::time_point hold_t0{};
   bool commit_attempted = false;  // a commit record may be on the channel
+  // Opened before writes are held, so the held time pays no connects.
+  std::unique_ptr<log::Log> ev_log;
+  std::unique_ptr<log::Log> ctl_log;
 
   Status save() { return c.m->save_flip(rec); }
 
@@ -564,7 +567,7 @@ struct Flip {
     d.epoch = commit ? rec.to_epoch : rec.from_epoch;
     d.primary = commit ? rec.to_primary : rec.from_primary;
     d.timestamp_ms = migrate::now_ms();
-    TANDEM_RETURN_IF_ERROR(record_flip_decision(c.control, d));
+    TANDEM_RETURN_IF_ERROR(record_flip_decision(c.control, d, ctl_log.get()));
     if (!commit && commit_attempted) {
       // A commit append may have landed after all (its acknowledgement
       // was lost): the first record for the flip on the one-partition
@@ -634,6 +637,13 @@ struct Flip {
     rec.step = "preparing";
     if (Status s = save(); !s.is_ok()) return fail(s);
     maybe_crash("preparing");
+    if (auto lg = open_log(c.log_flags); lg.is_ok()) {
+      ev_log = std::move(lg).value();
+    } else {
+      return abort("cannot open the log: " + lg.status().to_string());
+    }
+    // Best effort: on failure record_flip_decision opens its own.
+    if (auto cl = open_control_writer(c.control); cl.is_ok()) ctl_log = std::move(cl).value();
     hold_t0 = Clock::now();
     const std::string extra =
         fmt::format("&drain={}ms&hold={}ms", c.plan.flip.drain.count(), c.plan.flip.hold.count());
@@ -660,9 +670,7 @@ struct Flip {
     if (!problems.empty()) return abort("prepare failed: " + problems);
     // Every proxy holds and has flushed its drained writes: the log's end
     // now is the fence.
-    auto lg = open_log(c.log_flags);
-    if (!lg.is_ok()) return abort("cannot open the log for the fence: " + lg.status().to_string());
-    auto ends = (*lg)->end_offsets();
+    auto ends = ev_log->end_offsets();
     if (!ends.is_ok()) return abort("cannot read the log's end: " + ends.status().to_string());
     rec.fence.clear();
     for (auto o : *ends) rec.fence.push_back(o.get());
@@ -675,13 +683,11 @@ struct Flip {
 
   int catch_up() {
     const std::string& group = rec.kind == "rollback" ? c.plan.log.reverse_group : c.plan.log.group;
-    auto lg = open_log(c.log_flags);
-    if (!lg.is_ok()) return abort("cannot open the log: " + lg.status().to_string());
     const auto deadline = Clock::now() + c.plan.flip.catchup;
     const auto t_catchup = Clock::now();
     std::string behind;
     while (true) {
-      auto lags = (*lg)->group_lag(group);
+      auto lags = ev_log->group_lag(group);
       if (lags.is_ok()) {
         behind.clear();
         for (const auto& l : *lags) {

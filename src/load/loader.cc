@@ -127,7 +127,15 @@ class LoaderImpl final : public Loader {
       // more than batch size once the backlog is drained.
       flush_batch();
       auto now = Clock::now();
-      if (now - last_commit >= o_.commit_interval) {
+      // Also commit as soon as the log goes quiet: a cutover's fence is
+      // read from the committed positions, so an idle loader must not sit
+      // on applied events for a whole commit interval (docs/cutover.md).
+      if (polled->empty()) {
+        // Quiet log: let the last bulks settle (bounded), then commit them.
+        wait_drained(std::chrono::milliseconds(100));
+        (void)commit();
+        last_commit = now;
+      } else if (now - last_commit >= o_.commit_interval) {
         (void)commit();
         last_commit = now;
       }
