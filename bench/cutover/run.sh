@@ -26,6 +26,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   curl -s -XDELETE "$BLUE/$NAME" >/dev/null || true
   curl -s -XDELETE "$GREEN/$NAME" >/dev/null || true
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 
