@@ -273,8 +273,12 @@ class CutoverE2E : public ::testing::Test {
       ProxySpec s;
       s.primary_url = "http://127.0.0.1:" + std::to_string(blue_relay_->port());
       s.data_dir = (dir_ / ("proxy" + std::to_string(i))).string();
-      s.kafka_brokers = testing::kafka_brokers();
-      s.topic = topic_;
+      if (file_log_) {
+        s.log_dir = (dir_ / "log").string();
+      } else {
+        s.kafka_brokers = testing::kafka_brokers();
+        s.topic = topic_;
+      }
       s.config_yaml = "secondary:\n  name: green\n  url: http://127.0.0.1:" +
                       std::to_string(green_relay_->port()) + "\n";
       proxies_.push_back(start_proxy(s));
@@ -293,8 +297,10 @@ class CutoverE2E : public ::testing::Test {
     std::ofstream(path) << "name: " << name_ << "\n"
                         << "blue: {url: \"" << testing::blue_url() << "\"}\n"
                         << "green: {url: \"" << testing::green_url() << "\"}\n"
-                        << "log:\n  backend: kafka\n  kafka: {brokers: \""
-                        << testing::kafka_brokers() << "\", topic: " << topic_ << "}\n"
+                        << (file_log_
+                                ? std::string("log:\n  backend: file\n  dir: log\n")
+                                : "log:\n  backend: kafka\n  kafka: {brokers: \"" +
+                                      testing::kafka_brokers() + "\", topic: " + topic_ + "}\n")
                         << "  group: " << name_ << "-fwd\n  reverse_group: " << name_ << "-rev\n"
                         << "indices: [" << index_ << "]\n"
                         << "proxies:\n  admin: [" << admin << "]\n"
@@ -329,16 +335,17 @@ class CutoverE2E : public ::testing::Test {
                                      testing::blue_url(),
                                      "--green",
                                      testing::green_url(),
-                                     "--kafka",
-                                     testing::kafka_brokers(),
-                                     "--topic",
-                                     topic_,
                                      "--group",
                                      name_ + (reverse ? "-rev" : "-fwd"),
                                      "--state",
                                      (dir_ / "state.db").string(),
                                      "--progress-s",
                                      "0"};
+    if (file_log_) {
+      args.insert(args.end(), {"--log-dir", (dir_ / "log").string()});
+    } else {
+      args.insert(args.end(), {"--kafka", testing::kafka_brokers(), "--topic", topic_});
+    }
     if (reverse) {
       args.push_back("--reverse");
     } else {
@@ -408,6 +415,7 @@ class CutoverE2E : public ::testing::Test {
   }
 
   static constexpr int kSeed = 50;
+  bool file_log_ = false;  // the embedded file log instead of Kafka
   std::string name_, index_, topic_;
   std::filesystem::path dir_;
   std::unique_ptr<Cluster> blue_, green_;
@@ -571,6 +579,40 @@ TEST_F(CutoverE2E, FailuresAbortOrResumeCleanly) {
   start_loader(true);
   wait_lag_zero(plan);
   expect_content(*blue_, *green_, index_, e, kSeed, "after the resumed cutover");
+}
+
+// The embedded defaults on one machine: one proxy on the file log, the
+// control channel a file log next to it.
+TEST_F(CutoverE2E, FileLogCutoverAndRollback) {
+  file_log_ = true;
+  start_proxies(1);
+  const std::string plan = write_plan();
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  start_loader(false);
+  start_loader(true);
+  Traffic traffic({proxies_[0].url()}, index_, 2);
+  std::this_thread::sleep_for(1s);
+  traffic.pause();
+  wait_lag_zero(plan);
+  r = tandem({"migrate", "verify", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  traffic.resume();
+  for (const auto& [cmd, primary] : std::vector<std::pair<std::string, std::string>>{
+           {"cutover", "green"}, {"rollback", "blue"}}) {
+    r = tandem({"migrate", cmd, plan});
+    ASSERT_EQ(r.rc, 0) << cmd << ":\n" << r.out;
+    std::this_thread::sleep_for(1s);
+    traffic.pause();
+    wait_lag_zero(plan);
+    EXPECT_EQ(status(plan)["primary"], primary);
+    expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
+                   "file log, after " + cmd);
+    traffic.resume();
+  }
+  traffic.stop();
+  EXPECT_EQ(expected_state(traffic.writes()).failed, 0);
+  expect_fenced(traffic.writes(), status(plan)["flips"]);
 }
 
 }  // namespace
