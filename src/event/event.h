@@ -32,7 +32,7 @@ struct ChangeEvent {
   int format_version = kFormatVersion;
   Op op = Op::kIndex;
   IndexName index;
-  DocId id;  // empty for meta events
+  DocId id;                            // empty for meta events
   std::optional<std::string> routing;
   SeqNo seq_no{-1};  // -1 when unknown (reconcile, meta)
   PrimaryTerm primary_term{-1};

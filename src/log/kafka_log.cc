@@ -146,24 +146,18 @@ Result<KafkaPlan> plan(const KafkaLogOptions& opts) {
       {"log.connection.close", "false"},
   };
   p.consumer = {
-      {"bootstrap.servers", opts.brokers},
-      {"client.id", "tandem-log"},
-      {"enable.auto.commit", "false"},
-      {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "earliest"},
-      {"enable.partition.eof", "false"},
-      {"allow.auto.create.topics", "false"},
-      {"message.max.bytes", "16777216"},
-      {"reconnect.backoff.max.ms", "2000"},
-      {"log.connection.close", "false"},
+      {"bootstrap.servers", opts.brokers},   {"client.id", "tandem-log"},
+      {"enable.auto.commit", "false"},       {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},     {"enable.partition.eof", "false"},
+      {"allow.auto.create.topics", "false"}, {"message.max.bytes", "16777216"},
+      {"reconnect.backoff.max.ms", "2000"},  {"log.connection.close", "false"},
       // Catch-up throughput and memory (bench/convergence/run.sh, 100k 1 KB
       // events, librdkafka 2.0): with the defaults (500 ms, 64 MB) the
       // prefetch queue runs full, fetching stalls in bursts and the loader
       // idles with lag left (6.6k events/s, RSS 235 MB); with these, 8.9k/s
       // and 148 MB. The loader keeps its own in-flight window
       // (--max-inflight-mb), so a large prefetch queue only doubles memory.
-      {"fetch.wait.max.ms", "20"},
-      {"queued.max.messages.kbytes", "16384"},
+      {"fetch.wait.max.ms", "20"},           {"queued.max.messages.kbytes", "16384"},
   };
 
   for (const auto& [key, value] : opts.properties) {

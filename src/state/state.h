@@ -21,12 +21,12 @@
 namespace tandem::state {
 
 struct DeadLetter {
-  int64_t id = 0;      // assigned by the store
-  std::string source;  // "load" / "backfill"
+  int64_t id = 0;             // assigned by the store
+  std::string source;         // "load" / "backfill"
   IndexName index;
   DocId doc_id;
-  std::string event;       // the encoded change event (event::encode)
-  std::string error_type;  // e.g. mapper_parsing_exception
+  std::string event;          // the encoded change event (event::encode)
+  std::string error_type;     // e.g. mapper_parsing_exception
   std::string error_reason;
   int64_t created_ms = 0;
   int attempts = 1;
