@@ -34,12 +34,12 @@ struct ChangeEvent {
   IndexName index;
   DocId id;                            // empty for meta events
   std::optional<std::string> routing;
-  SeqNo seq_no{-1};  // -1 when unknown (reconcile, meta)
+  SeqNo seq_no{-1};                    // -1 when unknown (reconcile, meta)
   PrimaryTerm primary_term{-1};
   Epoch epoch{0};
-  int64_t timestamp_ms = 0;  // wall clock at capture
-  std::string source;        // raw JSON bytes (index ops)
-  std::string meta;          // raw JSON bytes (meta ops)
+  int64_t timestamp_ms = 0;            // wall clock at capture
+  std::string source;                  // raw JSON bytes (index ops)
+  std::string meta;                    // raw JSON bytes (meta ops)
 
   bool operator==(const ChangeEvent&) const = default;
 };

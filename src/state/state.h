@@ -56,7 +56,8 @@ class Store {
   virtual Status save_checkpoint(std::string_view job, const IndexName& index, int slice,
                                  std::string_view state_json) = 0;
   virtual Result<std::optional<std::string>> load_checkpoint(std::string_view job,
-                                                             const IndexName& index, int slice) = 0;
+                                                             const IndexName& index,
+                                                             int slice) = 0;
 
   // Dead letters.
   virtual Result<int64_t> add_dead_letter(const DeadLetter& d) = 0;
