@@ -6,12 +6,14 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "core/status.h"
 #include "es/es.h"
+#include "event/event.h"
 #include "http/http.h"
 #include "log/log.h"
 
@@ -58,6 +60,8 @@ int fail(const Status& s);
 // brokers. A file log is opened as a shared reader (log.h), so it works
 // while `tandem proxy` holds it as the writer, and must already exist.
 Result<std::unique_ptr<log::Log>> open_log(const LogFlags& flags);
+// The Kafka options the flags name (properties read from --kafka-config).
+Result<log::KafkaLogOptions> kafka_options(const LogFlags& flags);
 
 // Client options for a cluster given by URL alone: credentials and TLS come
 // from <env_prefix>_* variables (e.g. TANDEM_BLUE_USERNAME), never argv.
@@ -82,7 +86,29 @@ Result<ClusterPair> connect_blue_green(const std::string& blue_url, const std::s
 // flags.cc.
 const std::atomic<bool>& stop_on_signals();
 
+// The cutover control channel (control.cc, docs/cutover.md): a
+// one-partition Kafka topic "<topic>-control" on the change log's brokers
+// (same security properties), or a file log "<dir>-control" next to the
+// embedded log.
+struct ControlChannel {
+  std::optional<log::KafkaLogOptions> kafka;  // set: Kafka; else `dir`
+  std::string dir;
+  std::string describe() const;
+};
+ControlChannel control_channel_for(const log::KafkaLogOptions* kafka, const std::string& dir);
+// Opens the channel for appending (a coordinator opens it before a flip
+// holds writes, so the decision costs one durable append, not a connect).
+Result<std::unique_ptr<log::Log>> open_control_writer(const ControlChannel& ch);
+// Appends the decision and waits until it is durable (acks=all / fsync),
+// through `writer` when given.
+Status record_flip_decision(const ControlChannel& ch, const event::FlipDecision& d,
+                            log::Log* writer = nullptr);
+// The first decision recorded for `flip`, if any.
+Result<std::optional<event::FlipDecision>> read_flip_decision(const ControlChannel& ch,
+                                                              const std::string& flip);
+
 void register_cluster(CLI::App& app);
+void register_migrate(CLI::App& app);  // src/cli/migrate_cmd.cc
 void register_load(CLI::App& app);
 void register_backfill(CLI::App& app);
 void register_dlq(CLI::App& app);

@@ -26,13 +26,30 @@ struct LoadFlags {
   int timeout_ms = 60000;
   std::string gc_deletes = "24h";
   std::string instance_id;
+  bool reverse = false;  // apply to blue what green produced
+  std::string from;      // blue | green: apply only events this cluster produced
+  int base_epoch = 0;    // the epoch at which blue was the primary
 };
+
+// The cluster that produced an event: every flip bumps the epoch by one and
+// swaps the roles (docs/cutover.md), so blue is the primary at base_epoch,
+// base_epoch+2, ... and green in between.
+std::string origin_of(Epoch e, int base_epoch) {
+  const int64_t d = static_cast<int64_t>(e.get()) - base_epoch;
+  return d >= 0 && d % 2 == 1 ? "green" : "blue";
+}
 
 int run_load(const LoadFlags& f) {
   auto clusters = connect_blue_green(f.blue, f.green, f.timeout_ms);
   if (!clusters.is_ok()) return fail(clusters.status());
-  es::Client& blue = *clusters->blue;
-  es::Client& green = *clusters->green;
+  // Reverse: the source is green and the target blue (the sink reads the
+  // source for reconciles and metadata, and writes the target).
+  es::Client& blue = f.reverse ? *clusters->green : *clusters->blue;
+  es::Client& green = f.reverse ? *clusters->blue : *clusters->green;
+  const std::string from = !f.from.empty() ? f.from : (f.reverse ? "green" : "");
+  if (!from.empty() && from != "blue" && from != "green") {
+    return fail(Status(Code::kInvalidArgument, "--from: '" + from + "' is not blue or green"));
+  }
   auto store = state::open_store(f.state);
   if (!store.is_ok()) return fail(store.status());
   LogFlags lf = f.log;
@@ -59,6 +76,11 @@ int run_load(const LoadFlags& f) {
   o.until_lag_zero = f.until_lag_zero;
   o.progress_interval = std::chrono::seconds(f.progress_s);
   if (f.epoch >= 0) o.apply.reconcile_epoch = Epoch(static_cast<uint32_t>(f.epoch));
+  if (!from.empty()) {
+    o.accept = [from, base = f.base_epoch](const event::ChangeEvent& ev) {
+      return origin_of(ev.epoch, base) == from;
+    };
+  }
   auto loader = load::make_loader(**consumer, *sink, **store, o);
   const std::atomic<bool>& stop = stop_on_signals();
   std::atomic<bool> done{false};
@@ -71,8 +93,9 @@ int run_load(const LoadFlags& f) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
-  std::fprintf(stderr, "load: %s -> cluster 'green' (group %s)\n", (*log)->describe().c_str(),
-               f.group.c_str());
+  std::fprintf(stderr, "load: %s -> cluster '%s' (group %s%s%s)\n", (*log)->describe().c_str(),
+               green.label().c_str(), f.group.c_str(), from.empty() ? "" : ", events from ",
+               from.c_str());
   Status s = loader->run();
   done = true;
   watch.join();
@@ -133,6 +156,14 @@ void register_load(CLI::App& app) {
                   "session timeout; unique per loader in the group");
   cmd->add_option("--gc-deletes", f->gc_deletes,
                   "index.gc_deletes for indices the loader creates on green")
+      ->capture_default_str();
+  cmd->add_flag("--reverse", f->reverse,
+                "Reverse replication after a cutover: apply green's events to blue (implies "
+                "--from green)");
+  cmd->add_option("--from", f->from,
+                  "Apply only events produced by this cluster (blue|green); the others are "
+                  "skipped, so no event is applied back to the cluster it came from");
+  cmd->add_option("--base-epoch", f->base_epoch, "The epoch at which blue was the primary")
       ->capture_default_str();
   cmd->callback([f] {
     int rc = run_load(*f);

@@ -44,6 +44,17 @@ void LogFlags::add_to(CLI::App& cmd) {
       ->capture_default_str();
 }
 
+Result<log::KafkaLogOptions> kafka_options(const LogFlags& flags) {
+  log::KafkaLogOptions o;
+  o.brokers = flags.brokers;
+  o.topic = flags.topic;
+  o.partitions = flags.partitions;
+  if (!flags.kafka_config.empty()) {
+    TANDEM_RETURN_IF_ERROR(read_properties(flags.kafka_config, o.properties));
+  }
+  return o;
+}
+
 Result<std::unique_ptr<log::Log>> open_log(const LogFlags& flags) {
   if (!flags.brokers.empty() && !flags.dir.empty()) {
     return error(Code::kInvalidArgument, "give either --log-dir or --kafka, not both");

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   tandem::cli::register_load(app);
   tandem::cli::register_backfill(app);
   tandem::cli::register_verify(app);
+  tandem::cli::register_migrate(app);
   tandem::cli::register_dlq(app);
   tandem::cli::register_log(app);
   tandem::cli::register_workload(app);

@@ -160,6 +160,18 @@ int run_proxy(const ProxyArgs& args) {
         log.value()->flush(std::chrono::seconds(10)).context("flush before switch"));
     return cap->set_epoch(next.epoch);
   };
+  // The fenced flip (docs/cutover.md): prepare makes the drained writes'
+  // events durable; a proxy past its hold bound reads the decision from
+  // the control channel next to its log.
+  ad.on_prepare = [&log]() -> Status {
+    return log.value()->flush(std::chrono::seconds(10)).context("flush at flip prepare");
+  };
+  const ControlChannel control = cfg.log.backend == proxy::LogConfig::Backend::kKafka
+                                     ? control_channel_for(&cfg.log.kafka, "")
+                                     : control_channel_for(nullptr, cfg.log.file.dir);
+  ad.read_decision = [control](const std::string& flip) {
+    return read_flip_decision(control, flip);
+  };
   auto admin = proxy::AdminServer::start(cfg.admin, std::move(ad));
   if (!admin.is_ok()) return fail(admin.status());
 

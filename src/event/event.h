@@ -63,4 +63,21 @@ std::string partition_key(const ChangeEvent& e);
 // partitioner so the file log and Kafka agree).
 int32_t partition_for(std::string_view key, int32_t partitions);
 
+// ---- the cutover control record (docs/cutover.md) -------------------------
+// One record per decision of a fenced flip, on the control channel (a
+// one-partition Kafka topic or file log next to the change log). The first
+// decision recorded for a flip id is the decision; proxies that lost the
+// coordinator read it instead of guessing.
+//   {"v":1,"flip":"<id>","decision":"commit","epoch":3,"primary":"green","ts":...}
+struct FlipDecision {
+  std::string flip;  // flip id
+  bool commit = false;
+  Epoch epoch{0};       // the epoch after the flip (commit) or the unchanged one
+  std::string primary;  // the primary after the decision
+  int64_t timestamp_ms = 0;
+  bool operator==(const FlipDecision&) const = default;
+};
+std::string encode_decision(const FlipDecision& d);
+Result<FlipDecision> decode_decision(std::string_view bytes);
+
 }  // namespace tandem::event

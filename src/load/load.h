@@ -49,6 +49,10 @@ struct LoaderOptions {
   // abandoned (abandoned = not committed = redelivered later).
   std::chrono::milliseconds stop_grace{10000};
   ApplyOptions apply;
+  // When set, events it refuses are settled without being applied: the
+  // reverse-replication origin filter (an event is never applied to the
+  // cluster that produced it; docs/cutover.md).
+  std::function<bool(const event::ChangeEvent&)> accept;
   // Progress lines; default writes them to stderr.
   std::function<void(std::string_view)> progress;
 };
@@ -62,6 +66,7 @@ struct LoaderStatus {
   uint64_t dead_lettered = 0;
   uint64_t retries = 0;
   uint64_t obsolete = 0;
+  uint64_t skipped = 0;  // refused by LoaderOptions::accept
   uint64_t reconciled = 0;
   uint64_t meta_applied = 0;
   uint64_t bulks = 0;

@@ -54,6 +54,7 @@ class LoaderImpl final : public Loader {
     s.dead_lettered = c_.dead_lettered;
     s.retries = c_.retries;
     s.obsolete = c_.obsolete;
+    s.skipped = skipped_;
     s.reconciled = c_.reconciled;
     s.meta_applied = c_.meta_applied;
     s.bulks = c_.bulks;
@@ -126,7 +127,15 @@ class LoaderImpl final : public Loader {
       // more than batch size once the backlog is drained.
       flush_batch();
       auto now = Clock::now();
-      if (now - last_commit >= o_.commit_interval) {
+      // Also commit as soon as the log goes quiet: a cutover's fence is
+      // read from the committed positions, so an idle loader must not sit
+      // on applied events for a whole commit interval (docs/cutover.md).
+      if (polled->empty()) {
+        // Quiet log: let the last bulks settle (bounded), then commit them.
+        wait_drained(std::chrono::milliseconds(100));
+        (void)commit();
+        last_commit = now;
+      } else if (now - last_commit >= o_.commit_interval) {
         (void)commit();
         last_commit = now;
       }
@@ -172,6 +181,13 @@ class LoaderImpl final : public Loader {
       auto r = store_.add_dead_letter(d);
       if (!r.is_ok()) return r.status().context("dead-lettering an undecodable record");
       ++c_.dead_lettered;
+      settle(rec.partition, rec.offset, rec.value.size());
+      return Status::ok();
+    }
+    if (o_.accept && !o_.accept(*ev)) {
+      // Produced by the cluster this loader writes to (reverse replication,
+      // docs/cutover.md): applying it back would overwrite newer writes.
+      ++skipped_;
       settle(rec.partition, rec.offset, rec.value.size());
       return Status::ok();
     }
@@ -371,6 +387,7 @@ class LoaderImpl final : public Loader {
   std::atomic<bool> abort_{false};  // workers give up retrying
   std::atomic<bool> failed_{false};
   std::atomic<uint64_t> polled_{0};
+  std::atomic<uint64_t> skipped_{0};
   std::atomic<uint64_t> settled_{0};
   std::atomic<uint64_t> paused_ms_{0};
   std::atomic<int64_t> lag_{-1};

@@ -1043,6 +1043,21 @@ class KafkaLog final : public Log, public ClientBase {
     return std::unique_ptr<Consumer>(std::move(c));
   }
 
+  // Reads the group's committed offsets with a manually assigned consumer:
+  // a subscribing one would join the group and take partitions away from
+  // the running loader at every call (a rebalance each time `status` or a
+  // cutover's catch-up polls the lag).
+  Result<std::vector<PartitionLag>> group_lag(const std::string& group) override {
+    if (group.empty()) {
+      return error(Code::kInvalidArgument, where() + ": consumer group name is empty");
+    }
+    auto plan = plan_;
+    plan.assign_all = true;
+    KafkaConsumer c(opts_, plan, group, partitions_);
+    TANDEM_RETURN_IF_ERROR(c.start());
+    return c.lag();
+  }
+
  private:
   struct Pending {
     std::string key;

@@ -10,6 +10,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -61,6 +63,17 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+json flip_json(const FlipStatus& f) {
+  return {{"id", f.id},
+          {"step", std::string(flip_step_name(f.step))},
+          {"from_epoch", f.from.get()},
+          {"to_epoch", f.to.get()},
+          {"held_us", f.held.count()},
+          {"writes_held", f.writes_held},
+          {"rejected_past_bound", f.rejected_past_bound},
+          {"past_bound", f.past_bound}};
+}
+
 std::string admin_status_json(const RoleTable& roles, const WriteCapture& capture,
                               const Server* server) {
   const auto gate = roles.stats();
@@ -75,6 +88,7 @@ std::string admin_status_json(const RoleTable& roles, const WriteCapture& captur
         {"rejected_while_held", gate.rejected_while_held}}},
       {"capture", cap},
       {"fail_closed", cap.is_object() && cap.value("fail_closed", false)},
+      {"flip", flip_json(roles.flip_status())},
   };
   if (server) {
     const auto s = server->stats();
@@ -113,6 +127,16 @@ struct AdminServer::Impl {
   void serve(std::shared_ptr<beast::tcp_stream> stream);
   bhttp::response<bhttp::string_body> route(const bhttp::request<bhttp::string_body>& req);
   bhttp::response<bhttp::string_body> do_switch(const bhttp::request<bhttp::string_body>& req);
+  bhttp::response<bhttp::string_body> do_flip(std::string_view step, std::string_view target);
+
+  // The resolver: expires held writes past the bound and, past it, reads
+  // the recorded decision of a prepared flip (AdminDeps::read_decision).
+  std::thread resolver;
+  std::mutex resolver_mu;
+  std::condition_variable resolver_cv;
+  bool stopping = false;
+  void resolve_loop();
+  Status commit(const std::string& id, Epoch epoch, const char* by, json* out);
 };
 
 namespace {
@@ -184,6 +208,12 @@ bhttp::response<bhttp::string_body> AdminServer::Impl::route(
                  "text/plain; version=0.0.4");
   }
   if (path == "/roles/switch" && req.method() == bhttp::verb::post) return do_switch(req);
+  if (path == "/flip" && req.method() == bhttp::verb::get) {
+    return reply(200, flip_json(deps.roles->flip_status()).dump());
+  }
+  if (path.starts_with("/flip/") && req.method() == bhttp::verb::post) {
+    return do_flip(path.substr(6), target);
+  }
   if (path == "/status" || path == "/metrics" || path == "/roles/switch") {
     return error_reply(
         405, "method_not_allowed_exception",
@@ -227,6 +257,170 @@ bhttp::response<bhttp::string_body> AdminServer::Impl::do_switch(
   return reply(200, out.dump());
 }
 
+namespace {
+
+// The value of `name` in the query string, or "" (ids and numbers only:
+// no percent-decoding needed, and ids with other bytes are refused).
+std::string query_param(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos && kv.substr(0, eq) == name) {
+      return std::string(kv.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return {};
+}
+
+bool valid_flip_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int http_status_for(const Status& s) {
+  switch (s.code()) {
+    case Code::kTimeout:
+      return 504;
+    case Code::kFailedPrecondition:
+      return 409;
+    case Code::kInvalidArgument:
+      return 400;
+    default:
+      return 500;
+  }
+}
+
+}  // namespace
+
+Status AdminServer::Impl::commit(const std::string& id, Epoch epoch, const char* by, json* out) {
+  auto r = deps.roles->commit_flip(id, epoch, deps.on_switch);
+  if (!r.is_ok()) return r.status();
+  const auto& rep = r.value();
+  if (deps.log) {
+    deps.log("info", std::string("flip ") + id + " committed (" + by + "): primary " +
+                         rep.before.primary.name + " -> " + rep.after.primary.name + ", epoch " +
+                         std::to_string(rep.after.epoch.get()) + ", writes held " +
+                         std::to_string(rep.held.count()) + " us");
+  }
+  if (out) {
+    *out = {{"committed", true},
+            {"id", id},
+            {"before", roles_json(rep.before)},
+            {"after", roles_json(rep.after)},
+            {"held_us", rep.held.count()},
+            {"writes_held", rep.writes_held}};
+  }
+  return Status::ok();
+}
+
+bhttp::response<bhttp::string_body> AdminServer::Impl::do_flip(std::string_view step,
+                                                               std::string_view target) {
+  const std::string id = query_param(target, "id");
+  if (!valid_flip_id(id)) {
+    return error_reply(400, "illegal_argument_exception",
+                       "flip id missing or not [A-Za-z0-9._-]{1,128}");
+  }
+  auto duration_param = [&](const char* name,
+                            std::chrono::milliseconds def) -> Result<std::chrono::milliseconds> {
+    const std::string v = query_param(target, name);
+    if (v.empty()) return def;
+    auto d = parse_duration(v);
+    if (!d.is_ok()) return d.status().context(name);
+    return d.value();
+  };
+  if (step == "prepare") {
+    if (!deps.secondary_configured) {
+      return error_reply(409, "tandem_flip_exception", "no secondary is configured");
+    }
+    auto drain = duration_param("drain", deps.switch_drain_timeout);
+    auto hold = duration_param("hold", std::chrono::seconds(10));
+    if (!drain.is_ok())
+      return error_reply(400, "illegal_argument_exception", drain.status().message());
+    if (!hold.is_ok())
+      return error_reply(400, "illegal_argument_exception", hold.status().message());
+    auto r = deps.roles->prepare_flip(id, drain.value(), hold.value(), deps.on_prepare);
+    if (!r.is_ok()) {
+      if (deps.log) deps.log("warn", "flip prepare failed: " + r.status().to_string());
+      return error_reply(http_status_for(r.status()), "tandem_flip_exception",
+                         r.status().message());
+    }
+    resolver_cv.notify_all();
+    json out = {{"prepared", true}, {"id", id}, {"roles", roles_json(r.value())}};
+    return reply(200, out.dump());
+  }
+  if (step == "commit") {
+    const std::string e = query_param(target, "epoch");
+    char* end = nullptr;
+    const unsigned long long epoch = std::strtoull(e.c_str(), &end, 10);
+    if (e.empty() || *end != '\0' || epoch > UINT32_MAX) {
+      return error_reply(400, "illegal_argument_exception", "epoch missing or not a number");
+    }
+    json out;
+    Status s = commit(id, Epoch(static_cast<uint32_t>(epoch)), "coordinator", &out);
+    if (!s.is_ok()) {
+      if (deps.log) deps.log("warn", "flip commit failed: " + s.to_string());
+      return error_reply(http_status_for(s), "tandem_flip_exception", s.message());
+    }
+    return reply(200, out.dump());
+  }
+  if (step == "abort") {
+    auto r = deps.roles->abort_flip(id);
+    if (!r.is_ok()) {
+      return error_reply(http_status_for(r.status()), "tandem_flip_exception",
+                         r.status().message());
+    }
+    if (deps.log)
+      deps.log("info", "flip " + id + " aborted: writes released to the unchanged primary");
+    json out = {{"aborted", true}, {"id", id}, {"held_us", r.value().held.count()}};
+    return reply(200, out.dump());
+  }
+  return error_reply(404, "resource_not_found_exception",
+                     "no admin endpoint /flip/" + std::string(step));
+}
+
+void AdminServer::Impl::resolve_loop() {
+  auto last_read = std::chrono::steady_clock::time_point{};
+  std::unique_lock<std::mutex> lock(resolver_mu);
+  while (!stopping) {
+    resolver_cv.wait_for(lock, std::chrono::milliseconds(50));
+    if (stopping) break;
+    const FlipStatus f = deps.roles->flip_status();
+    if (f.step != FlipStep::kPrepared) continue;
+    lock.unlock();
+    deps.roles->expire_held_past_bound();
+    const FlipStatus g = deps.roles->flip_status();
+    const auto now = std::chrono::steady_clock::now();
+    if (g.past_bound && deps.read_decision && now - last_read >= deps.decision_poll) {
+      last_read = now;
+      auto d = deps.read_decision(g.id);
+      if (!d.is_ok()) {
+        if (deps.log) {
+          deps.log("warn", "flip " + g.id + ": cannot read the decision, still holding: " +
+                               d.status().to_string());
+        }
+      } else if (d.value() && d.value()->commit) {
+        Status s = commit(g.id, d.value()->epoch, "read from the control channel", nullptr);
+        if (!s.is_ok() && deps.log) deps.log("error", "flip " + g.id + ": " + s.to_string());
+      } else if (d.value()) {
+        (void)deps.roles->abort_flip(g.id);
+        if (deps.log) deps.log("info", "flip " + g.id + " aborted (read from the control channel)");
+      }
+    }
+    lock.lock();
+  }
+}
+
 Result<std::unique_ptr<AdminServer>> AdminServer::start(const AdminConfig& cfg, AdminDeps deps) {
   if (!deps.roles || !deps.capture || !deps.metrics) {
     return error(Code::kInvalidArgument, "admin API needs roles, capture and metrics");
@@ -250,6 +444,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const AdminConfig& cfg, 
   impl->port = impl->acceptor->local_endpoint().port();
   impl->accept();
   impl->thread = std::thread([im = impl.get()] { im->ioc.run(); });
+  impl->resolver = std::thread([im = impl.get()] { im->resolve_loop(); });
   return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
 }
 
@@ -264,6 +459,12 @@ uint16_t AdminServer::port() const {
 
 void AdminServer::stop() {
   if (!impl_->thread.joinable()) return;
+  {
+    std::lock_guard<std::mutex> g(impl_->resolver_mu);
+    impl_->stopping = true;
+  }
+  impl_->resolver_cv.notify_all();
+  impl_->resolver.join();
   net::post(impl_->ioc, [im = impl_.get()] {
     error_code ec;
     im->acceptor->close(ec);

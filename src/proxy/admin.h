@@ -5,6 +5,12 @@
 //   POST /roles/switch   swap primary/secondary and bump the epoch, with
 //                        writes held and drained (RoleTable::switch_roles).
 //                        Optional ?timeout=5s bounds the drain wait.
+//   POST /flip/prepare?id=F&drain=5s&hold=10s
+//   POST /flip/commit?id=F&epoch=N
+//   POST /flip/abort?id=F
+//   GET  /flip           the fenced flip's steps on this proxy
+//                        (RoleTable::prepare_flip/commit_flip/abort_flip,
+//                        docs/cutover.md)
 //
 // Auth: when a token is configured every request needs
 // "Authorization: Bearer <token>" (compared in constant time); config
@@ -20,6 +26,7 @@
 #include <memory>
 
 #include "core/status.h"
+#include "event/event.h"
 #include "proxy/config.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
@@ -38,6 +45,15 @@ struct AdminDeps {
   RoleTable::SwitchHook on_switch;
   std::chrono::milliseconds switch_drain_timeout{5000};
   bool secondary_configured = true;  // false: /roles/switch is refused
+  // Runs after a flip's prepare drained the in-flight writes: makes their
+  // events durable (flush the log) before the proxy says "prepared".
+  std::function<Status()> on_prepare;
+  // Reads the recorded decision of a flip from the control channel (empty
+  // optional: none recorded yet). A proxy whose prepared flip is past its
+  // hold bound without a commit/abort from the coordinator asks this
+  // every `decision_poll` and applies what it finds; unset, it just holds.
+  std::function<Result<std::optional<event::FlipDecision>>(const std::string& flip)> read_decision;
+  std::chrono::milliseconds decision_poll{1000};
   LogFn log;
 };
 

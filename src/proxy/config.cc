@@ -1,5 +1,7 @@
 #include "proxy/config.h"
 
+#include "core/duration.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -454,19 +456,7 @@ Result<uint64_t> parse_size(std::string_view text) {
 }
 
 Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  auto [digits, unit] = split_unit(text);
-  auto n = parse_uint(digits);
-  if (!n.is_ok() || n.value() > (1ull << 40)) {
-    return error(Code::kInvalidArgument,
-                 "'" + std::string(text) + "' is not a duration (e.g. 500ms, 30s, 2m)");
-  }
-  const auto v = static_cast<int64_t>(n.value());
-  if (unit.empty() || unit == "ms") return std::chrono::milliseconds(v);
-  if (unit == "s") return std::chrono::milliseconds(v * 1000);
-  if (unit == "m") return std::chrono::milliseconds(v * 60'000);
-  if (unit == "h") return std::chrono::milliseconds(v * 3'600'000);
-  return error(Code::kInvalidArgument,
-               "'" + std::string(text) + "' has an unknown time unit (ms, s, m, h)");
+  return tandem::parse_duration(text);  // one home: core/duration.h
 }
 
 Status parse_listen(std::string_view text, std::string* host, uint16_t* port) {

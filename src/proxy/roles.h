@@ -75,6 +75,36 @@ struct SwitchReport {
   size_t writes_held = 0;             // writes that queued during the switch
 };
 
+// The fenced flip across N proxies (docs/cutover.md): the same hold and
+// drain as switch_roles(), but split into steps a coordinator drives on
+// every proxy, so that no proxy releases writes until the decision (commit
+// or abort) is recorded for all of them.
+//   prepare_flip(id): hold new writes, wait (bounded) until none is in
+//     flight, run `after_drain` (flush the log). Idempotent for the same id.
+//   commit_flip(id, target): with the hold still in place, run the hook
+//     (capture takes the new epoch), swap the roles, epoch := target, release
+//     the held writes to the new primary. Idempotent: committing a flip that
+//     already committed returns its report again.
+//   abort_flip(id): release the held writes to the unchanged primary.
+//     Refused for a flip that committed (a commit is never undone here; a
+//     rollback is a new flip).
+// Past `hold_bound` a prepared proxy keeps holding but answers 503: queued
+// writes get an empty lease (expire_held_past_bound) and new ones are
+// refused. It never decides on its own.
+enum class FlipStep { kNone, kPrepared, kCommitted, kAborted };
+std::string_view flip_step_name(FlipStep s);
+
+struct FlipStatus {
+  std::string id;  // the current or last flip
+  FlipStep step = FlipStep::kNone;
+  Epoch from{0};
+  Epoch to{0};
+  std::chrono::microseconds held{0};  // so far (prepared) or in total
+  size_t writes_held = 0;
+  uint64_t rejected_past_bound = 0;
+  bool past_bound = false;
+};
+
 struct GateStats {
   int64_t writes_in_flight = 0;
   size_t writes_held = 0;
@@ -109,6 +139,16 @@ class RoleTable {
   Result<SwitchReport> switch_roles(std::chrono::milliseconds drain_timeout,
                                     const SwitchHook& hook);
 
+  Result<RoleSnapshot> prepare_flip(const std::string& id, std::chrono::milliseconds drain_timeout,
+                                    std::chrono::milliseconds hold_bound,
+                                    const std::function<Status()>& after_drain);
+  Result<SwitchReport> commit_flip(const std::string& id, Epoch target, const SwitchHook& hook);
+  Result<FlipStatus> abort_flip(const std::string& id);
+  // Hands every queued write an empty lease once the hold is past its bound
+  // (the session answers 503). Returns how many were handed out.
+  size_t expire_held_past_bound();
+  FlipStatus flip_status() const;
+
   GateStats stats() const;
 
  private:
@@ -127,6 +167,11 @@ class RoleTable {
   std::vector<std::function<void(WriteLease)>> held_;  // guarded by mu_
   uint64_t switches_ = 0;                              // guarded by mu_
   uint64_t rejected_ = 0;                              // guarded by mu_
+  // The current or last flip; guarded by mu_.
+  FlipStatus flip_;
+  std::chrono::steady_clock::time_point flip_t0_{};
+  std::chrono::steady_clock::time_point hold_deadline_{};
+  SwitchReport last_commit_;
 };
 
 }  // namespace tandem::proxy

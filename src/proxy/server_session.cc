@@ -185,6 +185,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void on_admitted(WriteLease lease) {
+    if (!lease.held()) {
+      // A flip held this write past its bound (RoleTable::
+      // expire_held_past_bound): answer 503 rather than guess a primary.
+      return local_reply(503, es_error_body(503, "tandem_write_held_exception",
+                                            "a cutover is holding writes past its bound; retry"));
+    }
     lease_ = std::move(lease);
     headers_ = to_header_list(req_);
     RequestView view;

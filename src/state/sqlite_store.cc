@@ -147,6 +147,25 @@ class SqliteStore final : public Store {
     return db_error("get key '" + std::string(key) + "'");
   }
 
+  Result<bool> compare_and_put(std::string_view key, std::optional<std::string_view> expected,
+                               std::string_view value) override {
+    std::lock_guard<std::mutex> g(mu_);
+    // One statement each: SQLite serializes writers across processes, so
+    // the check and the write cannot interleave with another store's.
+    if (!expected) {
+      Stmt st(db_, "INSERT INTO kv(key,value) VALUES(?,?) ON CONFLICT(key) DO NOTHING");
+      if (!st.ok()) return db_error("compare_and_put");
+      st.text(1, key).text(2, value);
+      TANDEM_RETURN_IF_ERROR(done(st.step(), "compare_and_put key '" + std::string(key) + "'"));
+    } else {
+      Stmt st(db_, "UPDATE kv SET value=? WHERE key=? AND value=?");
+      if (!st.ok()) return db_error("compare_and_put");
+      st.text(1, value).text(2, key).text(3, *expected);
+      TANDEM_RETURN_IF_ERROR(done(st.step(), "compare_and_put key '" + std::string(key) + "'"));
+    }
+    return sqlite3_changes(db_) == 1;
+  }
+
   Status save_checkpoint(std::string_view job, const IndexName& index, int slice,
                          std::string_view state_json) override {
     std::lock_guard<std::mutex> g(mu_);

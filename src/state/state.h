@@ -45,6 +45,12 @@ class Store {
   // Generic small values (epoch, phase, log end marks ...).
   virtual Status put(std::string_view key, std::string_view value) = 0;
   virtual Result<std::optional<std::string>> get(std::string_view key) = 0;
+  // Atomic compare-and-set across processes: writes `value` only if the key
+  // currently holds `expected` (nullopt: the key is absent) and says whether
+  // it did. The migration's cutover lock is built on it.
+  virtual Result<bool> compare_and_put(std::string_view key,
+                                       std::optional<std::string_view> expected,
+                                       std::string_view value) = 0;
 
   // Backfill checkpoints: one opaque JSON state per (job, index, slice).
   virtual Status save_checkpoint(std::string_view job, const IndexName& index, int slice,

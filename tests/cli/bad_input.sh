@@ -63,5 +63,22 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
 start_fake tls "$TMP/cert.pem" "$TMP/key.pem"
 expect tls-verification 4 "TLS verification failed" -- cluster info "https://127.0.0.1:$port"
 
+# tandem migrate: an invalid plan is refused before anything moves.
+GREEN=${TANDEM_GREEN_URL:-http://127.0.0.1:19201}
+closed=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+write_plan() { # FILE BLUE GREEN ADMIN [EXTRA]
+  printf 'name: bad\nblue: {url: "%s"}\ngreen: {url: "%s"}\nlog: {backend: file, dir: log}\nindices: [x]\nproxies: {admin: ["%s"]}\nstate: state.db\n%s' \
+    "$2" "$3" "$4" "${5:-}" >"$1"
+}
+write_plan "$TMP/unknown.yaml" "$BLUE" "$GREEN" "http://127.0.0.1:$closed" "colour: blue\n"
+expect migrate-unknown-key 2 "colour: unknown key" -- migrate plan "$TMP/unknown.yaml"
+write_plan "$TMP/unreachable.yaml" "http://127.0.0.1:$closed" "$GREEN" "http://127.0.0.1:$closed"
+expect migrate-unreachable-cluster 3 "blue unreachable" -- migrate plan "$TMP/unreachable.yaml"
+write_plan "$TMP/older.yaml" "$GREEN" "$BLUE" "http://127.0.0.1:$closed"
+expect migrate-green-older 2 "older than blue" -- migrate plan "$TMP/older.yaml"
+write_plan "$TMP/noproxy.yaml" "$BLUE" "$GREEN" "http://127.0.0.1:$closed"
+expect migrate-proxy-unreachable 3 "proxy unreachable" -- migrate plan "$TMP/noproxy.yaml"
+expect migrate-not-capturing 3 "cannot connect" -- migrate start "$TMP/noproxy.yaml"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

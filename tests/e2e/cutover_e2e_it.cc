@@ -1,0 +1,619 @@
+// End-to-end tests of `tandem migrate` and the fenced flip (docs/cutover.md)
+// on real processes: two `tandem proxy` binaries on one Kafka topic, a
+// forward and a reverse `tandem load`, real blue (ES 7.17) and green (8.x).
+// Each proxy reaches each cluster through a recording relay, the record of
+// which writes reached which cluster.
+//   1. continuous traffic alternating between the proxies, every
+//      acknowledged write recorded; cutover -> traffic -> rollback ->
+//      traffic -> cutover; after each flip both clusters hold exactly the
+//      acknowledged state (by content), no write reached the old primary
+//      after the decision, and no client write failed;
+//   2. failures: a proxy unreachable during prepare aborts; a second
+//      concurrent cutover is refused; a loader that cannot reach the fence
+//      aborts; kill -9 of the coordinator after prepare (re-run aborts) and
+//      after commit (the proxies read the decision themselves, a re-run
+//      confirms).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "e2e/harness.h"
+#include "support/process.h"
+#include "support/relay.h"
+#include "support/services.h"
+
+namespace tandem::e2e {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One client write and what the client saw.
+struct Write {
+  std::string tag;  // X-Opaque-Id
+  std::string id;
+  bool is_delete = false;
+  std::string body;
+  int64_t sent_ms = 0;
+  int status = 0;  // 0: transport error
+};
+
+// Clients that write sequentially, alternating between the proxies, each in
+// its own id space, so the last acknowledged write per id is well defined.
+class Traffic {
+ public:
+  Traffic(std::vector<std::string> proxies, std::string index, int clients)
+      : proxies_(std::move(proxies)), index_(std::move(index)) {
+    for (int c = 0; c < clients; ++c) {
+      threads_.emplace_back([this, c] { run(c); });
+    }
+  }
+  ~Traffic() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  // Pauses (and waits until no request is outstanding) / resumes.
+  void pause() {
+    paused_ = true;
+    while (busy_ > 0) std::this_thread::sleep_for(5ms);
+  }
+  void resume() { paused_ = false; }
+  std::vector<Write> writes() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return writes_;
+  }
+
+ private:
+  void run(int c) {
+    std::vector<std::unique_ptr<http::Client>> clients;
+    for (const auto& p : proxies_) clients.push_back(client_for(p));
+    std::mt19937 rng(static_cast<unsigned>(c * 7919 + 1));
+    for (int k = 0; !stop_; ++k) {
+      if (paused_) {
+        std::this_thread::sleep_for(5ms);
+        continue;
+      }
+      ++busy_;
+      if (paused_) {
+        --busy_;
+        continue;
+      }
+      Write w;
+      w.tag = "c" + std::to_string(c) + "-" + std::to_string(k);
+      w.id = "c" + std::to_string(c) + "-" + std::to_string(rng() % 40);
+      w.is_delete = rng() % 8 == 0;
+      if (!w.is_delete) w.body = json{{"client", c}, {"k", k}, {"v", rng() % 1000}}.dump();
+      auto& cl = *clients[static_cast<size_t>(k + c) % clients.size()];
+      w.sent_ms = wall_ms();
+      auto r = w.is_delete ? send_tagged(cl, w.tag, "DELETE", "/" + index_ + "/_doc/" + w.id)
+                           : send_tagged(cl, w.tag, "PUT", "/" + index_ + "/_doc/" + w.id, w.body);
+      w.status = r.is_ok() ? r->status : 0;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        writes_.push_back(std::move(w));
+      }
+      --busy_;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  std::vector<std::string> proxies_;
+  std::string index_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> paused_{false};
+  std::atomic<int> busy_{0};
+  mutable std::mutex mu_;
+  std::vector<Write> writes_;
+  std::vector<std::thread> threads_;
+};
+
+// The acknowledged state: per id, the body of the last acknowledged write
+// (nullopt: deleted). A write with no answer makes its id uncertain.
+struct Expected {
+  std::map<std::string, std::optional<std::string>> docs;
+  std::set<std::string> uncertain;
+  int failed = 0;
+};
+
+Expected expected_state(const std::vector<Write>& ws) {
+  Expected e;
+  for (const auto& w : ws) {
+    const bool ok = w.status >= 200 && w.status < 300;
+    const bool gone = w.is_delete && w.status == 404;  // deleting a missing doc
+    if (ok || gone) {
+      if (w.is_delete) {
+        e.docs[w.id] = std::nullopt;
+      } else {
+        e.docs[w.id] = w.body;
+      }
+      e.uncertain.erase(w.id);
+    } else {
+      ++e.failed;
+      e.uncertain.insert(w.id);
+    }
+  }
+  return e;
+}
+
+class Cluster {
+ public:
+  explicit Cluster(std::string url) : url_(std::move(url)), c_(client_for(url_)) {}
+  http::Response req(const std::string& method, const std::string& target,
+                     const std::string& body = "") {
+    http::Request r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    if (!body.empty()) r.content_type = "application/json";
+    auto res = c_->send(r);
+    EXPECT_TRUE(res.is_ok()) << url_ << target << ": " << res.status().to_string();
+    return res.is_ok() ? *res : http::Response{};
+  }
+  // _source of a document, nullopt when it does not exist.
+  std::optional<json> source(const std::string& index, const std::string& id) {
+    auto r = req("GET", "/" + index + "/_doc/" + id);
+    if (r.status == 404) return std::nullopt;
+    auto j = json::parse(r.body, nullptr, false);
+    if (j.is_discarded() || !j.value("found", false)) return std::nullopt;
+    return j["_source"];
+  }
+  int64_t count(const std::string& index) {
+    req("POST", "/" + index + "/_refresh");
+    auto j = json::parse(req("GET", "/" + index + "/_count").body, nullptr, false);
+    return j.is_discarded() ? -1 : j.value("count", int64_t{-1});
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  std::string url_;
+  std::unique_ptr<http::Client> c_;
+};
+
+// Both clusters, by content: every acknowledged document with its last
+// acknowledged body, every deleted one absent (nothing lost, nothing
+// resurrected), and no document the clients never wrote beyond the seed.
+void expect_content(Cluster& blue, Cluster& green, const std::string& index, const Expected& e,
+                    int64_t seed_docs, const std::string& when) {
+  int64_t live = seed_docs;
+  int problems = 0;
+  for (const auto& [id, body] : e.docs) {
+    if (e.uncertain.count(id)) continue;
+    if (body) ++live;
+    for (Cluster* c : {&blue, &green}) {
+      auto got = c->source(index, id);
+      const bool same = body ? (got && *got == json::parse(*body)) : !got.has_value();
+      if (!same && problems++ < 10) {
+        ADD_FAILURE() << when << ": " << c->url() << " " << index << "/" << id << " is "
+                      << (got ? got->dump() : "absent")
+                      << ", acknowledged: " << (body ? *body : "deleted");
+      }
+    }
+  }
+  if (e.uncertain.empty()) {
+    EXPECT_EQ(blue.count(index), live) << when << ": blue";
+    EXPECT_EQ(green.count(index), live) << when << ": green";
+  }
+  EXPECT_EQ(problems, 0) << when;
+}
+
+// Which relay (cluster) received each tagged write.
+std::map<std::string, std::string> routed(const testing::RecordingRelay& blue,
+                                          const testing::RecordingRelay& green) {
+  std::map<std::string, std::string> out;
+  for (const auto& x : blue.exchanges()) {
+    if (x.method != "GET" && !x.opaque_id.empty()) out[x.opaque_id] = "blue";
+  }
+  for (const auto& x : green.exchanges()) {
+    if (x.method != "GET" && !x.opaque_id.empty()) out[x.opaque_id] = "green";
+  }
+  return out;
+}
+
+class CutoverE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    name_ = testing::unique_name("cut");
+    dir_ = std::filesystem::temp_directory_path() / name_;
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    index_ = name_;
+    topic_ = name_ + "-events";
+    blue_ = std::make_unique<Cluster>(testing::blue_url());
+    green_ = std::make_unique<Cluster>(testing::green_url());
+    auto [bh, bp] = host_port(testing::blue_url());
+    auto [gh, gp] = host_port(testing::green_url());
+    blue_relay_ = std::make_unique<testing::RecordingRelay>(bh, bp);
+    green_relay_ = std::make_unique<testing::RecordingRelay>(gh, gp);
+    // The index on blue, with seed documents the backfill copies.
+    ASSERT_EQ(blue_
+                  ->req("PUT", "/" + index_,
+                        R"({"settings":{"number_of_shards":2,"number_of_replicas":0}})")
+                  .status,
+              200);
+    std::string bulk;
+    for (int i = 0; i < kSeed; ++i) {
+      bulk += R"({"index":{"_id":"seed-)" + std::to_string(i) + "\"}}\n" +
+              json{{"seed", i}}.dump() + "\n";
+    }
+    ASSERT_EQ(blue_->req("POST", "/" + index_ + "/_bulk?refresh=true", bulk).status, 200);
+  }
+
+  void TearDown() override {
+    for (pid_t p : loaders_) testing::stop(p, 5s);
+    for (auto& p : proxies_) {
+      if (p.pid > 0) testing::stop(p.pid, 5s);
+    }
+    blue_->req("DELETE", "/" + index_);
+    green_->req("DELETE", "/" + index_);
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  void start_proxies(int n) {
+    for (int i = 0; i < n; ++i) {
+      ProxySpec s;
+      s.primary_url = "http://127.0.0.1:" + std::to_string(blue_relay_->port());
+      s.data_dir = (dir_ / ("proxy" + std::to_string(i))).string();
+      if (file_log_) {
+        s.log_dir = (dir_ / "log").string();
+      } else {
+        s.kafka_brokers = testing::kafka_brokers();
+        s.topic = topic_;
+      }
+      s.config_yaml = "secondary:\n  name: green\n  url: http://127.0.0.1:" +
+                      std::to_string(green_relay_->port()) + "\n";
+      proxies_.push_back(start_proxy(s));
+      ASSERT_GT(proxies_.back().pid, 0);
+    }
+  }
+
+  std::string write_plan(const std::vector<std::string>& extra_admin = {},
+                         const std::string& flip = "{drain: 5s, hold: 4s, catchup: 20s}") {
+    std::string admin;
+    for (const auto& p : proxies_) {
+      admin += "\"http://127.0.0.1:" + std::to_string(p.admin_port) + "\", ";
+    }
+    for (const auto& a : extra_admin) admin += "\"" + a + "\", ";
+    const std::string path = (dir_ / "plan.yaml").string();
+    std::ofstream(path) << "name: " << name_ << "\n"
+                        << "blue: {url: \"" << testing::blue_url() << "\"}\n"
+                        << "green: {url: \"" << testing::green_url() << "\"}\n"
+                        << (file_log_
+                                ? std::string("log:\n  backend: file\n  dir: log\n")
+                                : "log:\n  backend: kafka\n  kafka: {brokers: \"" +
+                                      testing::kafka_brokers() + "\", topic: " + topic_ + "}\n")
+                        << "  group: " << name_ << "-fwd\n  reverse_group: " << name_ << "-rev\n"
+                        << "indices: [" << index_ << "]\n"
+                        << "proxies:\n  admin: [" << admin << "]\n"
+                        << "state: state.db\n"
+                        << "gates: {max_lag: 100000, verify_max_age: 1h}\n"
+                        << "flip: " << flip << "\n";
+    return path;
+  }
+
+  struct Run {
+    int rc = -1;
+    std::string out;
+  };
+  Run tandem(std::vector<std::string> args,
+             std::vector<std::pair<std::string, std::string>> env = {}) {
+    static std::atomic<int> n{0};
+    const std::string out = (dir_ / ("run" + std::to_string(n++) + ".out")).string();
+    args.insert(args.begin(), testing::tandem_bin());
+    testing::SpawnOptions so;
+    so.env = std::move(env);
+    pid_t pid = testing::spawn(args, out, so);
+    Run r;
+    r.rc = testing::wait_for(pid, 180s);
+    r.out = testing::file_tail(out, 50000);
+    return r;
+  }
+
+  pid_t start_loader(bool reverse) {
+    std::vector<std::string> args = {testing::tandem_bin(),
+                                     "load",
+                                     "--blue",
+                                     testing::blue_url(),
+                                     "--green",
+                                     testing::green_url(),
+                                     "--group",
+                                     name_ + (reverse ? "-rev" : "-fwd"),
+                                     "--state",
+                                     (dir_ / "state.db").string(),
+                                     "--progress-s",
+                                     "0"};
+    if (file_log_) {
+      args.insert(args.end(), {"--log-dir", (dir_ / "log").string()});
+    } else {
+      args.insert(args.end(), {"--kafka", testing::kafka_brokers(), "--topic", topic_});
+    }
+    if (reverse) {
+      args.push_back("--reverse");
+    } else {
+      args.insert(args.end(), {"--from", "blue"});
+    }
+    pid_t p = testing::spawn(args, (dir_ / (reverse ? "load-rev.out" : "load-fwd.out")).string());
+    loaders_.push_back(p);
+    return p;
+  }
+
+  json status(const std::string& plan) {
+    auto r = tandem({"migrate", "status", plan, "--json"});
+    EXPECT_EQ(r.rc, 0) << r.out;
+    // The last line that is a JSON object (librdkafka may log on stderr).
+    std::vector<std::string> lines;
+    std::stringstream ss(r.out);
+    for (std::string l; std::getline(ss, l);) lines.push_back(l);
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+      if (it->empty() || (*it)[0] != '{') continue;
+      auto j = json::parse(*it, nullptr, false);
+      if (!j.is_discarded() && j.is_object()) return j;
+    }
+    ADD_FAILURE() << "no JSON in: " << r.out;
+    return json::object(
+        {{"lag", json::object()}, {"proxies", json::array()}, {"flips", json::array()}});
+  }
+
+  // Waits until both loaders applied everything (bounded).
+  void wait_lag_zero(const std::string& plan, bool reverse_too = true) {
+    const auto deadline = Clock::now() + 60s;
+    while (Clock::now() < deadline) {
+      auto s = status(plan);
+      if (s["lag"]["forward"] == 0 && (!reverse_too || s["lag"]["reverse"] == 0)) return;
+      std::this_thread::sleep_for(300ms);
+    }
+    ADD_FAILURE() << "loaders did not reach lag 0 within 60 s: " << status(plan).dump();
+  }
+
+  // No write sent after flip i's decision (and before flip i+1 started)
+  // reached flip i's old primary.
+  void expect_fenced(const std::vector<Write>& ws, const json& flips) {
+    auto where = routed(*blue_relay_, *green_relay_);
+    std::vector<json> committed;
+    for (const auto& f : flips) {
+      if (f["step"] == "released") committed.push_back(f);
+    }
+    int violations = 0, checked = 0;
+    for (size_t i = 0; i < committed.size(); ++i) {
+      const int64_t from = committed[i]["decided_ms"].get<int64_t>();
+      const int64_t until =
+          i + 1 < committed.size() ? committed[i + 1]["started_ms"].get<int64_t>() : INT64_MAX;
+      const std::string new_primary = committed[i]["to_primary"].get<std::string>();
+      for (const auto& w : ws) {
+        if (w.sent_ms <= from || w.sent_ms >= until) continue;
+        auto it = where.find(w.tag);
+        if (it == where.end()) continue;  // never forwarded (e.g. refused)
+        ++checked;
+        if (it->second != new_primary && violations++ < 5) {
+          ADD_FAILURE() << "write " << w.tag << " sent " << (w.sent_ms - from)
+                        << " ms after the decision of " << committed[i]["id"] << " reached "
+                        << it->second << ", the old primary";
+        }
+      }
+    }
+    EXPECT_EQ(violations, 0);
+    EXPECT_GT(checked, 0);
+  }
+
+  static constexpr int kSeed = 50;
+  bool file_log_ = false;  // the embedded file log instead of Kafka
+  std::string name_, index_, topic_;
+  std::filesystem::path dir_;
+  std::unique_ptr<Cluster> blue_, green_;
+  std::unique_ptr<testing::RecordingRelay> blue_relay_, green_relay_;
+  std::vector<ProxyProcess> proxies_;
+  std::vector<pid_t> loaders_;
+};
+
+TEST_F(CutoverE2E, TwoProxiesCutoverRollbackCutoverUnderTraffic) {
+  start_proxies(2);
+  const std::string plan = write_plan();
+  auto r = tandem({"migrate", "plan", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  start_loader(false);
+  start_loader(true);
+  std::vector<std::string> urls;
+  for (const auto& p : proxies_) urls.push_back(p.url());
+  Traffic traffic(urls, index_, 2);
+  std::this_thread::sleep_for(2s);
+
+  // Verify at rest (verify --quick compares versions at one epoch).
+  traffic.pause();
+  wait_lag_zero(plan);
+  r = tandem({"migrate", "verify", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  traffic.resume();
+  std::this_thread::sleep_for(1s);
+
+  const std::vector<std::pair<std::string, std::string>> steps = {
+      {"cutover", "green"}, {"rollback", "blue"}, {"cutover", "green"}};
+  for (const auto& [cmd, primary] : steps) {
+    r = tandem({"migrate", cmd, plan});
+    ASSERT_EQ(r.rc, 0) << cmd << ":\n" << r.out;
+    std::cerr << r.out;
+    std::this_thread::sleep_for(2s);  // traffic on the new primary
+    traffic.pause();
+    wait_lag_zero(plan);
+    auto s = status(plan);
+    EXPECT_EQ(s["primary"], primary);
+    for (const auto& p : s["proxies"]) {
+      EXPECT_EQ(p["status"]["roles"]["primary"]["name"], primary) << p.dump();
+    }
+    expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
+                   "after " + cmd + " to " + primary);
+    traffic.resume();
+  }
+  traffic.stop();
+  const auto ws = traffic.writes();
+  const auto e = expected_state(ws);
+  EXPECT_EQ(e.failed, 0) << "client writes failed during the flips";
+  auto s = status(plan);
+  ASSERT_EQ(s["flips"].size(), 3u) << s.dump();
+  const json flips = s["flips"];
+  expect_fenced(ws, flips);
+  for (const auto& f : s["flips"]) {
+    EXPECT_EQ(f["step"], "released");
+    for (const auto& p : f["proxies"]) EXPECT_GE(p["held_us"].get<int64_t>(), 0);
+  }
+  std::cerr << "writes: " << ws.size() << ", failed: " << e.failed << "\n";
+}
+
+TEST_F(CutoverE2E, FailuresAbortOrResumeCleanly) {
+  start_proxies(2);
+  // A third proxy that does not answer: prepare fails, the flip aborts.
+  const std::string dead = "http://127.0.0.1:" + std::to_string(testing::free_port());
+  std::string plan = write_plan();
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  start_loader(false);
+  std::vector<std::string> urls;
+  for (const auto& p : proxies_) urls.push_back(p.url());
+  Traffic traffic(urls, index_, 2);
+  std::this_thread::sleep_for(1s);
+  traffic.pause();
+  wait_lag_zero(plan, false);
+  ASSERT_EQ(tandem({"migrate", "verify", plan}).rc, 0);
+  traffic.resume();
+
+  {
+    plan = write_plan({dead});
+    r = tandem({"migrate", "cutover", plan});
+    EXPECT_EQ(r.rc, 2) << r.out;  // aborted: the dead proxy
+    EXPECT_NE(r.out.find("ABORTED"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(dead), std::string::npos) << r.out;
+    auto s = status(plan);
+    EXPECT_EQ(s["phase"], "verified");
+    EXPECT_EQ(s["epoch"], 0);
+    for (const auto& p : s["proxies"]) {
+      if (p.contains("status")) {
+        EXPECT_EQ(p["status"]["roles"]["primary"]["name"], "blue");
+        EXPECT_EQ(p["status"]["flip"]["step"], "aborted");
+      }
+    }
+  }
+  plan = write_plan();  // without the dead proxy from here on
+
+  // kill -9 of the coordinator after prepare: the proxies hold; a re-run
+  // finds the flip before its decision and aborts it.
+  r = tandem({"migrate", "cutover", plan}, {{"TANDEM_MIGRATE_CRASH_AT", "prepared"}});
+  EXPECT_EQ(r.rc, 137) << r.out;
+  {
+    auto s = status(plan);
+    EXPECT_FALSE(s["flip_in_progress"].is_null()) << s.dump();
+    for (const auto& p : s["proxies"]) EXPECT_EQ(p["status"]["flip"]["step"], "prepared");
+  }
+  // A second cutover while one is in flight... is this one: the dead
+  // holder's lock is taken over and its flip aborted.
+  r = tandem({"migrate", "cutover", plan});
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("before a decision"), std::string::npos) << r.out;
+  EXPECT_EQ(status(plan)["primary"], "blue");
+
+  // A concurrent cutover is refused while the first waits for a loader
+  // that is stopped (it then aborts: catch-up timeout).
+  for (pid_t p : loaders_) testing::stop(p, 5s);
+  loaders_.clear();
+  plan = write_plan({}, "{drain: 5s, hold: 20s, catchup: 4s}");
+  testing::SpawnOptions so;
+  pid_t first = testing::spawn({testing::tandem_bin(), "migrate", "cutover", plan},
+                               (dir_ / "first.out").string(), so);
+  std::this_thread::sleep_for(1500ms);
+  r = tandem({"migrate", "cutover", plan});
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("another `tandem migrate`"), std::string::npos) << r.out;
+  EXPECT_EQ(testing::wait_for(first, 60s), 2) << testing::file_tail((dir_ / "first.out").string());
+  EXPECT_NE(testing::file_tail((dir_ / "first.out").string()).find("did not reach the fence"),
+            std::string::npos);
+  EXPECT_EQ(status(plan)["primary"], "blue");
+  start_loader(false);
+
+  // kill -9 after the commit decision: the proxies hold past their bound,
+  // read the decision from the control channel and commit on their own;
+  // the re-run confirms.
+  plan = write_plan({}, "{drain: 5s, hold: 2s, catchup: 20s}");
+  r = tandem({"migrate", "cutover", plan}, {{"TANDEM_MIGRATE_CRASH_AT", "committed"}});
+  EXPECT_EQ(r.rc, 137) << r.out;
+  const auto deadline = Clock::now() + 30s;
+  bool self_committed = false;
+  while (Clock::now() < deadline && !self_committed) {
+    self_committed = true;
+    for (const auto& p : proxies_) {
+      auto st = json::parse(admin_status(p), nullptr, false);
+      self_committed &= !st.is_discarded() && st["roles"]["primary"]["name"] == "green";
+    }
+    if (!self_committed) std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_TRUE(self_committed) << "the proxies did not read the commit from the control channel";
+  r = tandem({"migrate", "cutover", plan});
+  EXPECT_EQ(r.rc, 0) << r.out;
+  auto s = status(plan);
+  EXPECT_EQ(s["phase"], "cut-over");
+  EXPECT_EQ(s["epoch"], 1);
+  traffic.stop();
+  // Writes held past the bound were answered 503 (retryable); none was lost.
+  const auto e = expected_state(traffic.writes());
+  for (const auto& w : traffic.writes()) {
+    EXPECT_TRUE(w.status == 0 || w.status < 500 || w.status == 503) << w.tag << " " << w.status;
+  }
+  start_loader(true);
+  wait_lag_zero(plan);
+  expect_content(*blue_, *green_, index_, e, kSeed, "after the resumed cutover");
+}
+
+// The embedded defaults on one machine: one proxy on the file log, the
+// control channel a file log next to it.
+TEST_F(CutoverE2E, FileLogCutoverAndRollback) {
+  file_log_ = true;
+  start_proxies(1);
+  const std::string plan = write_plan();
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  start_loader(false);
+  start_loader(true);
+  Traffic traffic({proxies_[0].url()}, index_, 2);
+  std::this_thread::sleep_for(1s);
+  traffic.pause();
+  wait_lag_zero(plan);
+  r = tandem({"migrate", "verify", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  traffic.resume();
+  for (const auto& [cmd, primary] : std::vector<std::pair<std::string, std::string>>{
+           {"cutover", "green"}, {"rollback", "blue"}}) {
+    r = tandem({"migrate", cmd, plan});
+    ASSERT_EQ(r.rc, 0) << cmd << ":\n" << r.out;
+    std::this_thread::sleep_for(1s);
+    traffic.pause();
+    wait_lag_zero(plan);
+    EXPECT_EQ(status(plan)["primary"], primary);
+    expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
+                   "file log, after " + cmd);
+    traffic.resume();
+  }
+  traffic.stop();
+  EXPECT_EQ(expected_state(traffic.writes()).failed, 0);
+  expect_fenced(traffic.writes(), status(plan)["flips"]);
+}
+
+}  // namespace
+}  // namespace tandem::e2e
