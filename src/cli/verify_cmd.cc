@@ -8,7 +8,9 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -239,9 +241,87 @@ int run(const VerifyFlags& f) {
   return rep->ok() ? 0 : kExitDifferences;
 }
 
+struct CompareFlags {
+  std::string blue, green;
+  std::string blue_env = "TANDEM_BLUE", green_env = "TANDEM_GREEN";
+  int timeout_ms = 60000;
+  std::string queries;
+  std::string direction = "blue-to-green";
+  std::string state;
+  bool json = false;
+  double tolerance = 1e-4;
+  size_t top = 10;
+};
+
+int run_compare(const CompareFlags& f) {
+  if (f.direction != "blue-to-green" && f.direction != "green-to-blue") {
+    return fail(
+        Status(Code::kInvalidArgument,
+               "--direction must be blue-to-green or green-to-blue, not '" + f.direction + "'"));
+  }
+  std::ifstream in(f.queries, std::ios::binary);
+  if (!in)
+    return fail(Status(Code::kInvalidArgument, "cannot read query file '" + f.queries + "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto qs = verify::parse_queries(ss.str());
+  if (!qs.is_ok()) return fail(qs.status().context("'" + f.queries + "'"));
+  if (qs->empty()) return fail(Status(Code::kInvalidArgument, "no queries in '" + f.queries + "'"));
+  auto blue = connect_cluster("blue", f.blue, f.blue_env, f.timeout_ms);
+  if (!blue.is_ok()) return fail(blue.status());
+  auto green = connect_cluster("green", f.green, f.green_env, f.timeout_ms);
+  if (!green.is_ok()) return fail(green.status());
+  const bool swap = f.direction == "green-to-blue";
+  verify::CompareOptions o;
+  o.tolerance = f.tolerance;
+  o.top = f.top;
+  auto rep = verify::compare(swap ? **green : **blue, swap ? **blue : **green, *qs, o);
+  if (!rep.is_ok()) return fail(rep.status());
+  if (!f.state.empty()) {
+    auto st = state::open_store(f.state);
+    if (!st.is_ok()) return fail(st.status());
+    if (auto s = verify::record_compare(**st, *rep, now_ms()); !s.is_ok()) return fail(s);
+  }
+  if (f.json) {
+    fmt::print("{}\n", verify::compare_to_json(*rep).dump());
+  } else {
+    fmt::print("{}", verify::render_compare(*rep, f.top));
+  }
+  return rep->ok() ? 0 : kExitDifferences;
+}
+
+void register_compare(CLI::App& app) {
+  auto* cmd = app.add_subcommand("compare", "Replay read queries on both clusters; match rate");
+  auto f = std::make_shared<CompareFlags>();
+  cmd->add_option("--blue", f->blue, "Blue cluster URL")->required();
+  cmd->add_option("--green", f->green, "Green cluster URL")->required();
+  cmd->add_option("--blue-auth-env", f->blue_env, "Env prefix of blue's credentials/TLS files")
+      ->capture_default_str();
+  cmd->add_option("--green-auth-env", f->green_env, "Env prefix of green's credentials/TLS files")
+      ->capture_default_str();
+  cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
+  cmd->add_option("--queries", f->queries,
+                  "JSON lines: {\"method\":..,\"path\":..,\"body\":..} (reads only)")
+      ->required();
+  cmd->add_option("--direction", f->direction, "blue-to-green (blue answers are the reference)")
+      ->capture_default_str();
+  cmd->add_option("--state", f->state, "State store: record the result for cutover gates");
+  cmd->add_flag("--json", f->json, "Print the report as JSON");
+  cmd->add_option("--tolerance", f->tolerance, "Relative tolerance for floats (scores)")
+      ->capture_default_str();
+  cmd->add_option("--top", f->top, "Mismatching shapes shown with an example")
+      ->capture_default_str();
+  cmd->callback([f] {
+    int rc = run_compare(*f);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
 }  // namespace
 
 void register_verify(CLI::App& app) {
+  // `compare` lives here: it is the query half of proving parity.
+  register_compare(app);
   auto* cmd = app.add_subcommand("verify", "Prove parity between blue and green");
   auto f = std::make_shared<VerifyFlags>();
   cmd->add_flag("--quick", f->quick, "Counts plus a complete (id, version) comparison");

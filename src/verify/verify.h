@@ -289,4 +289,68 @@ Result<DeepIndexReport> deep_index(es::Client& primary, es::Client& secondary, c
 std::string render_deep(const DeepReport& r);
 nlohmann::json deep_to_json(const DeepReport& r);
 
+// ---- query parity (`tandem compare`) --------------------------------------
+//
+// Replays read requests against both clusters and compares the answers
+// after normalization (docs/verify.md, "Query parity"). Diffy-style noise
+// baseline: the primary is asked twice; what differs between its two
+// answers is noise and is not held against the secondary.
+
+struct Query {
+  std::string method = "GET";
+  std::string path;  // request target: path + query string, already URL-encoded
+  std::string body;  // raw JSON, or empty
+};
+// JSON lines: {"method":"POST","path":"/idx/_search","body":{...}}; body may
+// be an object, a string (e.g. NDJSON for _msearch) or absent; blank lines
+// and lines starting with # are skipped. Errors name the line.
+Result<std::vector<Query>> parse_queries(std::string_view jsonl);
+// Only reads are replayed: GET/HEAD anywhere, POST to a read endpoint
+// (_search, _msearch, _count, _mget, _field_caps, _validate, _explain,
+// _termvectors, _mtermvectors).
+bool is_read(const Query& q);
+// "_search", "_count", "_doc" ... or "/" + segment count for other paths.
+std::string endpoint_of(std::string_view path);
+// The query with its values stripped: METHOD endpoint ?params {body keys}.
+std::string query_shape(const Query& q);
+// Drops took, _shards, timed_out, scroll/PIT ids, _clusters; hits.total
+// becomes its value; _type, _version, _seq_no, _primary_term, _node,
+// _shard go; hits of equal score are ordered by _id; error answers keep
+// only status and error type. Recurses into _msearch responses.
+nlohmann::json normalize_answer(int status, std::string_view body);
+// Differences between two normalized answers: (path, line). Numbers are
+// equal within a relative `tolerance` (scores, averages).
+std::vector<std::pair<std::string, std::string>> answer_diff(const nlohmann::json& a,
+                                                             const nlohmann::json& b,
+                                                             double tolerance);
+
+struct ShapeStats {
+  std::string endpoint, shape;
+  uint64_t total = 0, matched = 0, mismatched = 0, noisy = 0;
+  std::vector<std::string> example_diff;  // of the first mismatch
+  std::string example;                    // its request line
+};
+
+struct CompareReport {
+  std::string primary, secondary;
+  uint64_t total = 0, skipped = 0, matched = 0, mismatched = 0, noisy = 0;
+  std::vector<ShapeStats> shapes;  // most mismatches first
+  double match_rate() const;       // matched / (total - skipped), 100 when none
+  bool ok() const { return mismatched == 0; }
+};
+
+struct CompareOptions {
+  double tolerance = 1e-4;
+  size_t max_diff_lines = 5;
+  size_t top = 10;  // mismatching shapes listed
+};
+
+Result<CompareReport> compare(es::Client& primary, es::Client& secondary,
+                              const std::vector<Query>& queries, const CompareOptions& opts);
+std::string render_compare(const CompareReport& r, size_t top = 10);
+nlohmann::json compare_to_json(const CompareReport& r);
+// The latest compare under the state store key "compare.last":
+// {"time_ms","queries","match_rate","mismatched"}.
+Status record_compare(state::Store& store, const CompareReport& r, int64_t time_ms);
+
 }  // namespace tandem::verify

@@ -348,6 +348,24 @@ TEST_F(DeepIt, RepairRacingAConcurrentUpdateEndsAtTheLatestState) {
   EXPECT_TRUE(again->ok()) << render_deep(*again);
 }
 
+TEST_F(DeepIt, HugeDocumentIsComparedAndItsDiffIsShort) {
+  std::string big(2 << 20, 'x');  // a 2 MiB string field
+  ASSERT_TRUE(blue_->index_doc(idx_, DocId("huge"), json{{"blob", big}, {"n", 1}}.dump()).is_ok());
+  load_to_green("huge");
+  auto rep = deep(*blue_, *green_, opts());
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  EXPECT_TRUE(rep->ok()) << render_deep(*rep);
+  big[123456] = 'y';
+  same_version_on_green("huge", json{{"blob", big}, {"n", 1}}.dump());
+  auto diff = deep(*blue_, *green_, opts());
+  ASSERT_TRUE(diff.is_ok()) << diff.status().to_string();
+  ASSERT_EQ(diff->indices[0].content, 1u);
+  const auto& d = diff->indices[0].samples.at(0);
+  ASSERT_EQ(d.fields.size(), 1u);
+  EXPECT_EQ(d.fields[0].rfind("blob: ", 0), 0u);
+  EXPECT_LT(d.fields[0].size(), 200u);
+}
+
 TEST_F(DeepIt, InFlightChangeIsNotReportedAndIndexMissingIsAProblem) {
   // Blue changes; the loader delivers it to green 300 ms later, inside the
   // grace window: the scans see a difference, the re-checks clear it.
