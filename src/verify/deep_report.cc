@@ -98,7 +98,7 @@ void render_index_table(std::string& out, const DeepReport& r,
       out += fmt::format("  {} more difference(s) not re-checked (limit reached)\n", i.unchecked);
     }
     for (const auto& d : i.samples) {
-      out += fmt::format("  {} {} id={}", d.dead_lettered ? "dead-lettered" : "",
+      out += fmt::format("  {}{} id={}", d.dead_lettered ? "dead-lettered " : "",
                          deep_kind_name(d.kind), es::sanitize_snippet(d.id.get(), 200));
       if (d.kind == DeepKind::kRouting) {
         out += fmt::format(" routing {} -> {}", d.primary_routing.value_or("(none)"),
