@@ -18,9 +18,6 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
-constexpr uint64_t kFnvOffset = 14695981039346656037ULL;
-constexpr uint64_t kFnvPrime = 1099511628211ULL;
-
 // splitmix64's finalizer: spreads every input bit over the output, so sums
 // of mixed values (order-independent combination) do not cancel out.
 uint64_t mix(uint64_t x) {
@@ -30,22 +27,38 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// FNV-1a over a token stream. Every token is tagged and length-prefixed, so
-// no two different token sequences feed the same bytes.
+// A streaming hash over a token stream, 8 bytes per round (xxHash64's
+// round: multiply, rotate, multiply), finished by mix(). Every token is
+// tagged and strings are length-prefixed, so no two different token
+// sequences feed the same words. Not cryptographic (docs/verify.md).
 struct Fnv {
-  uint64_t h = kFnvOffset;
-  void bytes(const void* p, size_t n) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (size_t i = 0; i < n; ++i) {
-      h ^= b[i];
-      h *= kFnvPrime;
-    }
+  static constexpr uint64_t kP1 = 0x9E3779B185EBCA87ULL;
+  static constexpr uint64_t kP2 = 0xC2B2AE3D27D4EB4FULL;
+  uint64_t h = 0x27D4EB2F165667C5ULL;
+  void u64(uint64_t v) {
+    v *= kP2;
+    v = (v << 31) | (v >> 33);
+    v *= kP1;
+    h ^= v;
+    h = ((h << 27) | (h >> 37)) * kP1 + 0x85EBCA77C2B2AE63ULL;
   }
-  void u64(uint64_t v) { bytes(&v, sizeof v); }
-  void tag(char t) { bytes(&t, 1); }
+  void tag(char t) { u64(0x7400000000000000ULL | static_cast<unsigned char>(t)); }
   void str(std::string_view s) {
     u64(s.size());
-    bytes(s.data(), s.size());
+    const char* p = s.data();
+    size_t n = s.size();
+    while (n >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      u64(w);
+      p += 8;
+      n -= 8;
+    }
+    if (n > 0) {
+      uint64_t w = 0;
+      std::memcpy(&w, p, n);
+      u64(w);
+    }
   }
 };
 
@@ -147,13 +160,15 @@ simdjson::error_code hash_object(od::object o, Ctx& ctx, uint64_t* out) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return e;
     if (ctx.ignored(key)) continue;
-    // unescaped_key's view lives in the parser's string buffer until the
-    // document is done, but the nested hashing appends to it: copy it.
-    std::string k(key);
+    // Hash the key before descending: its view points into the parser's
+    // string buffer, which the value's strings are appended to.
+    Fnv pair;
+    pair.tag('K');
+    pair.str(key);
     size_t saved = ctx.path.size();
     if (ctx.ignore != nullptr && !ctx.ignore->empty()) {
       if (!ctx.path.empty()) ctx.path += '.';
-      ctx.path += k;
+      ctx.path.append(key.data(), key.size());
     }
     od::value child;
     if (auto e = field.value().get(child)) return e;
@@ -161,9 +176,6 @@ simdjson::error_code hash_object(od::object o, Ctx& ctx, uint64_t* out) {
     auto e = hash_value(child, ctx, &vh);
     ctx.path.resize(saved);
     if (e) return e;
-    Fnv pair;
-    pair.tag('K');
-    pair.str(k);
     pair.u64(vh);
     acc += mix(pair.h);
     ++n;

@@ -1,6 +1,7 @@
 // verify --deep: bucketed content digests, drill-down, re-check, repair.
 // See verify.h for the algorithm and docs/verify.md for the contract.
 #include <algorithm>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -77,13 +78,19 @@ Status scan_both(const IndexName& idx, const DeepOptions& o, const SideScan (&si
           st = scanner.status();
           return;
         }
+        // Fetch page N+1 while page N is hashed, so the cluster is never
+        // idle waiting for this thread's CPU work.
+        es::Scanner* sc = scanner->get();
+        auto fetch = [sc] { return sc->next(); };
+        auto next = std::async(std::launch::async, fetch);
         for (;;) {
-          auto page = (*scanner)->next();
+          auto page = next.get();
           if (!page.is_ok()) {
             st = page.status().context("deep verify scan of index '" + idx.get() + "'");
             break;
           }
           if (page->empty()) break;
+          next = std::async(std::launch::async, fetch);
           for (es::Doc& d : *page) {
             Status hs = per_hit(side, s, d);
             if (!hs.is_ok()) {
@@ -91,7 +98,10 @@ Status scan_both(const IndexName& idx, const DeepOptions& o, const SideScan (&si
               break;
             }
           }
-          if (!st.is_ok()) break;
+          if (!st.is_ok()) {
+            if (next.valid()) (void)next.get();  // no fetch in flight at close
+            break;
+          }
         }
         Status cs = (*scanner)->close();
         if (st.is_ok() && !cs.is_ok()) st = cs;
