@@ -63,5 +63,12 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
 start_fake tls "$TMP/cert.pem" "$TMP/key.pem"
 expect tls-verification 4 "TLS verification failed" -- cluster info "https://127.0.0.1:$port"
 
+expect verify-mode 2 "exactly one of --quick or --deep" -- verify --blue "$BLUE" --green "$BLUE"
+expect repair-needs-deep 2 "need --deep" -- verify --quick --repair --blue "$BLUE" --green "$BLUE"
+expect compare-no-file 2 "cannot read query file" -- \
+  compare --blue "$BLUE" --green "$BLUE" --queries "$TMP/none.jsonl"
+printf '{"path":"/x/_search"}\nnot json\n' >"$TMP/bad.jsonl"
+expect compare-bad-line 2 "line 2" -- compare --blue "$BLUE" --green "$BLUE" --queries "$TMP/bad.jsonl"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
