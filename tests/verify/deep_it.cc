@@ -348,6 +348,33 @@ TEST_F(DeepIt, RepairRacingAConcurrentUpdateEndsAtTheLatestState) {
   EXPECT_TRUE(again->ok()) << render_deep(*again);
 }
 
+TEST_F(DeepIt, AfterCutoverGreenIsThePrimaryAndRepairWritesTheNewEpoch) {
+  // Epoch 1: green is the primary, blue the secondary (it still holds its
+  // own internal versions from before the cutover).
+  ASSERT_TRUE(green_->index_doc(idx_, DocId("11"), R"({"n":11,"price":55})").is_ok());
+  ASSERT_TRUE(blue_->index_doc(idx_, DocId("old"), R"({"n":-11})").is_ok());
+  TestRepairer repairer(*green_, *blue_, Epoch(1));
+  DeepOptions o = opts();
+  o.epoch = Epoch(1);
+  o.repair = true;
+  o.repairer = &repairer;
+  auto rep = deep(*green_, *blue_, o);
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  std::string t = render_deep(*rep);
+  ASSERT_EQ(rep->before_repair.size(), 1u) << t;
+  EXPECT_EQ(rep->before_repair[0].content, 1u) << t;
+  EXPECT_EQ(rep->before_repair[0].extra, 1u) << t;
+  EXPECT_EQ(rep->before_repair[0].repaired, 2u) << t;
+  EXPECT_TRUE(rep->ok()) << t;
+  auto b = blue_->get(idx_, DocId("11"));
+  ASSERT_TRUE(b.is_ok() && b->found);
+  EXPECT_EQ(json::parse(b->source)["price"], 55);
+  EXPECT_GE(static_cast<uint64_t>(b->version), uint64_t{1} << 48);  // the new epoch's versions
+  auto gone = blue_->get(idx_, DocId("old"));
+  ASSERT_TRUE(gone.is_ok());
+  EXPECT_FALSE(gone->found);
+}
+
 TEST_F(DeepIt, HugeDocumentIsComparedAndItsDiffIsShort) {
   std::string big(2 << 20, 'x');  // a 2 MiB string field
   ASSERT_TRUE(blue_->index_doc(idx_, DocId("huge"), json{{"blob", big}, {"n", 1}}.dump()).is_ok());
