@@ -555,11 +555,11 @@ Result<DeepReport> deep(es::Client& p, es::Client& s, const DeepOptions& o) {
   bool any = std::any_of(first.begin(), first.end(), [](const DeepIndexReport& r) {
     return r.repaired + r.repair_already_newer + r.repair_failed > 0;
   });
-  rep.before_repair = std::move(first);
-  if (!any) {
-    rep.indices = rep.before_repair;
+  if (!any) {  // nothing to repair: one pass is the answer
+    rep.indices = std::move(first);
     return rep;
   }
+  rep.before_repair = std::move(first);
   // Re-verify: the repair is proven by the same comparison, not assumed.
   DeepOptions again = o;
   again.repair = false;
