@@ -375,6 +375,23 @@ TEST_F(DeepIt, AfterCutoverGreenIsThePrimaryAndRepairWritesTheNewEpoch) {
   EXPECT_FALSE(gone->found);
 }
 
+TEST_F(DeepIt, IgnoredFieldsAreNotShippedNorCompared) {
+  // Green's copy gained a field (an ingest pipeline) and a nested value
+  // changed: both ignored, no difference; without the ignore list, one.
+  same_version_on_green(
+      "6", R"({"n":6,"price":10,"tags":["a","b"],"o":{"x":1,"y":"CHANGED"},"ingested_at":"2026"})");
+  DeepOptions o = opts();
+  o.ignore_fields = {"ingested_at", "o.y"};
+  auto rep = deep(*blue_, *green_, o);
+  ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+  EXPECT_TRUE(rep->ok()) << render_deep(*rep);
+  auto strict = deep(*blue_, *green_, opts());
+  ASSERT_TRUE(strict.is_ok());
+  ASSERT_EQ(strict->indices[0].content, 1u) << render_deep(*strict);
+  std::vector<std::string> want = {"ingested_at: added \"2026\"", "o.y: \"z\" -> \"CHANGED\""};
+  EXPECT_EQ(strict->indices[0].samples.at(0).fields, want);
+}
+
 TEST_F(DeepIt, HugeDocumentIsComparedAndItsDiffIsShort) {
   std::string big(2 << 20, 'x');  // a 2 MiB string field
   ASSERT_TRUE(blue_->index_doc(idx_, DocId("huge"), json{{"blob", big}, {"n", 1}}.dump()).is_ok());
