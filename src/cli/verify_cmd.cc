@@ -1,15 +1,26 @@
-// `tandem verify --quick`: per-document parity of blue and green.
+// `tandem verify --quick` (per-document version parity) and `--deep`
+// (per-document content parity, optionally `--repair`) of blue and green.
 //
 // Exit codes: 0 parity (every difference explained by a dead letter),
 // 5 unexplained differences, otherwise the error codes of fail().
 #include <fmt/format.h>
 
+#include <atomic>
 #include <charconv>
+#include <chrono>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <vector>
+
+#include <set>
+#include <utility>
 
 #include "cli/cli.h"
 #include "es/es.h"
+#include "event/event.h"
+#include "load/apply.h"
 #include "state/state.h"
 #include "verify/verify.h"
 
@@ -20,6 +31,15 @@ constexpr int kExitDifferences = 5;
 
 struct VerifyFlags {
   bool quick = false;
+  bool deep = false;
+  bool repair = false;
+  bool dry_run = false;
+  std::string direction = "blue-to-green";
+  int slices = 2;
+  int grace_ms = 1000;
+  int recheck_attempts = 3;
+  size_t max_docs = 500'000;
+  std::vector<std::string> ignore_fields;
   std::string blue, green;
   std::string blue_env = "TANDEM_BLUE", green_env = "TANDEM_GREEN";
   int timeout_ms = 60000;
@@ -54,41 +74,165 @@ Result<Epoch> epoch_from(state::Store& store) {
   return Epoch(e);
 }
 
+// Repair's versioned path: the loader's reconcile (load::Applier), which
+// reads the secondary, then the primary, and writes what the primary has
+// with the external version of its _seq_no (or a versioned delete).
+class ApplierRepairer final : public verify::Repairer {
+ public:
+  ApplierRepairer(es::Client& primary, es::Client& secondary, state::Store* store, Epoch epoch)
+      : sink_(load::make_es_sink(primary, secondary, sink_opts())),
+        applier_(*sink_, store, counters_, apply_opts(epoch), &stop_on_signals()),
+        epoch_(epoch) {}
+
+  Result<std::vector<verify::RepairFate>> reconcile(const std::vector<es::DocRef>& refs) override {
+    std::vector<load::Item> items(refs.size());
+    std::vector<const load::Item*> ptrs;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      items[i].ev.op = event::Op::kReconcile;
+      items[i].ev.index = refs[i].index;
+      items[i].ev.id = refs[i].id;
+      items[i].ev.routing = refs[i].routing;
+      items[i].ev.epoch = epoch_;
+      ptrs.push_back(&items[i]);
+    }
+    std::vector<load::Settled> fates;
+    TANDEM_RETURN_IF_ERROR(applier_.apply_reconciles(ptrs, &fates));
+    std::vector<verify::RepairFate> out;
+    for (auto f : fates) {
+      out.push_back(f == load::Settled::kApplied        ? verify::RepairFate::kApplied
+                    : f == load::Settled::kAlreadyNewer ? verify::RepairFate::kAlreadyNewer
+                                                        : verify::RepairFate::kFailed);
+    }
+    return out;
+  }
+
+ private:
+  static load::EsSinkOptions sink_opts() {
+    load::EsSinkOptions o;
+    o.create_missing_indices = false;  // repair fixes documents, not indices
+    return o;
+  }
+  static load::ApplyOptions apply_opts(Epoch e) {
+    load::ApplyOptions o;
+    o.dlq_source = "verify";
+    o.reconcile_epoch = e;
+    return o;
+  }
+  std::unique_ptr<load::Sink> sink_;
+  load::Counters counters_;
+  load::Applier applier_;
+  Epoch epoch_;
+};
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int run(const VerifyFlags& f) {
-  if (!f.quick) {
+  if (f.quick == f.deep) {
+    return fail(Status(Code::kInvalidArgument, "pass exactly one of --quick or --deep"));
+  }
+  if ((f.repair || f.dry_run) && !f.deep) {
+    return fail(Status(Code::kInvalidArgument, "--repair and --dry-run need --deep"));
+  }
+  if (f.dry_run && !f.repair) {
+    return fail(Status(Code::kInvalidArgument, "--dry-run goes with --repair"));
+  }
+  if (f.direction != "blue-to-green" && f.direction != "green-to-blue") {
     return fail(
-        Status(Code::kInvalidArgument, "only --quick verification is implemented; pass --quick"));
+        Status(Code::kInvalidArgument,
+               "--direction must be blue-to-green or green-to-blue, not '" + f.direction + "'"));
   }
   auto blue = connect_cluster("blue", f.blue, f.blue_env, f.timeout_ms);
   if (!blue.is_ok()) return fail(blue.status());
   auto green = connect_cluster("green", f.green, f.green_env, f.timeout_ms);
   if (!green.is_ok()) return fail(green.status());
 
+  std::unique_ptr<state::Store> store;
+  Epoch epoch(0);
+  std::set<std::pair<std::string, std::string>> dead_letters;
+  if (f.epoch > int64_t{0xFFFF}) {
+    return fail(Status(Code::kInvalidArgument, "--epoch must be at most 65535"));
+  }
+  if (f.epoch >= 0) epoch = Epoch(static_cast<uint32_t>(f.epoch));
+  if (!f.state.empty()) {
+    auto st = state::open_store(f.state);
+    if (!st.is_ok()) return fail(st.status());
+    store = std::move(st).value();
+    auto keys = verify::dead_letter_keys(*store);
+    if (!keys.is_ok()) return fail(keys.status());
+    dead_letters = std::move(keys).value();
+    if (f.epoch < 0) {
+      auto e = epoch_from(*store);
+      if (!e.is_ok()) return fail(e.status());
+      epoch = *e;
+    }
+  }
+  if (f.deep) {
+    const bool swap = f.direction == "green-to-blue";
+    es::Client& primary = swap ? **green : **blue;
+    es::Client& secondary = swap ? **blue : **green;
+    verify::DeepOptions d;
+    d.index_pattern = f.index;
+    d.epoch = epoch;
+    d.slices = f.slices;
+    d.batch_size = f.batch;
+    d.max_docs_in_memory = f.max_docs;
+    d.recheck_limit = f.recheck_limit;
+    d.recheck_attempts = f.recheck_attempts;
+    d.grace = std::chrono::milliseconds(f.grace_ms);
+    d.ignore_fields = f.ignore_fields;
+    d.dead_letters = std::move(dead_letters);
+    d.repair = f.repair;
+    d.dry_run = f.dry_run;
+    std::unique_ptr<ApplierRepairer> repairer;
+    if (f.repair && !f.dry_run) {
+      repairer = std::make_unique<ApplierRepairer>(primary, secondary, store.get(), epoch);
+      d.repairer = repairer.get();
+    }
+    auto rep = verify::deep(primary, secondary, d);
+    if (!rep.is_ok()) return fail(rep.status());
+    if (store && !f.dry_run) {
+      verify::LastResult lr{"deep",
+                            now_ms(),
+                            rep->parity_percent(),
+                            rep->unexplained(),
+                            rep->documents(),
+                            rep->indices.size(),
+                            primary.label() + "->" + secondary.label(),
+                            f.repair};
+      if (auto s = verify::record_last(*store, lr); !s.is_ok()) return fail(s);
+    }
+    if (f.json) {
+      fmt::print("{}\n", verify::deep_to_json(*rep).dump());
+    } else {
+      fmt::print("{}", verify::render_deep(*rep));
+    }
+    return rep->ok() ? 0 : kExitDifferences;
+  }
+
   verify::Options o;
   o.index_pattern = f.index;
   o.batch_size = f.batch;
   o.max_ids_in_memory = f.max_ids;
   o.recheck_limit = f.recheck_limit;
-  if (f.epoch >= 0) {
-    if (f.epoch > int64_t{0xFFFF}) {
-      return fail(Status(Code::kInvalidArgument, "--epoch must be at most 65535"));
-    }
-    o.epoch = Epoch(static_cast<uint32_t>(f.epoch));
-  }
-  if (!f.state.empty()) {
-    auto store = state::open_store(f.state);
-    if (!store.is_ok()) return fail(store.status());
-    auto keys = verify::dead_letter_keys(**store);
-    if (!keys.is_ok()) return fail(keys.status());
-    o.dead_letters = std::move(keys).value();
-    if (f.epoch < 0) {
-      auto e = epoch_from(**store);
-      if (!e.is_ok()) return fail(e.status());
-      o.epoch = *e;
-    }
-  }
+  o.epoch = epoch;
+  o.dead_letters = std::move(dead_letters);
   auto rep = verify::quick(**blue, **green, o);
   if (!rep.is_ok()) return fail(rep.status());
+  if (store) {
+    verify::LastResult lr{"quick",
+                          now_ms(),
+                          rep->parity_percent(),
+                          rep->unexplained(),
+                          rep->documents(),
+                          rep->indices.size(),
+                          "blue->green",
+                          false};
+    if (auto s = verify::record_last(*store, lr); !s.is_ok()) return fail(s);
+  }
   if (f.json) {
     fmt::print("{}\n", verify::to_json(*rep).dump());
   } else {
@@ -97,12 +241,110 @@ int run(const VerifyFlags& f) {
   return rep->ok() ? 0 : kExitDifferences;
 }
 
+struct CompareFlags {
+  std::string blue, green;
+  std::string blue_env = "TANDEM_BLUE", green_env = "TANDEM_GREEN";
+  int timeout_ms = 60000;
+  std::string queries;
+  std::string direction = "blue-to-green";
+  std::string state;
+  bool json = false;
+  double tolerance = 1e-4;
+  size_t top = 10;
+};
+
+int run_compare(const CompareFlags& f) {
+  if (f.direction != "blue-to-green" && f.direction != "green-to-blue") {
+    return fail(
+        Status(Code::kInvalidArgument,
+               "--direction must be blue-to-green or green-to-blue, not '" + f.direction + "'"));
+  }
+  std::ifstream in(f.queries, std::ios::binary);
+  if (!in)
+    return fail(Status(Code::kInvalidArgument, "cannot read query file '" + f.queries + "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto qs = verify::parse_queries(ss.str());
+  if (!qs.is_ok()) return fail(qs.status().context("'" + f.queries + "'"));
+  if (qs->empty()) return fail(Status(Code::kInvalidArgument, "no queries in '" + f.queries + "'"));
+  auto blue = connect_cluster("blue", f.blue, f.blue_env, f.timeout_ms);
+  if (!blue.is_ok()) return fail(blue.status());
+  auto green = connect_cluster("green", f.green, f.green_env, f.timeout_ms);
+  if (!green.is_ok()) return fail(green.status());
+  const bool swap = f.direction == "green-to-blue";
+  verify::CompareOptions o;
+  o.tolerance = f.tolerance;
+  o.top = f.top;
+  auto rep = verify::compare(swap ? **green : **blue, swap ? **blue : **green, *qs, o);
+  if (!rep.is_ok()) return fail(rep.status());
+  if (!f.state.empty()) {
+    auto st = state::open_store(f.state);
+    if (!st.is_ok()) return fail(st.status());
+    if (auto s = verify::record_compare(**st, *rep, now_ms()); !s.is_ok()) return fail(s);
+  }
+  if (f.json) {
+    fmt::print("{}\n", verify::compare_to_json(*rep).dump());
+  } else {
+    fmt::print("{}", verify::render_compare(*rep, f.top));
+  }
+  return rep->ok() ? 0 : kExitDifferences;
+}
+
+void register_compare(CLI::App& app) {
+  auto* cmd = app.add_subcommand("compare", "Replay read queries on both clusters; match rate");
+  auto f = std::make_shared<CompareFlags>();
+  cmd->add_option("--blue", f->blue, "Blue cluster URL")->required();
+  cmd->add_option("--green", f->green, "Green cluster URL")->required();
+  cmd->add_option("--blue-auth-env", f->blue_env, "Env prefix of blue's credentials/TLS files")
+      ->capture_default_str();
+  cmd->add_option("--green-auth-env", f->green_env, "Env prefix of green's credentials/TLS files")
+      ->capture_default_str();
+  cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
+  cmd->add_option("--queries", f->queries,
+                  "JSON lines: {\"method\":..,\"path\":..,\"body\":..} (reads only)")
+      ->required();
+  cmd->add_option("--direction", f->direction, "blue-to-green (blue answers are the reference)")
+      ->capture_default_str();
+  cmd->add_option("--state", f->state, "State store: record the result for cutover gates");
+  cmd->add_flag("--json", f->json, "Print the report as JSON");
+  cmd->add_option("--tolerance", f->tolerance, "Relative tolerance for floats (scores)")
+      ->capture_default_str();
+  cmd->add_option("--top", f->top, "Mismatching shapes shown with an example")
+      ->capture_default_str();
+  cmd->callback([f] {
+    int rc = run_compare(*f);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
 }  // namespace
 
 void register_verify(CLI::App& app) {
+  // `compare` lives here: it is the query half of proving parity.
+  register_compare(app);
   auto* cmd = app.add_subcommand("verify", "Prove parity between blue and green");
   auto f = std::make_shared<VerifyFlags>();
   cmd->add_flag("--quick", f->quick, "Counts plus a complete (id, version) comparison");
+  cmd->add_flag("--deep", f->deep,
+                "Content parity per document (bucketed digests of canonical _source)");
+  cmd->add_flag("--repair", f->repair,
+                "With --deep: rewrite differing documents from the primary (versioned), re-verify");
+  cmd->add_flag("--dry-run", f->dry_run,
+                "With --repair: print what would be written; write nothing");
+  cmd->add_option("--direction", f->direction,
+                  "blue-to-green (blue is the primary) or green-to-blue (after cutover)")
+      ->capture_default_str();
+  cmd->add_option("--slices", f->slices, "Deep: parallel slices per side")->capture_default_str();
+  cmd->add_option("--grace-ms", f->grace_ms,
+                  "Deep: a difference must persist this long (re-checks) to be reported")
+      ->capture_default_str();
+  cmd->add_option("--recheck-attempts", f->recheck_attempts,
+                  "Deep: re-checks over the grace window")
+      ->capture_default_str();
+  cmd->add_option("--max-docs", f->max_docs, "Deep: documents held per drill-down scan")
+      ->capture_default_str();
+  cmd->add_option("--ignore-field", f->ignore_fields,
+                  "Deep: dotted _source path left out of the comparison (repeatable)");
   cmd->add_option("--blue", f->blue, "Primary cluster URL")->required();
   cmd->add_option("--green", f->green, "Secondary cluster URL")->required();
   cmd->add_option("--blue-auth-env", f->blue_env, "Env prefix of blue's credentials/TLS files")

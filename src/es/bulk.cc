@@ -25,7 +25,7 @@ void BulkBuilder::action(std::string_view op, const IndexName& idx, const DocId&
   if (v) {
     body_ += ",\"version\":";
     body_ += std::to_string(v->version);
-    body_ += ",\"version_type\":\"external\"";
+    body_ += v->gte ? ",\"version_type\":\"external_gte\"" : ",\"version_type\":\"external\"";
   } else {
     ++unversioned_;
   }

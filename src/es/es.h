@@ -86,6 +86,11 @@ struct IndexStats {
 
 struct VersionSpec {
   uint64_t version = 0;  // with version_type=external
+  // version_type=external_gte: also wins over an EQUAL stored version. Only
+  // for writing the primary's own content at the primary's own version
+  // (verify --repair of a same-version content difference): a newer
+  // version on the target still answers 409.
+  bool gte = false;
 };
 
 // Builds an NDJSON _bulk body. Sources are appended byte-for-byte; they must
@@ -203,6 +208,10 @@ struct ScanOptions {
   // pulled over the wire; Doc::source is then empty. "stored_fields" stays
   // at its default, so _routing is still returned.
   bool source = true;
+  // With `source`: top-level or dotted _source paths the cluster leaves out
+  // of each hit ("_source": {"excludes": [...]}), so fields a comparison
+  // ignores are not shipped.
+  std::vector<std::string> source_excludes;
 };
 
 // One slice of a full scan of an index, with _seq_no / _primary_term on

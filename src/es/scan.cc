@@ -108,7 +108,11 @@ nlohmann::json base_body(const Client& c, const ScanOptions& o) {
   nlohmann::json b;
   b["size"] = o.batch_size;
   b["version"] = true;
-  b["_source"] = o.source;
+  if (o.source && !o.source_excludes.empty()) {
+    b["_source"] = {{"excludes", o.source_excludes}};
+  } else {
+    b["_source"] = o.source;
+  }
   if (c.info().caps.seq_no_in_hits) b["seq_no_primary_term"] = true;
   b["query"] = o.query ? *o.query : nlohmann::json{{"match_all", nlohmann::json::object()}};
   if (o.slices > 1) b["slice"] = {{"id", o.slice_id}, {"max", o.slices}};

@@ -21,8 +21,10 @@
 // scanned B times, keeping memory bounded at the cost of B full scans.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -110,5 +112,245 @@ Result<std::set<std::pair<std::string, std::string>>> dead_letter_keys(state::St
 // parity; then "parity: 100.00% (N documents, M indices)".
 std::string render_table(const Report& r);
 nlohmann::json to_json(const Report& r);
+
+// ---- last result, for cutover gates ---------------------------------------
+
+// The latest verification, stored under the state store key
+// "verify.last" as JSON. `quick` and `deep` both record it.
+struct LastResult {
+  std::string kind;     // "quick" / "deep"
+  int64_t time_ms = 0;  // wall clock (ms since the Unix epoch) when it finished
+  double parity_percent = 0;
+  uint64_t unexplained = 0;
+  uint64_t documents = 0;
+  size_t indices = 0;
+  std::string direction;  // "blue->green" / "green->blue"
+  bool repaired = false;  // a --repair run (the numbers are its re-verify)
+};
+Status record_last(state::Store& store, const LastResult& r);
+Result<std::optional<LastResult>> last_result(state::Store& store);
+
+// ---- deep verification ----------------------------------------------------
+//
+// Content parity per document (docs/verify.md has the full contract):
+//   1. per index, scan both sides (sliced, both at once) and fold every
+//      document into its bucket: bucket = id_hash(id) % B, bucket digest =
+//      (sum of doc_digest(id, routing, canonical_hash(_source)), count);
+//   2. compare the B bucket digests;
+//   3. scan again, keeping only documents of differing buckets (in groups
+//      of at most `max_docs_in_memory`), and compare them one by one;
+//   4. re-check each difference by reading both sides, over a grace
+//      window, before reporting it;
+//   5. with `repair`, rewrite each confirmed difference from the primary
+//      through the versioned path, then verify the index again.
+
+// Canonical hash of a JSON value: object key order, string escapes,
+// whitespace and number spelling do not matter (1, 1.0, 1e0 and 10e-1 are
+// one number; 1.5 and 1.50 too); everything else does. `ignore` holds
+// dotted paths of object members left out ("a.b" skips member b of top-level
+// object a). kInvalidArgument for text that is not JSON.
+Result<uint64_t> canonical_hash(std::string_view json, const std::vector<std::string>& ignore = {});
+// The same equality on parsed values (for diffs).
+bool canonical_equal(const nlohmann::json& a, const nlohmann::json& b);
+// Field-level differences of the secondary against the primary, one line
+// each, at most `max_lines` (then "... N more"): "price: 10 -> 12",
+// "tags[1]: added \"x\"", "color: removed \"red\"". Values are shortened.
+std::vector<std::string> field_diff(std::string_view primary_json, std::string_view secondary_json,
+                                    const std::vector<std::string>& ignore = {},
+                                    size_t max_lines = 10);
+
+uint64_t id_hash(std::string_view id);
+uint64_t doc_digest(uint64_t id_hash, const std::optional<std::string>& routing,
+                    uint64_t content_hash);
+
+// Order-independent digests of documents per bucket: adding the same
+// documents in any order (or split across slices and merged) gives equal
+// sets.
+class BucketSet {
+ public:
+  explicit BucketSet(size_t buckets);
+  size_t size() const { return sum_.size(); }
+  size_t bucket_of(uint64_t id_hash) const { return id_hash % sum_.size(); }
+  void add(uint64_t id_hash, uint64_t digest);
+  void merge(const BucketSet& o);
+  uint64_t count(size_t b) const { return count_[b]; }
+  uint64_t total() const;
+  // Buckets whose digest or count differ (sizes must match).
+  std::vector<uint32_t> differing(const BucketSet& o) const;
+
+ private:
+  std::vector<uint64_t> sum_;
+  std::vector<uint64_t> count_;
+};
+// Number of buckets for an index of `docs` documents: about 16 documents per
+// bucket, between 1 and 65536.
+size_t bucket_count(uint64_t docs);
+// Splits differing buckets into groups each holding at most `max_docs`
+// documents on the larger side (a bucket bigger than that is a group of its
+// own), so each drill-down scan keeps bounded memory.
+std::vector<std::vector<uint32_t>> plan_drilldown(const BucketSet& a, const BucketSet& b,
+                                                  const std::vector<uint32_t>& differing,
+                                                  size_t max_docs);
+
+enum class DeepKind {
+  kMissing,  // on the primary, not on the secondary
+  kExtra,    // on the secondary, not on the primary
+  kContent,  // both, _source differs (canonically)
+  kRouting,  // both, different _routing
+};
+std::string_view deep_kind_name(DeepKind k);
+
+struct DeepDiff {
+  IndexName index;
+  DocId id;
+  DeepKind kind = DeepKind::kMissing;
+  bool dead_lettered = false;  // explained by a dead letter
+  std::optional<std::string> primary_routing, secondary_routing;
+  int64_t primary_version = -1;     // external version the primary's _seq_no implies; -1 absent
+  int64_t secondary_version = -1;   // -1 absent
+  std::vector<std::string> fields;  // field_diff for kContent
+  std::string repair;               // what --repair did or (--dry-run) would do
+};
+
+struct SideSizes {
+  uint64_t docs = 0, store_bytes = 0, primary_store_bytes = 0;
+};
+
+struct DeepIndexReport {
+  IndexName index;
+  uint64_t primary_count = 0, secondary_count = 0;  // documents scanned
+  SideSizes primary_sizes, secondary_sizes;         // from _stats (reported, never failing)
+  size_t buckets = 0, differing_buckets = 0, drilldown_scans = 0;
+  uint64_t missing = 0, extra = 0, content = 0, routing = 0, dead_lettered = 0;
+  uint64_t resolved_in_flight = 0;  // drill-down differences a re-check cleared
+  uint64_t unchecked = 0;           // over the re-check limit (unexplained)
+  std::string problem;
+  std::vector<DeepDiff> samples;  // first `max_samples` differences
+  // --repair
+  uint64_t repaired = 0, repair_already_newer = 0, repair_failed = 0;
+  uint64_t unexplained() const {
+    return missing + extra + content + routing + unchecked + (problem.empty() ? 0 : 1);
+  }
+  double parity_percent() const;
+};
+
+struct DeepReport {
+  std::string primary, secondary;  // cluster labels
+  std::vector<DeepIndexReport> indices;
+  bool repair = false, dry_run = false;
+  std::vector<DeepIndexReport> before_repair;  // first pass of a --repair run
+  uint64_t documents() const;
+  uint64_t unexplained() const;
+  bool ok() const { return unexplained() == 0; }
+  double parity_percent() const;
+};
+
+// What repair needs from the loader's versioned apply path (wired in the
+// CLI: verify does not depend on load). reconcile() reads the primary now
+// and writes what is there to the secondary with the external version of
+// its _seq_no, or places a versioned delete when the primary has no such
+// document (load::Applier::apply_reconciles).
+enum class RepairFate { kApplied, kAlreadyNewer, kFailed };
+class Repairer {
+ public:
+  virtual ~Repairer() = default;
+  virtual Result<std::vector<RepairFate>> reconcile(const std::vector<es::DocRef>& refs) = 0;
+};
+
+struct DeepOptions {
+  std::string index_pattern = "*";
+  Epoch epoch{0};  // of the versions the secondary holds (repair writes)
+  int slices = 2;  // per side; both sides are scanned at once
+  int batch_size = 1000;
+  size_t buckets = 0;                   // 0: bucket_count(docs)
+  size_t max_docs_in_memory = 500'000;  // per drill-down scan, both sides
+  size_t recheck_limit = 10'000;        // per index
+  int recheck_attempts = 3;
+  std::chrono::milliseconds grace{1000};  // first to last re-check
+  size_t max_samples = 20;
+  size_t max_diff_lines = 8;
+  std::vector<std::string> ignore_fields;  // dotted _source paths left out of the comparison
+  std::set<std::pair<std::string, std::string>> dead_letters;
+  bool force_scroll = false;
+  // Repair.
+  bool repair = false;
+  bool dry_run = false;  // with repair: say what would be done, write nothing
+  Repairer* repairer = nullptr;
+  // Test hook: runs after repair read the primary and before it writes a
+  // same-version overwrite (to race a concurrent update deterministically).
+  std::function<void(const DeepDiff&)> before_overwrite;
+};
+
+// Errors are failures to talk to a cluster; differences are in the report.
+Result<DeepReport> deep(es::Client& primary, es::Client& secondary, const DeepOptions& opts);
+Result<DeepIndexReport> deep_index(es::Client& primary, es::Client& secondary, const IndexName& idx,
+                                   const DeepOptions& opts);
+
+std::string render_deep(const DeepReport& r);
+nlohmann::json deep_to_json(const DeepReport& r);
+
+// ---- query parity (`tandem compare`) --------------------------------------
+//
+// Replays read requests against both clusters and compares the answers
+// after normalization (docs/verify.md, "Query parity"). Diffy-style noise
+// baseline: the primary is asked twice; what differs between its two
+// answers is noise and is not held against the secondary.
+
+struct Query {
+  std::string method = "GET";
+  std::string path;  // request target: path + query string, already URL-encoded
+  std::string body;  // raw JSON, or empty
+};
+// JSON lines: {"method":"POST","path":"/idx/_search","body":{...}}; body may
+// be an object, a string (e.g. NDJSON for _msearch) or absent; blank lines
+// and lines starting with # are skipped. Errors name the line.
+Result<std::vector<Query>> parse_queries(std::string_view jsonl);
+// Only reads are replayed: GET/HEAD anywhere, POST to a read endpoint
+// (_search, _msearch, _count, _mget, _field_caps, _validate, _explain,
+// _termvectors, _mtermvectors).
+bool is_read(const Query& q);
+// "_search", "_count", "_doc" ... or "/" + segment count for other paths.
+std::string endpoint_of(std::string_view path);
+// The query with its values stripped: METHOD endpoint ?params {body keys}.
+std::string query_shape(const Query& q);
+// Drops took, _shards, timed_out, scroll/PIT ids, _clusters; hits.total
+// becomes its value; _type, _version, _seq_no, _primary_term, _node,
+// _shard go; hits of equal score are ordered by _id; error answers keep
+// only status and error type. Recurses into _msearch responses.
+nlohmann::json normalize_answer(int status, std::string_view body);
+// Differences between two normalized answers: (path, line). Numbers are
+// equal within a relative `tolerance` (scores, averages).
+std::vector<std::pair<std::string, std::string>> answer_diff(const nlohmann::json& a,
+                                                             const nlohmann::json& b,
+                                                             double tolerance);
+
+struct ShapeStats {
+  std::string endpoint, shape;
+  uint64_t total = 0, matched = 0, mismatched = 0, noisy = 0;
+  std::vector<std::string> example_diff;  // of the first mismatch
+  std::string example;                    // its request line
+};
+
+struct CompareReport {
+  std::string primary, secondary;
+  uint64_t total = 0, skipped = 0, matched = 0, mismatched = 0, noisy = 0;
+  std::vector<ShapeStats> shapes;  // most mismatches first
+  double match_rate() const;       // matched / (total - skipped), 100 when none
+  bool ok() const { return mismatched == 0; }
+};
+
+struct CompareOptions {
+  double tolerance = 1e-4;
+  size_t max_diff_lines = 5;
+  size_t top = 10;  // mismatching shapes listed
+};
+
+Result<CompareReport> compare(es::Client& primary, es::Client& secondary,
+                              const std::vector<Query>& queries, const CompareOptions& opts);
+std::string render_compare(const CompareReport& r, size_t top = 10);
+nlohmann::json compare_to_json(const CompareReport& r);
+// The latest compare under the state store key "compare.last":
+// {"time_ms","queries","match_rate","mismatched"}.
+Status record_compare(state::Store& store, const CompareReport& r, int64_t time_ms);
 
 }  // namespace tandem::verify

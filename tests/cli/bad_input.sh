@@ -79,6 +79,12 @@ expect migrate-green-older 2 "older than blue" -- migrate plan "$TMP/older.yaml"
 write_plan "$TMP/noproxy.yaml" "$BLUE" "$GREEN" "http://127.0.0.1:$closed"
 expect migrate-proxy-unreachable 3 "proxy unreachable" -- migrate plan "$TMP/noproxy.yaml"
 expect migrate-not-capturing 3 "cannot connect" -- migrate start "$TMP/noproxy.yaml"
+expect verify-mode 2 "exactly one of --quick or --deep" -- verify --blue "$BLUE" --green "$BLUE"
+expect repair-needs-deep 2 "need --deep" -- verify --quick --repair --blue "$BLUE" --green "$BLUE"
+expect compare-no-file 2 "cannot read query file" -- \
+  compare --blue "$BLUE" --green "$BLUE" --queries "$TMP/none.jsonl"
+printf '{"path":"/x/_search"}\nnot json\n' >"$TMP/bad.jsonl"
+expect compare-bad-line 2 "line 2" -- compare --blue "$BLUE" --green "$BLUE" --queries "$TMP/bad.jsonl"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

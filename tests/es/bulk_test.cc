@@ -54,6 +54,15 @@ TEST(BulkBuilder, WithTypeFor6x) {
             "\"version_type\":\"external\"}}\n");
 }
 
+TEST(BulkBuilder, ExternalGteForSameVersionRepair) {
+  BulkBuilder b;
+  b.index(I("i"), D("1"), "{}", std::nullopt, VersionSpec{7, true});
+  EXPECT_TRUE(b.all_versioned());
+  EXPECT_EQ(b.body(),
+            "{\"index\":{\"_index\":\"i\",\"_id\":\"1\",\"version\":7,"
+            "\"version_type\":\"external_gte\"}}\n{}\n");
+}
+
 TEST(BulkBuilder, EscapesIdsAndEveryLineIsJson) {
   const std::string nasty[] = {
       "a\"b",         "back\\slash", "new\nline",      "tab\tcr\r", std::string("nul\0x", 5),
