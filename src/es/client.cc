@@ -294,6 +294,17 @@ Status Client::put_component_template(const std::string& name, const nlohmann::j
 
 Result<BulkResponse> Client::bulk(const BulkBuilder& b, std::string_view refresh) {
   if (b.empty()) return BulkResponse{};
+  // Checked here rather than answered by the cluster: a 6.x cluster rejects
+  // the whole bulk without _type, 8.x/OpenSearch 2+ with it.
+  const Capabilities& caps = info_.caps;
+  if (b.with_type() ? caps.bulk_type_rejected : caps.bulk_type_required) {
+    return Status(Code::kInvalidArgument,
+                  "cluster '" + label_ + "' (" + std::string(flavor_name(info_.flavor)) + " " +
+                      info_.version.to_string() + ") " +
+                      (b.with_type() ? "refuses \"_type\" in bulk action lines"
+                                     : "needs \"_type\" in bulk action lines") +
+                      ": build the bulk with BulkBuilder::for_cluster");
+  }
   std::string target = "/_bulk";
   if (!refresh.empty()) add_query(target, "refresh", refresh);
   http::Request q = make_req("POST", target);
