@@ -79,6 +79,7 @@ Capabilities Capabilities::derive(Flavor f, Version v) {
   c.compatible_with = v.major >= 8 ? v.major - 1 : 0;
   c.composable_templates = at_least(7, 8);
   c.seq_no_in_hits = at_least(6, 7);
+  c.hidden_indices = at_least(7, 7);
   return c;
 }
 

@@ -54,6 +54,7 @@ struct Capabilities {
   int compatible_with = 0;            // that <major-1> (7 on 8.x, 8 on 9.x); 0 if none
   bool composable_templates = false;  // ES >= 7.8, OpenSearch all
   bool seq_no_in_hits = true;         // seq_no_primary_term on search (>= 6.7)
+  bool hidden_indices = true;         // index.hidden and expand_wildcards on _cat (ES >= 7.7, OS)
   // PIT usable for a complete scan with search_after: needs the _shard_doc
   // tiebreaker (ES >= 7.12, OpenSearch >= 3.3). OpenSearch 2.x answers "No
   // mapping found for [_shard_doc]"; there (and without PIT) scans use sliced
@@ -266,6 +267,7 @@ class Client final {
   // Metadata. get_index returns {"settings":..,"mappings":..,"aliases":..}
   // for one concrete index.
   Result<nlohmann::json> get_index(const IndexName& idx);
+  // On a 6.x cluster a typeless mapping is sent under the one type "_doc".
   Status create_index(const IndexName& idx, const nlohmann::json& body);
   Status delete_index(const IndexName& idx);
   Status put_settings(const IndexName& idx, const nlohmann::json& settings);
