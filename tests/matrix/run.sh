@@ -12,7 +12,9 @@
 #   report 100.00% parity (and on 6.8 the typed writes are on green). The
 #   unsupported reverse of some pairs (8.19 -> 7.17, OpenSearch 2.19 ->
 #   Elasticsearch 7.17, OpenSearch 3.8 -> 2.19) must be refused by
-#   `tandem meta plan`, naming the move.
+#   `tandem meta plan`, naming the move; `backfill --mode snapshot` must be
+#   refused where green cannot read blue's snapshots (6.8 -> 8.19: N+2;
+#   8.19 -> OpenSearch 3.8).
 #
 # usage: tests/matrix/run.sh [PAIR ...]        (default: every pair)
 # pairs: es68-es819 es717-es819 es819-es92 es717-os219 es819-os38 os219-os38
@@ -247,6 +249,23 @@ run_pair() {  # pair
         fail "meta plan $dst -> $src failed without naming the unsupported move: $(tail -n 2 "$dir/refusal.txt")" ||
         return 1
       say "  refused $dst -> $src: $(head -c 160 "$dir/refusal.txt")..."
+      ;;
+  esac
+
+  # Snapshot backfill where the target cannot read the source's snapshots
+  # (N+2; OpenSearch reading an Elasticsearch 8 repository): refused, naming
+  # --mode scan, before anything is registered or written.
+  case $pair in
+    es68-es819 | es819-os38)
+      if "$T" backfill --mode snapshot --blue "$surl" --green "$durl" --index "$INDEX" \
+        --state "$state" --repo-path "$TANDEM_SNAPSHOT_DIR/refused" "${log[@]}" \
+        >"$dir/snapshot-refusal.txt" 2>&1; then
+        fail "backfill --mode snapshot $src -> $dst was not refused" || return 1
+      fi
+      grep -q "use --mode scan" "$dir/snapshot-refusal.txt" ||
+        fail "snapshot refusal without the alternative: $(tail -n 2 "$dir/snapshot-refusal.txt")" ||
+        return 1
+      say "  refused snapshot $src -> $dst: $(head -c 160 "$dir/snapshot-refusal.txt")..."
       ;;
   esac
 
