@@ -8,12 +8,17 @@
 # For each pair (the names of tests/matrix/run.sh):
 #  1. seed DOCS catalog documents into a fresh source index (tandem workload
 #     seed: 1 shard, 0 replicas);
-#  2. ceiling: the same generator seeds DOCS documents into a fresh index on
+#  2. warm-up: DOCS/5 documents seeded into the target and deleted (a freshly
+#     started JVM is slower at first, which would favour whatever runs second);
+#  3. ceiling: the same generator seeds DOCS documents into a fresh index on
 #     the target (unversioned bulks, its default parallelism): what the
 #     target ingests when nothing else is asked of it;
-#  3. `tandem meta apply` + `tandem backfill --slices 4` source -> target
+#  4. `tandem meta apply` + `tandem backfill --slices 4` source -> target
 #     (external versions; PIT or sliced scroll as the capability table says),
-#     timed as a whole command.
+#     timed as a whole command;
+#  5. the ceiling again; the table shows the mean of both ceiling runs
+#     (bracketing the backfill, so load from other work on the machine
+#     drifts less into the ratio) and both values.
 # Rates are documents / wall time. Servers are started as needed and the
 # extra ones stopped afterwards (blue, green only if this run started them).
 set -uo pipefail
@@ -52,7 +57,7 @@ rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }
 
 DIR="$TANDEM_RUN_DIR/bench-versions"
 mkdir -p "$DIR"
-printf '| pair | scan | target ceiling (docs/s) | tandem backfill (docs/s) | ratio |\n|---|---|---|---|---|\n' \
+printf '| pair | scan | target ceiling, docs/s (before, after) | tandem backfill (docs/s) | ratio |\n|---|---|---|---|---|\n' \
   >"$DIR/table.md"
 for pair in "${pairs[@]}"; do
   src=$(service_of "${pair%%-*}") dst=$(service_of "${pair##*-}")
@@ -64,23 +69,33 @@ for pair in "${pairs[@]}"; do
   done
   "$T" workload seed "$s" --index bench-src --docs "$DOCS" >"$DIR/$pair-seed.txt" 2>&1 ||
     die "bench $pair: seeding the source failed"
-  t0=$(now)
-  "$T" workload seed "$d" --index bench-ceiling --docs "$DOCS" >"$DIR/$pair-ceiling.txt" 2>&1 ||
-    die "bench $pair: the ceiling run failed"
-  t1=$(now)
-  curl -s -o /dev/null -XDELETE "$d/bench-ceiling"
+  "$T" workload seed "$d" --index bench-warm --docs $((DOCS / 5)) >/dev/null 2>&1 ||
+    die "bench $pair: the warm-up failed"
+  curl -s -o /dev/null -XDELETE "$d/bench-warm"
+  ceiling() {  # -> docs/s
+    local a b
+    a=$(now)
+    "$T" workload seed "$d" --index bench-ceiling --docs "$DOCS" >>"$DIR/$pair-ceiling.txt" 2>&1 ||
+      die "bench $pair: the ceiling run failed"
+    b=$(now)
+    curl -s -o /dev/null -XDELETE "$d/bench-ceiling"
+    rate "$DOCS" "$a" "$b"
+  }
+  c1=$(ceiling)
   t2=$(now)
   "$T" meta apply --blue "$s" --green "$d" --index bench-src --no-templates >"$DIR/$pair-meta.txt" 2>&1 &&
     "$T" backfill --blue "$s" --green "$d" --index bench-src --slices 4 \
       --state "$DIR/$pair-state.db" --progress-s 0 >"$DIR/$pair-backfill.txt" 2>&1 ||
     die "bench $pair: backfill failed: $(tail -n 3 "$DIR/$pair-backfill.txt")"
   t3=$(now)
-  rm -f "$DIR/$pair-state.db"
+  c2=$(ceiling)
+  rm -f "$DIR/$pair-state.db"*
   scan=$("$T" cluster info "$s" 2>/dev/null | awk '/^scan/ {$1=""; print substr($0,2)}')
-  ceil=$(rate "$DOCS" "$t0" "$t1")
+  ceil=$(((c1 + c2) / 2))
   back=$(rate "$DOCS" "$t2" "$t3")
   ratio=$(awk -v a="$back" -v b="$ceil" 'BEGIN { printf "%.2f", a / b }')
-  printf '| %s | %s | %s | %s | %sx |\n' "$pair" "$scan" "$ceil" "$back" "$ratio" | tee -a "$DIR/table.md"
+  printf '| %s | %s | %s (%s, %s) | %s | %sx |\n' "$pair" "$scan" "$ceil" "$c1" "$c2" "$back" "$ratio" |
+    tee -a "$DIR/table.md"
   for u in "$s" "$d"; do curl -s -o /dev/null -XDELETE "$u/bench-src"; done
   # Free memory for the next pair: stop the extra servers this run started.
   for x in "$src" "$dst"; do
