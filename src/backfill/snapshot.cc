@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -98,6 +99,21 @@ Status wait_restored(es::Client& c, const std::vector<std::string>& indices,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
+}
+
+// Commits the marks for the loader's group. A fresh Kafka group member may
+// not have joined yet (the broker answers ILLEGAL_GENERATION), so it polls
+// to complete the join and tries again, for at most ~30 s. What a poll
+// returns is dropped: this consumer only sets the group's position.
+Status commit_marks(log::Consumer& c, const std::map<Partition, Offset>& at,
+                    const SnapshotOptions& o) {
+  Status last = Status::ok();
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    last = c.commit(at);
+    if (last.is_ok() || stopped(o)) return last;
+    (void)c.poll(1, std::chrono::milliseconds(500));
+  }
+  return last.context("committing the marks for the loader's group");
 }
 
 Status register_repo(es::Client& c, const SnapshotOptions& o, bool readonly) {
@@ -256,7 +272,7 @@ Result<SnapshotReport> run_snapshot(es::Client& primary, es::Client& secondary, 
       for (size_t p = 0; p < rep.marks.size(); ++p) {
         at[Partition(static_cast<int32_t>(p))] = rep.marks[p];
       }
-      TANDEM_RETURN_IF_ERROR(consumer->commit(at));
+      TANDEM_RETURN_IF_ERROR(commit_marks(*consumer, at, o));
       say("backfill: loader group '" + o.loader_group + "' starts at the marks");
     } else {
       say("backfill: loader group '" + o.loader_group +
