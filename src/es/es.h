@@ -39,9 +39,11 @@ struct Version {
 };
 
 // What the cluster can do; derived from flavor + version only. Every
-// version-dependent choice tandem makes (bulk action lines, scan method and
-// sort, PIT endpoints, metadata transforms, supported pairs) reads this
-// table; nothing else tests version numbers for behaviour.
+// version-dependent request this client and its callers build (bulk action
+// lines, scan method and sort, PIT endpoints, typed index creation, _cat
+// parameters) reads this table. Metadata rules per target (meta::Target)
+// and the supported-pair checks (meta::check_pair,
+// backfill::check_snapshot_pair) live with their components.
 struct Capabilities {
   // PIT exists: ES >= 7.10 (POST /idx/_pit), OpenSearch >= 2.4
   // (POST /idx/_search/point_in_time; see pit_opensearch_api).
