@@ -88,6 +88,59 @@ class Throttle {
   std::chrono::steady_clock::time_point last_;
 };
 
+// ---- snapshot mode (`tandem backfill --mode snapshot`) ---------------------
+//
+// For N -> N+1 moves of large clusters: restore a snapshot of the primary on
+// the secondary instead of scanning, then close the gap from the log.
+//  1. Refuse a restore the secondary cannot read (check_snapshot_pair).
+//  2. Register one shared `fs` repository on both clusters (read-only on the
+//     secondary); its directory must be in both clusters' path.repo.
+//  3. Record the log's end offsets (the marks) BEFORE the snapshot, and
+//     commit them for the loader's group when it has no position yet, so the
+//     loader starts exactly there.
+//  4. Snapshot the primary's indices; restore them on the secondary (the
+//     indices must not exist there yet: the restore creates them with the
+//     primary's settings and mappings, plus index.gc_deletes).
+//  5. Gap reconcile: every document with an event between the marks and the
+//     log's end after the restore is re-read from the primary and written
+//     with the external version of its current _seq_no. See
+//     docs/backfill-snapshot.md for why (restored documents carry the
+//     primary's internal _version, not tandem's external version).
+struct SnapshotOptions {
+  std::string index_pattern = "*";
+  std::string repo_path;  // directory in path.repo of both clusters (shared)
+  std::string repository = "tandem-backfill";
+  std::string snapshot;      // default: "tandem-<unix ms>"
+  std::string loader_group;  // marks are committed for it if it has no position
+  std::string gc_deletes = "24h";
+  Epoch epoch{0};
+  std::chrono::seconds timeout{3600};              // snapshot, restore and gap, each
+  std::function<void(std::string_view)> progress;  // default: stderr
+  const std::atomic<bool>* stop = nullptr;
+};
+
+struct SnapshotReport {
+  std::string snapshot;
+  std::vector<std::string> indices;
+  std::vector<Offset> marks;
+  uint64_t gap_events = 0;  // data events between the marks and the end
+  uint64_t gap_docs = 0;    // distinct documents among them, reconciled
+  double snapshot_s = 0, restore_s = 0, gap_s = 0;
+  std::string summary() const;
+};
+
+// ok when `secondary` can restore a snapshot taken on `primary`:
+// Elasticsearch -> the same or the next major Elasticsearch, OpenSearch ->
+// the same or the next major OpenSearch. Refused (kFailedPrecondition, with
+// the reason and `--mode scan` as the alternative): N+2 and beyond (6.8 ->
+// 8.x), downgrades, Elasticsearch -> OpenSearch (OpenSearch cannot read an
+// Elasticsearch 8 repository, and tandem does not restore 7.x ones into it),
+// OpenSearch -> Elasticsearch.
+Status check_snapshot_pair(const es::ClusterInfo& primary, const es::ClusterInfo& secondary);
+
+Result<SnapshotReport> run_snapshot(es::Client& primary, es::Client& secondary, load::Sink& sink,
+                                    state::Store& store, log::Log& log, SnapshotOptions opts);
+
 // Runs (or resumes) a backfill job. `log` may be null (no start mark).
 // Fatal errors (unreachable primary, state store failure) are a Status;
 // per-index failures are in the Report.

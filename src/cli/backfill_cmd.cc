@@ -29,7 +29,29 @@ struct BackfillFlags {
   bool create_missing = false;
   int progress_s = 2;
   int timeout_ms = 120000;
+  std::string mode = "scan";
+  std::string repo_path, snapshot, group;
 };
+
+int run_snapshot_mode(const BackfillFlags& f, es::Client& blue, es::Client& green,
+                      state::Store& store, log::Log* log, load::Sink& sink) {
+  if (!log) {
+    return fail(Status(Code::kInvalidArgument,
+                       "--mode snapshot needs the change log (--kafka/--topic or --log-dir): "
+                       "its end marks are recorded before the snapshot"));
+  }
+  backfill::SnapshotOptions o;
+  o.index_pattern = f.index;
+  o.repo_path = f.repo_path;
+  o.snapshot = f.snapshot;
+  o.loader_group = f.group;
+  o.epoch = Epoch(static_cast<uint32_t>(f.epoch));
+  o.stop = &stop_on_signals();
+  auto rep = backfill::run_snapshot(blue, green, sink, store, *log, o);
+  if (!rep.is_ok()) return fail(rep.status());
+  std::fputs(rep->summary().c_str(), stderr);
+  return 0;
+}
 
 int run_backfill(const BackfillFlags& f) {
   auto clusters = connect_blue_green(f.blue, f.green, f.timeout_ms);
@@ -47,6 +69,7 @@ int run_backfill(const BackfillFlags& f) {
   load::EsSinkOptions so;
   so.create_missing_indices = f.create_missing;
   auto sink = load::make_es_sink(blue, green, so);
+  if (f.mode == "snapshot") return run_snapshot_mode(f, blue, green, **store, log.get(), *sink);
   backfill::Options o;
   o.job = f.job;
   o.index_pattern = f.index;
@@ -93,6 +116,16 @@ void register_backfill(CLI::App& app) {
   cmd->add_option("--progress-s", f->progress_s, "Seconds between progress updates")
       ->capture_default_str();
   cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
+  cmd->add_option("--mode", f->mode,
+                  "scan: copy documents (any supported pair); snapshot: restore a snapshot of "
+                  "blue on green (N -> N+1 only), then reconcile the gap from the log")
+      ->check(CLI::IsMember({"scan", "snapshot"}))
+      ->capture_default_str();
+  cmd->add_option("--repo-path", f->repo_path,
+                  "--mode snapshot: shared directory in path.repo of both clusters");
+  cmd->add_option("--snapshot-name", f->snapshot, "--mode snapshot: snapshot name");
+  cmd->add_option("--group", f->group,
+                  "--mode snapshot: the loader's consumer group, started at the marks");
   f->log.add_to(*cmd);
   cmd->callback([f] {
     int rc = run_backfill(*f);

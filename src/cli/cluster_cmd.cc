@@ -36,10 +36,18 @@ int run_info(const ClusterFlags& flags, const std::string& label) {
              health->number_of_nodes, health->number_of_nodes == 1 ? "" : "s",
              health->active_shards, health->unassigned_shards);
   fmt::print("indices   {} ({} documents, {} bytes)\n", indices->size(), docs, bytes);
-  fmt::print("scan      {}\n", caps.pit ? "point-in-time + search_after" : "sliced scroll");
-  fmt::print("apis      {}{}{}\n", caps.typed_apis ? "typed (6.x)" : "typeless",
-             caps.composable_templates ? ", composable templates" : "",
-             caps.compat_headers ? ", compatibility headers" : "");
+  // What backfill and verify will use (PIT only where it has a tiebreaker
+  // to resume by: OpenSearch 2.x has PIT but scans with sliced scroll).
+  fmt::print("scan      {}\n", !caps.pit_scan ? "sliced scroll"
+                               : caps.pit_opensearch_api
+                                   ? "point-in-time (OpenSearch API) + search_after"
+                                   : "point-in-time + search_after");
+  fmt::print(
+      "apis      {}{}{}\n", caps.typed_apis ? "typed (6.x)" : "typeless",
+      caps.composable_templates ? ", composable templates" : "",
+      caps.compat_headers
+          ? ", compatibility headers (compatible-with=" + std::to_string(caps.compatible_with) + ")"
+          : std::string());
   return 0;
 }
 

@@ -165,9 +165,12 @@ Result<std::vector<IndexStats>> Client::indices(std::string_view pattern) {
   if (pattern.empty()) pattern = "*";
   // expand_wildcards=open,closed leaves hidden indices out; dot-prefixed
   // (legacy system) indices are dropped too unless the pattern asks for them.
+  // Before hidden indices (6.x) _cat/indices refuses the parameter and
+  // lists open and closed indices anyway.
   std::string target = "/_cat/indices/" + pct_encode(pattern, kIndexKeep) +
                        "?format=json&bytes=b&h=health,status,index,docs.count,docs.deleted,"
-                       "store.size&expand_wildcards=open,closed&s=index";
+                       "store.size&s=index";
+  if (info_.caps.hidden_indices) target += "&expand_wildcards=open,closed";
   TANDEM_ASSIGN_OR_RETURN(auto j, call("GET", target));
   std::vector<IndexStats> out;
   if (!j.is_array()) {
@@ -209,8 +212,34 @@ Status status_of(Result<nlohmann::json> r) {
 }
 }  // namespace
 
+namespace {
+
+// A typeless mapping has root parameters at the top ("properties",
+// "dynamic", ...); a typed one has a single key, its type name, and no type
+// is called like a root parameter.
+bool is_typeless_mapping(const nlohmann::json& m) {
+  for (const char* k : {"properties", "dynamic", "dynamic_templates", "_source", "_routing",
+                        "_meta", "date_detection", "numeric_detection", "enabled"}) {
+    if (m.contains(k)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 Status Client::create_index(const IndexName& idx, const nlohmann::json& body) {
-  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("PUT", idx_path(idx), body.dump())));
+  std::string text;
+  auto m = body.is_object() ? body.find("mappings") : body.end();
+  if (info_.caps.typed_apis && m != body.end() && m->is_object() && is_typeless_mapping(*m)) {
+    // 6.x wants the mapping under its one type; "_doc" is the name its own
+    // typeless APIs use.
+    nlohmann::json typed = body;
+    typed["mappings"] = nlohmann::json{{"_doc", *m}};
+    text = typed.dump();
+  } else {
+    text = body.dump();
+  }
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("PUT", idx_path(idx), std::move(text))));
   if (!is_2xx(r.status)) return error_from(r, idx.get());
   return Status::ok();
 }
@@ -294,6 +323,17 @@ Status Client::put_component_template(const std::string& name, const nlohmann::j
 
 Result<BulkResponse> Client::bulk(const BulkBuilder& b, std::string_view refresh) {
   if (b.empty()) return BulkResponse{};
+  // Checked here rather than answered by the cluster: a 6.x cluster rejects
+  // the whole bulk without _type, 8.x/OpenSearch 2+ with it.
+  const Capabilities& caps = info_.caps;
+  if (b.with_type() ? caps.bulk_type_rejected : caps.bulk_type_required) {
+    return Status(Code::kInvalidArgument,
+                  "cluster '" + label_ + "' (" + std::string(flavor_name(info_.flavor)) + " " +
+                      info_.version.to_string() + ") " +
+                      (b.with_type() ? "refuses \"_type\" in bulk action lines"
+                                     : "needs \"_type\" in bulk action lines") +
+                      ": build the bulk with BulkBuilder::for_cluster");
+  }
   std::string target = "/_bulk";
   if (!refresh.empty()) add_query(target, "refresh", refresh);
   http::Request q = make_req("POST", target);

@@ -54,12 +54,17 @@ Capabilities Capabilities::derive(Flavor f, Version v) {
   Capabilities c;
   auto at_least = [&](int ma, int mi) { return v >= Version{ma, mi, 0}; };
   if (f == Flavor::kOpenSearch) {
+    // OpenSearch forked from Elasticsearch 7.10.2: typeless, no compatibility
+    // headers, its own PIT API (2.4+), _shard_doc only from 3.3.
     c.pit = at_least(2, 4);
-    c.pit_scan = false;
-    c.pit_slicing = false;
+    c.pit_opensearch_api = true;
+    c.pit_scan = at_least(3, 3);
+    c.pit_slicing = at_least(3, 3);
     c.typed_apis = false;
     c.bulk_type_required = false;
+    c.bulk_type_rejected = v.major >= 2;
     c.compat_headers = false;
+    c.compatible_with = 0;
     c.composable_templates = true;
     c.seq_no_in_hits = true;
     return c;
@@ -69,9 +74,12 @@ Capabilities Capabilities::derive(Flavor f, Version v) {
   c.pit_slicing = at_least(7, 15);
   c.typed_apis = v.major <= 6;
   c.bulk_type_required = v.major <= 6;
+  c.bulk_type_rejected = v.major >= 8;
   c.compat_headers = v.major >= 8;
+  c.compatible_with = v.major >= 8 ? v.major - 1 : 0;
   c.composable_templates = at_least(7, 8);
   c.seq_no_in_hits = at_least(6, 7);
+  c.hidden_indices = at_least(7, 7);
   return c;
 }
 

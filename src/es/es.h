@@ -38,19 +38,31 @@ struct Version {
   static std::optional<Version> parse(std::string_view text);
 };
 
-// What the cluster can do; derived from flavor + version only.
+// What the cluster can do; derived from flavor + version only. Every
+// version-dependent request this client and its callers build (bulk action
+// lines, scan method and sort, PIT endpoints, typed index creation, _cat
+// parameters) reads this table. Metadata rules per target (meta::Target)
+// and the supported-pair checks (meta::check_pair,
+// backfill::check_snapshot_pair) live with their components.
 struct Capabilities {
-  bool pit = false;  // ES >= 7.10 (POST /idx/_pit), OpenSearch >= 2.4 (/_search/point_in_time)
+  // PIT exists: ES >= 7.10 (POST /idx/_pit), OpenSearch >= 2.4
+  // (POST /idx/_search/point_in_time; see pit_opensearch_api).
+  bool pit = false;
+  bool pit_opensearch_api = false;    // OpenSearch's PIT endpoints and "pit_id" answers
   bool typed_apis = false;            // 6.x: mapping types in index/mapping APIs
   bool bulk_type_required = false;    // 6.x bulk action lines need "_type"
-  bool compat_headers = false;        // 8.x accepts compatible-with=7 media types
+  bool bulk_type_rejected = false;    // ES 8+ and OpenSearch 2+ refuse "_type" in bulk
+  bool compat_headers = false;        // ES 8+ accepts compatible-with=<major-1> media types
+  int compatible_with = 0;            // that <major-1> (7 on 8.x, 8 on 9.x); 0 if none
   bool composable_templates = false;  // ES >= 7.8, OpenSearch all
   bool seq_no_in_hits = true;         // seq_no_primary_term on search (>= 6.7)
+  bool hidden_indices = true;         // index.hidden and expand_wildcards on _cat (ES >= 7.7, OS)
   // PIT usable for a complete scan with search_after: needs the _shard_doc
-  // tiebreaker (ES >= 7.12). OpenSearch PIT is not used for scans (no
-  // _shard_doc); those scan with sliced scroll.
+  // tiebreaker (ES >= 7.12, OpenSearch >= 3.3). OpenSearch 2.x answers "No
+  // mapping found for [_shard_doc]"; there (and without PIT) scans use sliced
+  // scroll, which needs no tiebreaker.
   bool pit_scan = false;
-  bool pit_slicing = false;  // "slice" inside a PIT search (ES >= 7.15)
+  bool pit_slicing = false;  // "slice" inside a PIT search (ES >= 7.15, OpenSearch >= 3.3)
   static Capabilities derive(Flavor f, Version v);
 };
 
@@ -98,7 +110,8 @@ struct VersionSpec {
 // with raw newlines is compacted by the caller or rejected by ES).
 //
 // Action lines use "routing" / "version" / "version_type" (accepted by 6.x,
-// required by 7.x+); with_type adds "_type":"_doc" for 6.x clusters.
+// required by 7.x+); with_type adds "_type":"_doc" for 6.x clusters (use
+// for_cluster to pick it from the capability table).
 // Index names and ids are JSON-escaped (quotes, backslashes, control
 // characters). JSON cannot carry bytes that are not UTF-8: an id with
 // invalid UTF-8 has each malformed sequence replaced by U+FFFD, which is
@@ -107,6 +120,13 @@ struct VersionSpec {
 class BulkBuilder {
  public:
   explicit BulkBuilder(bool with_type = false) : with_type_(with_type) {}
+  // The builder a cluster accepts: "_type":"_doc" where it needs one (6.x;
+  // on a 6.x index with a custom type name, "_doc" addresses that type),
+  // never where it is refused. Client::bulk refuses a mismatch.
+  static BulkBuilder for_cluster(const Capabilities& caps) {
+    return BulkBuilder(caps.bulk_type_required);
+  }
+  bool with_type() const { return with_type_; }
   void index(const IndexName& idx, const DocId& id, std::string_view source,
              const std::optional<std::string>& routing = std::nullopt,
              std::optional<VersionSpec> v = std::nullopt);
@@ -258,6 +278,7 @@ class Client final {
   // Metadata. get_index returns {"settings":..,"mappings":..,"aliases":..}
   // for one concrete index.
   Result<nlohmann::json> get_index(const IndexName& idx);
+  // On a 6.x cluster a typeless mapping is sent under the one type "_doc".
   Status create_index(const IndexName& idx, const nlohmann::json& body);
   Status delete_index(const IndexName& idx);
   Status put_settings(const IndexName& idx, const nlohmann::json& settings);

@@ -1,5 +1,7 @@
 // Full scans: PIT + search_after sorted by [_seq_no, _shard_doc] (ES >=
-// 7.12, sliced from 7.15) or sliced scroll everywhere else. Hits keep _source byte-exact (simdjson
+// 7.12, sliced from 7.15; OpenSearch >= 3.3 through its own PIT endpoints)
+// or sliced scroll everywhere else (6.x has no PIT, OpenSearch 2.x no
+// _shard_doc tiebreaker). Hits keep _source byte-exact (simdjson
 // raw spans).
 //
 // Retry policy: a PIT search is stateless (same PIT id + search_after gives
@@ -160,8 +162,8 @@ Status check_page(Client& c, const IndexName& idx, const http::Response& r, Page
 
 class PitScanner final : public Scanner {
  public:
-  PitScanner(Client& c, IndexName idx, ScanOptions o, std::string pit)
-      : c_(c), idx_(std::move(idx)), o_(std::move(o)), pit_(std::move(pit)) {
+  PitScanner(Client& c, IndexName idx, ScanOptions o, std::string pit, bool opensearch)
+      : c_(c), idx_(std::move(idx)), o_(std::move(o)), pit_(std::move(pit)), os_(opensearch) {
     if (o_.search_after) after_ = *o_.search_after;
   }
   ~PitScanner() override { (void)close(); }
@@ -218,6 +220,10 @@ class PitScanner final : public Scanner {
   Status close() override {
     if (closed_) return Status::ok();
     closed_ = true;
+    if (os_) {
+      return release_context(c_, idx_, "/_search/point_in_time",
+                             nlohmann::json{{"pit_id", nlohmann::json::array({pit_})}});
+    }
     return release_context(c_, idx_, "/_pit", nlohmann::json{{"id", pit_}});
   }
 
@@ -226,6 +232,7 @@ class PitScanner final : public Scanner {
   IndexName idx_;
   ScanOptions o_;
   std::string pit_;
+  bool os_;  // OpenSearch PIT endpoints
   std::optional<nlohmann::json> after_;
   bool done_ = false;
   bool closed_ = false;
@@ -303,21 +310,27 @@ Result<std::unique_ptr<Scanner>> Client::scan(const IndexName& idx, const ScanOp
   if (!use_pit) {
     return std::unique_ptr<Scanner>(std::make_unique<ScrollScanner>(*this, idx, opts));
   }
+  // Elasticsearch: POST /idx/_pit -> {"id":..}; OpenSearch: POST
+  // /idx/_search/point_in_time -> {"pit_id":..}. Searching a PIT is the same
+  // request on both ("pit":{"id","keep_alive"}, answer "pit_id").
+  const bool os = caps.pit_opensearch_api;
+  const char* id_key = os ? "pit_id" : "id";
   http::Request q;
   q.method = "POST";
   q.target = "/" + internal::pct_encode(idx.get(), "*,+") +
-             "/_pit?keep_alive=" + internal::pct_encode(opts.keep_alive);
+             (os ? "/_search/point_in_time?keep_alive=" : "/_pit?keep_alive=") +
+             internal::pct_encode(opts.keep_alive);
   q.idempotent = true;  // an extra PIT just expires
   TANDEM_ASSIGN_OR_RETURN(auto r, send(std::move(q)));
   if (r.status < 200 || r.status >= 300) return error_from(r, idx.get());
   auto j = nlohmann::json::parse(r.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j["id"].is_string()) {
+  if (j.is_discarded() || !j.is_object() || !j.contains(id_key) || !j[id_key].is_string()) {
     return Status(Code::kProtocol,
                   "cluster '" + label_ + "' index '" + idx.get() +
                       "': open PIT answered without an id: " + sanitize_snippet(r.body));
   }
   return std::unique_ptr<Scanner>(
-      std::make_unique<PitScanner>(*this, idx, opts, j["id"].get<std::string>()));
+      std::make_unique<PitScanner>(*this, idx, opts, j[id_key].get<std::string>(), os));
 }
 
 }  // namespace tandem::es

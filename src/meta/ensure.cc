@@ -30,7 +30,7 @@ Status ensure_index(es::Client& blue, es::Client& green, const IndexName& idx,
   if (exists) return Status::ok();
   auto meta = blue.get_index(idx);
   if (!meta.is_ok()) return meta.status().context(where);
-  auto t = transform_index(*meta, green.info().version);
+  auto t = transform_index(*meta, Target(green.info(), blue.info()));
   if (!t.is_ok())
     return t.status().context(where + " (blue " + blue.info().version.to_string() + " -> green " +
                               green.info().version.to_string() + ")");

@@ -74,7 +74,8 @@ void add_migration_settings(nlohmann::json& body, const std::string& gc_deletes)
 Result<std::optional<nlohmann::json>> fetch_template(es::Client& c, std::string_view kind,
                                                      const std::string& name);
 // Transforms blue's template body for green's version and puts it there.
-Status put_template(es::Client& green, std::string_view kind, const std::string& name,
-                    const nlohmann::json& blue_body, std::vector<std::string>* notes);
+Status put_template(es::Client& blue, es::Client& green, std::string_view kind,
+                    const std::string& name, const nlohmann::json& blue_body,
+                    std::vector<std::string>* notes);
 
 }  // namespace tandem::meta::internal

@@ -1,6 +1,8 @@
 // Mapping, alias, index and template transforms (pure). The 8.x removals
-// below were probed against Elasticsearch 8.19.7, which rejects each of
-// them with a mapper_parsing_exception when an index is created.
+// below were probed against Elasticsearch 8.19.7 (and again on 9.2.4),
+// which reject each of them with a mapper_parsing_exception when an index is
+// created; the OpenSearch rules were probed against OpenSearch 2.19.6 and
+// 3.8.0. Which target refuses what is asked of Target's predicates.
 #include <string>
 #include <string_view>
 
@@ -59,6 +61,80 @@ bool is_point_type(std::string_view t) {
   return false;
 }
 
+// Field types that exist only in Elasticsearch (x-pack or ES-only mappers),
+// with what OpenSearch offers instead. An Elasticsearch -> OpenSearch plan
+// refuses them: the OpenSearch counterparts differ in parameters and in
+// what queries they answer, so converting silently would change behaviour.
+struct EsOnlyType {
+  std::string_view type;
+  std::string_view instead;
+};
+constexpr EsOnlyType kEsOnlyTypes[] = {
+    {"flattened", "flat_object (different query support)"},
+    {"dense_vector", "knn_vector from the k-NN plugin (different parameters)"},
+    {"sparse_vector", "rank_features, or the neural-search plugin"},
+    {"semantic_text", "the neural-search plugin"},
+    {"histogram", "no equivalent"},
+    {"aggregate_metric_double", "no equivalent"},
+    {"counted_keyword", "no equivalent"},
+    {"shape", "xy_shape"},
+    {"point", "xy_point"},
+    {"passthrough", "no equivalent"},
+    {"exponential_histogram", "no equivalent"},
+};
+
+// Field types an OpenSearch 2.x/3.x cluster knows (core and bundled
+// modules/plugins). A type outside this list and outside kEsOnlyTypes is
+// unknown to tandem: an Elasticsearch -> OpenSearch plan refuses it rather
+// than guess.
+constexpr std::string_view kOpenSearchTypes[] = {
+    "text",           "keyword",
+    "long",           "integer",
+    "short",          "byte",
+    "double",         "float",
+    "half_float",     "scaled_float",
+    "unsigned_long",  "date",
+    "date_nanos",     "boolean",
+    "binary",         "ip",
+    "object",         "nested",
+    "flat_object",    "geo_point",
+    "geo_shape",      "xy_point",
+    "xy_shape",       "integer_range",
+    "long_range",     "float_range",
+    "double_range",   "date_range",
+    "ip_range",       "alias",
+    "join",           "percolator",
+    "completion",     "search_as_you_type",
+    "token_count",    "rank_feature",
+    "rank_features",  "match_only_text",
+    "wildcard",       "constant_keyword",
+    "knn_vector",     "murmur3",
+    "annotated-text", "icu_collation_keyword",
+    "derived",        "star_tree",
+    "semantic",
+    "version",  // 3.x; 2.x refuses it (checked below)
+};
+
+// "" when `type` is fine on an OpenSearch target, else why not.
+std::string opensearch_type_refusal(std::string_view type, const Target& target) {
+  if (type.empty() || type.find('{') != std::string_view::npos) return "";  // object / template
+  for (const EsOnlyType& e : kEsOnlyTypes) {
+    if (type == e.type) {
+      return "field type '" + std::string(type) + "' exists only in Elasticsearch (" +
+             target.to_string() + " offers " + std::string(e.instead) + ")";
+    }
+  }
+  if (type == "version" && target.version.major < 3) {
+    return "field type 'version' needs OpenSearch 3.x (" + target.to_string() + " refuses it)";
+  }
+  for (std::string_view t : kOpenSearchTypes) {
+    if (type == t) return "";
+  }
+  return "field type '" + std::string(type) + "' is unknown to tandem's Elasticsearch -> " +
+         "OpenSearch table; refusing rather than guessing whether " + target.to_string() +
+         " accepts it";
+}
+
 void drop_param(json& field, const char* param, const std::string& path, const std::string& why,
                 std::vector<std::string>& notes) {
   if (field.contains(param)) {
@@ -67,25 +143,31 @@ void drop_param(json& field, const char* param, const std::string& path, const s
   }
 }
 
-void transform_properties(json& props, const std::string& path, const es::Version& target,
-                          std::vector<std::string>& notes);
+void transform_properties(json& props, const std::string& path, const Target& target,
+                          std::vector<std::string>& notes, std::string& refusal);
 
-// One field definition (also a dynamic template's "mapping").
-void transform_field(json& field, const std::string& path, const es::Version& target,
-                     std::vector<std::string>& notes) {
+// One field definition (also a dynamic template's "mapping"). The first
+// field the target cannot take is described in `refusal`.
+void transform_field(json& field, const std::string& path, const Target& target,
+                     std::vector<std::string>& notes, std::string& refusal) {
   if (!field.is_object()) return;
   std::string type =
       field.contains("type") && field["type"].is_string() ? field["type"].get<std::string>() : "";
-  if (target.major >= 7)
+  if (target.cross_flavor_to_opensearch() && refusal.empty()) {
+    std::string why = opensearch_type_refusal(type, target);
+    if (!why.empty()) refusal = "field '" + path + "': " + why;
+  }
+  if (target.typeless())
     drop_param(field, "include_in_all", path, "_all was removed in 7.0", notes);
-  if (target.major >= 8) {
+  if (target.rejects_point_text_params() && is_point_type(type)) {
+    const std::string why = "not a parameter of " + type + " on " + target.to_string();
+    drop_param(field, "index_options", path, why, notes);
+    drop_param(field, "norms", path, why, notes);
+    drop_param(field, "similarity", path, why, notes);
+  }
+  if (target.es8_removals()) {
     drop_param(field, "boost", path, "index-time boosts removed in 8.0; boost at query time",
                notes);
-    if (is_point_type(type)) {
-      drop_param(field, "index_options", path, "not a parameter of " + type + " in 8.x", notes);
-      drop_param(field, "norms", path, "not a parameter of " + type + " in 8.x", notes);
-      drop_param(field, "similarity", path, "not a parameter of " + type + " in 8.x", notes);
-    }
     if (type == "keyword") drop_param(field, "fielddata", path, "keyword has doc values", notes);
     if (type == "geo_shape") {
       // Prefix-tree indexing is gone in 8.x; shapes are indexed as BKD
@@ -96,19 +178,21 @@ void transform_field(json& field, const std::string& path, const es::Version& ta
       }
     }
   }
-  if (field.contains("properties")) transform_properties(field["properties"], path, target, notes);
+  if (field.contains("properties")) {
+    transform_properties(field["properties"], path, target, notes, refusal);
+  }
   if (field.contains("fields") && field["fields"].is_object()) {
     for (auto it = field["fields"].begin(); it != field["fields"].end(); ++it) {
-      transform_field(*it, path + "." + it.key(), target, notes);
+      transform_field(*it, path + "." + it.key(), target, notes, refusal);
     }
   }
 }
 
-void transform_properties(json& props, const std::string& path, const es::Version& target,
-                          std::vector<std::string>& notes) {
+void transform_properties(json& props, const std::string& path, const Target& target,
+                          std::vector<std::string>& notes, std::string& refusal) {
   if (!props.is_object()) return;
   for (auto it = props.begin(); it != props.end(); ++it) {
-    transform_field(*it, path.empty() ? it.key() : path + "." + it.key(), target, notes);
+    transform_field(*it, path.empty() ? it.key() : path + "." + it.key(), target, notes, refusal);
   }
 }
 
@@ -125,7 +209,7 @@ void strip_nulls(json& j) {
 
 }  // namespace
 
-Result<Transformed> transform_mappings(const json& mappings, const es::Version& target) {
+Result<Transformed> transform_mappings(const json& mappings, const Target& target) {
   Transformed t;
   if (mappings.is_null()) {
     t.body = json::object();
@@ -165,11 +249,29 @@ Result<Transformed> transform_mappings(const json& mappings, const es::Version& 
     if (type != "_doc")
       t.notes.push_back("removed mapping type '" + type + "' (typeless since 7.0)");
   }
-  if (target.major >= 7 && m.contains("_all")) {
+  if (target.typeless() && m.contains("_all")) {
     m.erase("_all");
     t.notes.push_back("dropped _all (removed in 7.0)");
   }
-  if (target.major >= 8 && m.contains("_field_names") && m["_field_names"].is_object()) {
+  if (target.cross_flavor_to_opensearch()) {
+    // Elasticsearch-only root parameters: refused where dropping would
+    // change what the index answers, dropped with a note where it does not.
+    for (const char* k : {"runtime", "subobjects", "_data_stream_timestamp"}) {
+      if (m.contains(k)) {
+        return Status(Code::kInvalidArgument,
+                      std::string("mapping parameter '") + k + "' exists only in Elasticsearch; " +
+                          target.to_string() +
+                          " refuses it (remove it on blue, or migrate to Elasticsearch)");
+      }
+    }
+    if (m.contains("_source") && m["_source"].is_object() && m["_source"].contains("mode")) {
+      m["_source"].erase("mode");
+      if (m["_source"].empty()) m.erase("_source");
+      t.notes.push_back("dropped _source.mode (synthetic source is Elasticsearch-only; " +
+                        target.to_string() + " stores _source)");
+    }
+  }
+  if (target.es8_removals() && m.contains("_field_names") && m["_field_names"].is_object()) {
     if (m["_field_names"].contains("enabled")) {
       m["_field_names"].erase("enabled");
       t.notes.push_back("dropped _field_names.enabled (removed in 8.0)");
@@ -180,16 +282,35 @@ Result<Transformed> transform_mappings(const json& mappings, const es::Version& 
     t.notes.push_back("warning: 6.x _parent needs a join field on " + target.to_string() +
                       "; not converted");
   }
-  if (m.contains("properties")) transform_properties(m["properties"], "", target, t.notes);
+  std::string refusal;
+  if (m.contains("properties")) {
+    transform_properties(m["properties"], "", target, t.notes, refusal);
+  }
   if (m.contains("dynamic_templates") && m["dynamic_templates"].is_array()) {
     for (auto& entry : m["dynamic_templates"]) {
       if (!entry.is_object()) continue;
       for (auto it = entry.begin(); it != entry.end(); ++it) {
-        if (it->is_object() && it->contains("mapping")) {
-          transform_field((*it)["mapping"], "dynamic_templates." + it.key(), target, t.notes);
+        if (!it->is_object()) continue;
+        if (it->contains("mapping")) {
+          transform_field((*it)["mapping"], "dynamic_templates." + it.key(), target, t.notes,
+                          refusal);
+        }
+        if (target.cross_flavor_to_opensearch() && it->contains("runtime") && refusal.empty()) {
+          refusal =
+              "dynamic template '" + it.key() + "': runtime fields exist only in Elasticsearch";
         }
       }
     }
+  }
+  if (!refusal.empty()) {
+    return Status(Code::kInvalidArgument, refusal + " (nothing was applied)");
+  }
+  if (target.typed() && !m.empty()) {
+    // A 6.x target (rollback into 6.8) creates the index with one type,
+    // named "_doc" like every index 6.8's typeless APIs create.
+    json typed = json::object();
+    typed["_doc"] = std::move(m);
+    m = std::move(typed);
   }
   t.body = std::move(m);
   return t;
@@ -209,7 +330,7 @@ json transform_aliases(const json& aliases) {
 namespace {
 
 // Transforms {"settings","mappings","aliases"} inside `holder` in place.
-Status transform_parts(json& holder, const es::Version& target, std::vector<std::string>& notes) {
+Status transform_parts(json& holder, const Target& target, std::vector<std::string>& notes) {
   if (holder.contains("settings")) {
     Transformed s = transform_settings(holder["settings"], target);
     holder["settings"] = std::move(s.body);
@@ -230,7 +351,7 @@ Status transform_parts(json& holder, const es::Version& target, std::vector<std:
 
 }  // namespace
 
-Result<Transformed> transform_index(const json& index_meta, const es::Version& target) {
+Result<Transformed> transform_index(const json& index_meta, const Target& target) {
   if (!index_meta.is_object()) {
     return Status(Code::kInvalidArgument, "index metadata is not a JSON object");
   }
@@ -243,7 +364,7 @@ Result<Transformed> transform_index(const json& index_meta, const es::Version& t
   return t;
 }
 
-Result<Transformed> transform_legacy_template(const json& tmpl, const es::Version& target) {
+Result<Transformed> transform_legacy_template(const json& tmpl, const Target& target) {
   if (!tmpl.is_object()) return Status(Code::kInvalidArgument, "template is not a JSON object");
   Transformed t;
   t.body = tmpl;
@@ -261,7 +382,7 @@ Result<Transformed> transform_legacy_template(const json& tmpl, const es::Versio
   return t;
 }
 
-Result<Transformed> transform_index_template(const json& tmpl, const es::Version& target) {
+Result<Transformed> transform_index_template(const json& tmpl, const Target& target) {
   if (!tmpl.is_object())
     return Status(Code::kInvalidArgument, "index template is not a JSON object");
   Transformed t;
@@ -273,7 +394,7 @@ Result<Transformed> transform_index_template(const json& tmpl, const es::Version
   return t;
 }
 
-Result<Transformed> transform_component_template(const json& tmpl, const es::Version& target) {
+Result<Transformed> transform_component_template(const json& tmpl, const Target& target) {
   return transform_index_template(tmpl, target);
 }
 

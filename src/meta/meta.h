@@ -27,7 +27,57 @@
 
 namespace tandem::meta {
 
+// ---- supported pairs -------------------------------------------------------
+
+// Whether tandem supports migrating `from` (the primary, blue) to `to` (the
+// secondary, green). Supported: Elasticsearch 6.8 or newer to any
+// Elasticsearch of the same or a later version (6.8 -> 8.x in one hop);
+// Elasticsearch 6.8-8.x to OpenSearch 2.x/3.x; OpenSearch 1.3+ to the same
+// or a later OpenSearch. Refused (kFailedPrecondition, naming both versions
+// and what is possible instead): a downgrade, Elasticsearch older than 6.8
+// (5.x has several types per index and no _seq_no in hits), OpenSearch to
+// Elasticsearch, Elasticsearch 9.x to OpenSearch. docs/compatibility.md
+// lists which pairs are tested.
+Status check_pair(const es::ClusterInfo& from, const es::ClusterInfo& to);
+
 // ---- pure transforms -------------------------------------------------------
+
+// The cluster a transform writes for. Built from a Version alone it means
+// Elasticsearch (most fixtures); the CLI builds it from green's ClusterInfo.
+// The rule predicates below are the one place that says which target
+// version or flavor refuses what; the transforms ask them.
+struct Target {
+  es::Flavor flavor = es::Flavor::kElasticsearch;
+  es::Version version;
+  // The source is Elasticsearch: an OpenSearch target then checks every
+  // field type against its table (an OpenSearch source's types, plugin
+  // types included, are OpenSearch's own and pass).
+  bool from_elasticsearch = true;
+  Target(es::Version v) : version(std::move(v)) {}  // NOLINT(google-explicit-constructor)
+  Target(es::Flavor f, es::Version v) : flavor(f), version(std::move(v)) {}
+  Target(const es::ClusterInfo& to, const es::ClusterInfo& from)
+      : flavor(to.flavor),
+        version(to.version),
+        from_elasticsearch(from.flavor == es::Flavor::kElasticsearch) {}
+
+  bool opensearch() const { return flavor == es::Flavor::kOpenSearch; }
+  bool cross_flavor_to_opensearch() const { return opensearch() && from_elasticsearch; }
+  bool es_at_least(int major) const { return !opensearch() && version.major >= major; }
+  // Mapping types: ES 6.x creates indices with one named type (tandem uses
+  // "_doc"); ES 7+ and every OpenSearch are typeless and have no _all.
+  bool typed() const { return !opensearch() && version.major <= 6; }
+  bool typeless() const { return !typed(); }
+  // Numeric/date/boolean/ip fields refuse text-only parameters (norms,
+  // index_options, similarity): ES 8+ and OpenSearch (probed on 2.19, 3.8).
+  bool rejects_point_text_params() const { return opensearch() || es_at_least(8); }
+  // What Elasticsearch 8.0 removed (index-time boost, keyword fielddata,
+  // prefix-tree geo_shape, _field_names.enabled, the 8.0 settings list).
+  // OpenSearch still accepts index-time boost (probed on 2.19 and 3.8).
+  bool es8_removals() const { return es_at_least(8); }
+  std::string to_string() const {
+    return std::string(es::flavor_name(flavor)) + " " + version.to_string();
+  }
+};
 
 // A transformed document plus what was changed to get it.
 struct Transformed {
@@ -39,12 +89,12 @@ struct Transformed {
 // "index.x.y" keys) -> settings acceptable to a create-index/template on the
 // target. Output is flat: {"index.number_of_shards":"1", ...} (accepted by
 // every create/template/settings API and easy to compare).
-Transformed transform_settings(const nlohmann::json& settings, const es::Version& target);
+Transformed transform_settings(const nlohmann::json& settings, const Target& target);
 
 // Mappings: removes a 6.x mapping type ({"_doc":{...}} or {"tweet":{...}})
 // and mapping parameters the target no longer accepts. Errors
 // (invalid_argument): several mapping types in one index (5.x), not an object.
-Result<Transformed> transform_mappings(const nlohmann::json& mappings, const es::Version& target);
+Result<Transformed> transform_mappings(const nlohmann::json& mappings, const Target& target);
 
 // Aliases {"name":{...}}: drops null-valued fields (some versions render
 // absent routing/filter as null) and keeps is_write_index / is_hidden.
@@ -52,16 +102,14 @@ nlohmann::json transform_aliases(const nlohmann::json& aliases);
 
 // (a) One index's metadata (the object GET /<idx> returns for it:
 // {"settings","mappings","aliases"}) -> the body of PUT /<idx> on the target.
-Result<Transformed> transform_index(const nlohmann::json& index_meta, const es::Version& target);
+Result<Transformed> transform_index(const nlohmann::json& index_meta, const Target& target);
 
 // Templates, as the getters of es::Client return one entry's value.
 // Legacy: converts "template" to "index_patterns", transforms settings and
 // mappings. Composable/component: transforms template.settings/mappings.
-Result<Transformed> transform_legacy_template(const nlohmann::json& tmpl,
-                                              const es::Version& target);
-Result<Transformed> transform_index_template(const nlohmann::json& tmpl, const es::Version& target);
-Result<Transformed> transform_component_template(const nlohmann::json& tmpl,
-                                                 const es::Version& target);
+Result<Transformed> transform_legacy_template(const nlohmann::json& tmpl, const Target& target);
+Result<Transformed> transform_index_template(const nlohmann::json& tmpl, const Target& target);
+Result<Transformed> transform_component_template(const nlohmann::json& tmpl, const Target& target);
 
 // ---- migration settings ----------------------------------------------------
 

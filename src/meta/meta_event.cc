@@ -138,7 +138,7 @@ Status sync_mappings(es::Client& blue, es::Client& green, const std::string& tar
       continue;
     }
     auto t = transform_mappings(v.contains("mappings") ? v["mappings"] : json::object(),
-                                green.info().version);
+                                Target(green.info(), blue.info()));
     if (!t.is_ok()) return t.status().context("index '" + idx + "'");
     if (t->body.empty()) continue;
     auto r = green.call("PUT", "/" + enc(idx) + "/_mapping", t->body);
@@ -150,7 +150,7 @@ Status sync_mappings(es::Client& blue, es::Client& green, const std::string& tar
 Status replay_settings(es::Client& blue, es::Client& green, const std::string& target,
                        const std::string& query, const json& body, const MigrationOptions& opts) {
   json settings = body.is_object() && body.contains("settings") ? body["settings"] : body;
-  Transformed t = transform_settings(settings, green.info().version);
+  Transformed t = transform_settings(settings, Target(green.info(), blue.info()));
   json out = json::object();
   for (auto& [k, v] : t.body.items()) {
     if (!internal::is_managed_setting(k) || k == "index.number_of_replicas" ||
@@ -185,7 +185,7 @@ Status templates(es::Client& blue, es::Client& green, const std::string& method,
   if (method == "DELETE") return ignore_not_found(green.call("DELETE", path).status());
   TANDEM_ASSIGN_OR_RETURN(auto current, internal::fetch_template(blue, kind, name));
   if (!current) return Status::ok();  // deleted on blue since; its delete event follows
-  return internal::put_template(green, kind, name, *current, nullptr);
+  return internal::put_template(blue, green, kind, name, *current, nullptr);
 }
 
 }  // namespace

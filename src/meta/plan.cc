@@ -63,15 +63,16 @@ Result<std::optional<json>> fetch_template(es::Client& c, std::string_view kind,
 }
 
 Result<Transformed> transform_template(std::string_view kind, const json& body,
-                                       const es::Version& target) {
+                                       const Target& target) {
   if (kind == "_template") return transform_legacy_template(body, target);
   if (kind == "_index_template") return transform_index_template(body, target);
   return transform_component_template(body, target);
 }
 
-Status put_template(es::Client& green, std::string_view kind, const std::string& name,
-                    const json& blue_body, std::vector<std::string>* notes) {
-  auto t = transform_template(kind, blue_body, green.info().version);
+Status put_template(es::Client& blue, es::Client& green, std::string_view kind,
+                    const std::string& name, const json& blue_body,
+                    std::vector<std::string>* notes) {
+  auto t = transform_template(kind, blue_body, Target(green.info(), blue.info()));
   if (!t.is_ok()) return t.status().context("template '" + name + "'");
   if (notes) notes->insert(notes->end(), t->notes.begin(), t->notes.end());
   if (kind == "_template") return green.put_legacy_template(name, t->body);
@@ -99,7 +100,7 @@ Status plan_templates(es::Client& blue, es::Client& green, const PlanOptions& op
                    : kind == "_index_template" ? green.get_index_templates()
                                                : green.get_component_templates();
   if (!g.is_ok()) return g.status();
-  const es::Version& v = green.info().version;
+  const Target v(green.info(), blue.info());
   for (auto& [name, body] : b->items()) {
     if (is_managed_template(name, body) || !internal::pattern_match(opts.template_pattern, name)) {
       continue;
@@ -119,7 +120,7 @@ Status plan_templates(es::Client& blue, es::Client& green, const PlanOptions& op
 
 // How an existing green index differs from blue's (transformed) metadata,
 // ignoring the settings tandem manages. Empty when equivalent.
-std::string index_differences(const json& want, const json& green_meta, const es::Version& v) {
+std::string index_differences(const json& want, const json& green_meta, const Target& v) {
   std::vector<std::string> diffs;
   auto gm =
       transform_mappings(green_meta.contains("mappings") ? green_meta["mappings"] : json(), v);
@@ -198,6 +199,7 @@ Status plan_aliases(es::Client& blue, es::Client& green, const std::set<std::str
 }  // namespace
 
 Result<Plan> make_plan(es::Client& blue, es::Client& green, const PlanOptions& opts) {
+  TANDEM_RETURN_IF_ERROR(check_pair(blue.info(), green.info()));
   Plan plan;
   if (opts.templates) {
     TANDEM_RETURN_IF_ERROR(plan_templates(blue, green, opts, "_component_template",
@@ -208,7 +210,7 @@ Result<Plan> make_plan(es::Client& blue, es::Client& green, const PlanOptions& o
         plan_templates(blue, green, opts, "_template", ActionKind::kPutLegacyTemplate, plan));
   }
   TANDEM_ASSIGN_OR_RETURN(auto indices, blue.indices(opts.index_pattern));
-  const es::Version& v = green.info().version;
+  const Target v(green.info(), blue.info());
   std::set<std::string> aliases, planned;
   for (const auto& st : indices) {
     TANDEM_ASSIGN_OR_RETURN(json meta, blue.get_index(st.index));

@@ -110,7 +110,7 @@ nlohmann::json flatten_settings(const nlohmann::json& settings) {
 
 }  // namespace internal
 
-Transformed transform_settings(const nlohmann::json& settings, const es::Version& target) {
+Transformed transform_settings(const nlohmann::json& settings, const Target& target) {
   Transformed t;
   t.body = nlohmann::json::object();
   nlohmann::json flat = internal::flatten_settings(settings);
@@ -140,23 +140,35 @@ Transformed transform_settings(const nlohmann::json& settings, const es::Version
     }
     bool removed = false;
     for (const Removed& r : kRemoved) {
-      if (k == r.key && target.major >= r.since_major) {
+      if (k == r.key && target.es_at_least(r.since_major)) {
         t.notes.push_back("dropped " + k + " (" + std::string(r.why) + ")");
         removed = true;
       }
     }
     if (removed) continue;
     if (k == "index.shard.check_on_startup" && it->is_string() && *it == "fix" &&
-        target.major >= 8) {
+        target.es8_removals()) {
       t.notes.push_back("dropped index.shard.check_on_startup=fix (value removed in 8.0)");
       continue;
     }
     if (k == "index.routing.allocation.include._tier_preference" &&
-        (target.major < 7 || (target.major == 7 && target.minor < 10))) {
-      t.notes.push_back("dropped " + k + " (data tiers need 7.10+)");
+        (target.opensearch() || target.version < es::Version{7, 10, 0})) {
+      t.notes.push_back("dropped " + k +
+                        (target.opensearch() ? " (data tiers are Elasticsearch-only)"
+                                             : " (data tiers need 7.10+)"));
       continue;
     }
-    if (k.starts_with("index.analysis.") && target.major >= 8) {
+    if (target.opensearch() &&
+        (k.starts_with("index.lifecycle.") || k.starts_with("index.xpack."))) {
+      // OpenSearch has no ILM (its ISM policies are configured separately)
+      // and no x-pack; it refuses these settings as unknown.
+      t.notes.push_back("dropped " + k + "=" + it->dump() + " (Elasticsearch x-pack; " +
+                        target.to_string() + " has none: configure ISM there instead)");
+      continue;
+    }
+    // The snake_case names exist on every supported target, so renaming is
+    // safe for OpenSearch too.
+    if (k.starts_with("index.analysis.") && (target.es8_removals() || target.opensearch())) {
       internal::rename_analysis_value(k, *it, t.notes);
     }
     t.body[k] = *it;

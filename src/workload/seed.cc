@@ -25,7 +25,7 @@ Status seed_catalog(es::Client& es, const IndexName& index, const SeedOptions& o
   Status first_error;  // guarded by mu
   const auto start = std::chrono::steady_clock::now();
   auto worker = [&] {
-    es::BulkBuilder bulk;
+    auto bulk = es::BulkBuilder::for_cluster(es.info().caps);
     while (true) {
       const uint64_t from = next.fetch_add(opts.bulk_docs);
       if (from >= opts.docs) return;

@@ -33,19 +33,31 @@ void count_result(const Result<http::Response>& r, TrafficStats& stats, bool mis
 }  // namespace
 
 Status run_traffic(const http::ClientOptions& target, const IndexName& index,
-                   const TrafficOptions& opts, TrafficStats& stats,
-                   const std::atomic<bool>& stop) {
+                   const TrafficOptions& opts, TrafficStats& stats, const std::atomic<bool>& stop) {
   auto client = http::make_client(target);
   if (!client.is_ok()) return client.status();
   http::Client& http = **client;
   const std::string base = "/" + http::encode_path_segment(index.get());
+  // 6.x has no typeless _update endpoint (POST /i/_update/id is taken for a
+  // document of type "_update" and refused); it updates at /i/_doc/id/_update.
+  // Servers without GET / (8.x+ test builds) are typeless.
+  bool typed_update = false;
+  {
+    http::Request root;
+    root.method = "GET";
+    root.target = "/";
+    auto r = http.send(root);
+    if (r.is_ok() && r->status == 200) {
+      auto info = es::parse_root(r->body);
+      typed_update = info.is_ok() && info->caps.typed_apis;
+    }
+  }
   const auto deadline = std::chrono::steady_clock::now() + opts.duration;
   const int clients = std::max(1, opts.clients);
-  const auto interval =
-      opts.ops_per_sec > 0
-          ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                std::chrono::duration<double>(clients / opts.ops_per_sec))
-          : std::chrono::steady_clock::duration::zero();
+  const auto interval = opts.ops_per_sec > 0
+                            ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(clients / opts.ops_per_sec))
+                            : std::chrono::steady_clock::duration::zero();
 
   auto worker = [&](int t) {
     std::mt19937_64 rng(opts.seed * 7919 + t);
@@ -61,7 +73,8 @@ Status run_traffic(const http::ClientOptions& target, const IndexName& index,
       http::Request req;
       if (roll < 35) {  // partial update
         req.method = "POST";
-        req.target = base + "/_update/" + catalog_id(n);
+        req.target = typed_update ? base + "/_doc/" + catalog_id(n) + "/_update"
+                                  : base + "/_update/" + catalog_id(n);
         req.body = fmt::format(R"({{"doc":{{"stock":{},"price":{}.{:02d}}}}})", rng() % 500,
                                5 + rng() % 2000, rng() % 100);
         count_result(http.send(req), stats, true);

@@ -169,6 +169,11 @@ TEST(Capabilities, Table) {
       {Flavor::kOpenSearch, {2, 3, 0}, false, false, false, false, false, false, true, true},
       {Flavor::kOpenSearch, {2, 4, 0}, true, false, false, false, false, false, true, true},
       {Flavor::kOpenSearch, {2, 11, 0}, true, false, false, false, false, false, true, true},
+      {Flavor::kOpenSearch, {2, 19, 6}, true, false, false, false, false, false, true, true},
+      {Flavor::kOpenSearch, {3, 2, 0}, true, false, false, false, false, false, true, true},
+      {Flavor::kOpenSearch, {3, 3, 0}, true, true, true, false, false, false, true, true},
+      {Flavor::kOpenSearch, {3, 8, 0}, true, true, true, false, false, false, true, true},
+      {Flavor::kElasticsearch, {9, 2, 4}, true, true, true, false, false, true, true, true},
   };
   for (const auto& r : rows) {
     auto c = Capabilities::derive(r.f, r.v);
@@ -181,6 +186,36 @@ TEST(Capabilities, Table) {
     EXPECT_EQ(c.compat_headers, r.compat) << what;
     EXPECT_EQ(c.composable_templates, r.composable) << what;
     EXPECT_EQ(c.seq_no_in_hits, r.seq_no) << what;
+  }
+}
+
+// The fields the version matrix added: which side of a bulk "_type" is
+// needed or refused, the compatibility-header major, OpenSearch's PIT API.
+TEST(Capabilities, TypesCompatAndPitApi) {
+  struct Row {
+    Flavor f;
+    Version v;
+    bool type_required, type_rejected;
+    int compatible_with;
+    bool os_pit;
+  };
+  const Row rows[] = {
+      {Flavor::kElasticsearch, {6, 8, 23}, true, false, 0, false},
+      {Flavor::kElasticsearch, {7, 17, 29}, false, false, 0, false},
+      {Flavor::kElasticsearch, {8, 19, 7}, false, true, 7, false},
+      {Flavor::kElasticsearch, {9, 2, 4}, false, true, 8, false},
+      {Flavor::kOpenSearch, {1, 3, 0}, false, false, 0, true},
+      {Flavor::kOpenSearch, {2, 19, 6}, false, true, 0, true},
+      {Flavor::kOpenSearch, {3, 8, 0}, false, true, 0, true},
+  };
+  for (const auto& r : rows) {
+    auto c = Capabilities::derive(r.f, r.v);
+    std::string what = std::string(flavor_name(r.f)) + " " + r.v.to_string();
+    EXPECT_EQ(c.bulk_type_required, r.type_required) << what;
+    EXPECT_EQ(c.bulk_type_rejected, r.type_rejected) << what;
+    EXPECT_EQ(c.compatible_with, r.compatible_with) << what;
+    EXPECT_EQ(c.pit_opensearch_api, r.os_pit) << what;
+    EXPECT_EQ(BulkBuilder::for_cluster(c).with_type(), r.type_required) << what;
   }
 }
 
