@@ -52,6 +52,7 @@ Result<log::KafkaLogOptions> kafka_options(const LogFlags& flags) {
   if (!flags.kafka_config.empty()) {
     TANDEM_RETURN_IF_ERROR(read_properties(flags.kafka_config, o.properties));
   }
+  for (const auto& [k, v] : flags.properties) o.properties[k] = v;
   return o;
 }
 
@@ -60,14 +61,7 @@ Result<std::unique_ptr<log::Log>> open_log(const LogFlags& flags) {
     return error(Code::kInvalidArgument, "give either --log-dir or --kafka, not both");
   }
   if (!flags.brokers.empty()) {
-    log::KafkaLogOptions o;
-    o.brokers = flags.brokers;
-    o.topic = flags.topic;
-    o.partitions = flags.partitions;
-    if (!flags.kafka_config.empty()) {
-      TANDEM_RETURN_IF_ERROR(read_properties(flags.kafka_config, o.properties));
-    }
-    for (const auto& [k, v] : flags.properties) o.properties[k] = v;
+    TANDEM_ASSIGN_OR_RETURN(log::KafkaLogOptions o, kafka_options(flags));
     return log::open_kafka_log(o);
   }
   if (flags.dir.empty()) {

@@ -43,9 +43,13 @@ void configure_request_parser(FrontDoorParser& parser, const FrontDoorLimits& li
 }
 
 std::optional<FrontDoorRejection> header_rejection(const FrontDoorRequest& req,
-                                                   const FrontDoorLimits& limits) {
+                                                   const FrontDoorLimits& limits,
+                                                   size_t raw_header_bytes) {
   if (request_line_bytes(req) > limits.max_initial_line_bytes) return line_too_long(limits);
-  if (header_bytes(req) > limits.max_header_bytes) return header_too_large(limits);
+  if (header_bytes(req) > limits.max_header_bytes ||
+      raw_header_bytes > limits.max_initial_line_bytes + limits.max_header_bytes + 4) {
+    return header_too_large(limits);
+  }
   if (auto why = framing_problem(req)) {
     return FrontDoorRejection{400, "illegal_argument_exception", std::move(*why), "framing"};
   }
@@ -140,7 +144,7 @@ FrontDoorOutcome parse_front_door(std::string_view input, const FrontDoorLimits&
   // As http::async_read_header and http::async_read set it.
   parser.eager(false);
   if (auto ec = read_until([&] { return parser.is_header_done(); })) return fail(ec, true);
-  out.rejection = header_rejection(parser.get(), limits);
+  out.rejection = header_rejection(parser.get(), limits, pos);
   if (out.rejection) {
     out.kind = FrontDoorOutcome::Kind::kRejected;
     out.consumed = pos;

@@ -55,9 +55,15 @@ void configure_request_parser(FrontDoorParser& parser, const FrontDoorLimits& li
 
 // Once the header is complete: request line (method, target and version)
 // longer than max_initial_line_bytes (414), header fields too large (431),
-// ambiguous framing (400; see framing_problem()).
+// ambiguous framing (400; see framing_problem()). `raw_header_bytes` is
+// what the parser consumed for the header, as received: Beast enforces its
+// header limit only while the header is incomplete in its buffer, so a
+// header that arrives whole can pass it, and the parsed fields (whitespace
+// around values trimmed) can look smaller than what was sent. Counting the
+// received bytes gives the same verdict however the bytes were split.
 std::optional<FrontDoorRejection> header_rejection(const FrontDoorRequest& req,
-                                                   const FrontDoorLimits& limits);
+                                                   const FrontDoorLimits& limits,
+                                                   size_t raw_header_bytes);
 
 // After a read failed. `partial`: the parser's message so far (its request
 // line, if Beast got that far); `buffered`: the bytes received and not yet

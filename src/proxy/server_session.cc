@@ -101,15 +101,18 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     parser_.emplace();
     configure_request_parser(*parser_, limits_);
     lowest().expires_after(opts().client_header_timeout);
-    bhttp::async_read_header(
-        stream_, buf_, *parser_,
-        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+    bhttp::async_read_header(stream_, buf_, *parser_,
+                             [self = this->shared_from_this()](error_code ec, std::size_t n) {
+                               self->on_header(ec, n);
+                             });
   }
 
-  void on_header(error_code ec) {
+  // `header_bytes`: what the parser consumed for the header (see
+  // header_rejection()).
+  void on_header(error_code ec, std::size_t header_bytes) {
     if (ec) return on_read_error(ec, /*in_header=*/true);
     const auto& req = parser_->get();
-    if (auto r = header_rejection(req, limits_)) return reject(std::move(*r));
+    if (auto r = header_rejection(req, limits_, header_bytes)) return reject(std::move(*r));
     if (is_100_continue(req) && !parser_->is_done()) {
       lowest().expires_after(opts().client_write_timeout);
       return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "capture_testdata.h"
+
 namespace tandem::proxy {
 namespace {
 
@@ -160,6 +162,32 @@ TEST(FrontDoor, ReasonsNameTheLimits) {
   auto te = parse_front_door("POST / HTTP/1.1\r\nTransfer-Encoding: br\r\n\r\n", small());
   ASSERT_EQ(te.kind, Kind::kRejected);
   EXPECT_EQ(te.rejection->reason, "unsupported Transfer-Encoding 'br' (only chunked is accepted)");
+}
+
+}  // namespace
+}  // namespace tandem::proxy
+
+namespace tandem::proxy {
+namespace {
+
+// Found by the http_request fuzz target: a header section longer than the
+// limit, with obs-text bytes and a long run of tabs, fed whole vs 3 bytes at
+// a time.
+TEST(FrontDoorFuzzRegression, OversizedHeaderSameVerdictWholeAndInPieces) {
+  const std::string in = proxy::testing::testdata("fuzz_front_door_oversized_header.http");
+  FrontDoorLimits l;
+  l.max_initial_line_bytes = 64;
+  l.max_header_bytes = 256;
+  l.max_body_bytes = 512;
+  FrontDoorOutcome whole = parse_front_door(in, l);
+  for (size_t chunk : {size_t{1}, size_t{2}, size_t{3}, size_t{7}}) {
+    FrontDoorOutcome pieces = parse_front_door(in, l, chunk);
+    EXPECT_EQ(static_cast<int>(whole.kind), static_cast<int>(pieces.kind))
+        << "chunk " << chunk << ": whole " << whole.error.message() << " "
+        << (whole.rejection ? whole.rejection->status : 0) << ", pieces " << pieces.error.message()
+        << " " << (pieces.rejection ? pieces.rejection->status : 0);
+    EXPECT_EQ(whole.request.has_value(), pieces.request.has_value()) << "chunk " << chunk;
+  }
 }
 
 }  // namespace
