@@ -85,18 +85,8 @@ class ApplierRepairer final : public verify::Repairer {
         epoch_(epoch) {}
 
   Result<std::vector<verify::RepairFate>> reconcile(const std::vector<es::DocRef>& refs) override {
-    std::vector<load::Item> items(refs.size());
-    std::vector<const load::Item*> ptrs;
-    for (size_t i = 0; i < refs.size(); ++i) {
-      items[i].ev.op = event::Op::kReconcile;
-      items[i].ev.index = refs[i].index;
-      items[i].ev.id = refs[i].id;
-      items[i].ev.routing = refs[i].routing;
-      items[i].ev.epoch = epoch_;
-      ptrs.push_back(&items[i]);
-    }
     std::vector<load::Settled> fates;
-    TANDEM_RETURN_IF_ERROR(applier_.apply_reconciles(ptrs, &fates));
+    TANDEM_RETURN_IF_ERROR(applier_.reconcile_docs(refs, epoch_, &fates));
     std::vector<verify::RepairFate> out;
     for (auto f : fates) {
       out.push_back(f == load::Settled::kApplied        ? verify::RepairFate::kApplied

@@ -286,6 +286,22 @@ Result<Settled> Applier::apply_reconcile(const Item& item) {
   return fate[0];
 }
 
+Status Applier::reconcile_docs(const std::vector<es::DocRef>& refs, Epoch epoch,
+                               std::vector<Settled>* out) {
+  std::vector<Item> items(refs.size());
+  std::vector<const Item*> ptrs;
+  ptrs.reserve(refs.size());
+  for (size_t i = 0; i < refs.size(); ++i) {
+    items[i].ev.op = event::Op::kReconcile;
+    items[i].ev.index = refs[i].index;
+    items[i].ev.id = refs[i].id;
+    items[i].ev.routing = refs[i].routing;
+    items[i].ev.epoch = epoch;
+    ptrs.push_back(&items[i]);
+  }
+  return apply_reconciles(ptrs, out);
+}
+
 Status Applier::apply_reconciles(const std::vector<const Item*>& items, std::vector<Settled>* out) {
   std::vector<Settled> fate(items.size(), Settled::kApplied);
   if (items.empty()) {

@@ -138,6 +138,11 @@ class Applier {
   // `out` (optional) receives each item's fate in order.
   Status apply_reconciles(const std::vector<const Item*>& items,
                           std::vector<Settled>* out = nullptr);
+  // Reconciles the documents `refs` at `epoch` (each read from the primary
+  // and written to the secondary through the path above): the repair of
+  // `verify --deep`. `out` gets one fate per ref, in order.
+  Status reconcile_docs(const std::vector<es::DocRef>& refs, Epoch epoch,
+                        std::vector<Settled>* out);
   // One meta event (through Sink::apply_meta, with retries).
   Result<Settled> apply_meta(const Item& item);
   // Dispatches on the op; used by `dlq retry`.
