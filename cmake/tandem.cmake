@@ -24,7 +24,7 @@ function(tandem_tests name)
     add_dependencies(unit_tests ${name}_unit_tests)
     set_tests_properties(${name}_unit PROPERTIES LABELS unit TIMEOUT 600)
   endif()
-  if(integ AND NOT TANDEM_SANITIZE)
+  if(integ AND NOT TANDEM_UNIT_ONLY)
     add_executable(${name}_integration_tests ${integ})
     target_include_directories(${name}_integration_tests PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
     target_link_libraries(${name}_integration_tests PRIVATE tandem_${name} tandem_test_support GTest::gtest GTest::gtest_main

@@ -7,7 +7,7 @@
 #include <thread>
 #include <utility>
 
-namespace tandem::load {
+namespace tandem::apply {
 namespace {
 
 // After this many "index missing again right after we created it" rounds
@@ -406,21 +406,21 @@ Result<Settled> Applier::apply_one(const Item& item) {
   return Status(Code::kInternal, "unknown op");
 }
 
-}  // namespace tandem::load
+}  // namespace tandem::apply
 
-namespace tandem::load {
+namespace tandem::apply {
 
 void Counters::note_retry(const Status& why, uint64_t n) {
   retries += n;
-  std::lock_guard<std::mutex> g(retry_mu_);
+  MutexLock g(retry_mu_);
   last_retry_ = why.to_string();
   last_retry_at_ = std::chrono::steady_clock::now();
 }
 
 std::string Counters::recent_retry(std::chrono::milliseconds recent) const {
-  std::lock_guard<std::mutex> g(retry_mu_);
+  MutexLock g(retry_mu_);
   if (last_retry_.empty() || std::chrono::steady_clock::now() - last_retry_at_ > recent) return "";
   return last_retry_;
 }
 
-}  // namespace tandem::load
+}  // namespace tandem::apply

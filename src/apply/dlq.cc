@@ -3,7 +3,7 @@
 
 #include "apply/apply.h"
 
-namespace tandem::load {
+namespace tandem::apply {
 
 Result<DlqRetryReport> retry_dead_letters(state::Store& store, Sink& sink,
                                           std::optional<int64_t> id, ApplyOptions opts) {
@@ -47,4 +47,4 @@ Result<DlqRetryReport> retry_dead_letters(state::Store& store, Sink& sink,
   return rep;
 }
 
-}  // namespace tandem::load
+}  // namespace tandem::apply

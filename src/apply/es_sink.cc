@@ -1,15 +1,15 @@
 // Sink over real clusters: es::Client for documents, meta for indices.
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 #include "apply/apply.h"
+#include "core/mutex.h"
 #include "meta/meta.h"
 
-namespace tandem::load {
+namespace tandem::apply {
 namespace {
 
 class EsSink final : public Sink {
@@ -25,14 +25,11 @@ class EsSink final : public Sink {
   }
   Status ensure_index(const IndexName& idx) override {
     {
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       if (known_.count(idx.get())) return Status::ok();
     }
-    http::Request q;
-    q.method = "HEAD";
-    q.target = "/" + http::encode_path_segment(idx.get());
-    TANDEM_ASSIGN_OR_RETURN(auto r, s_.send(std::move(q)));
-    if (r.status == 404) {
+    TANDEM_ASSIGN_OR_RETURN(bool exists, s_.index_exists(idx));
+    if (!exists) {
       if (!o_.create_missing_indices) {
         return Status(Code::kFailedPrecondition,
                       "cluster '" + s_.label() + "' has no index '" + idx.get() +
@@ -42,10 +39,8 @@ class EsSink final : public Sink {
       mo.gc_deletes = o_.gc_deletes;
       Status s = meta::ensure_index(p_, s_, idx, mo);
       if (!s.is_ok() && s.code() != Code::kConflict) return s;
-    } else if (r.status < 200 || r.status >= 300) {
-      return s_.error_from(r, idx.get());
     }
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     known_.insert(idx.get());
     return Status::ok();
   }
@@ -55,39 +50,30 @@ class EsSink final : public Sink {
     Status s = meta::apply_meta_event(p_, s_, meta_json, mo);
     // An index may have been deleted or recreated, or its settings
     // changed: look again next time.
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     known_.clear();
     pipelines_.clear();
     return s;
   }
   Result<bool> primary_rewrites_sources(const IndexName& idx) override {
     {
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       if (auto it = pipelines_.find(idx.get()); it != pipelines_.end()) return it->second;
     }
-    http::Request q;
-    q.target = "/" + http::encode_path_segment(idx.get()) +
-               "/_settings/index.default_pipeline,index.final_pipeline?flat_settings=true";
-    TANDEM_ASSIGN_OR_RETURN(auto r, p_.send(std::move(q)));
+    auto settings = p_.get_settings(idx, "index.default_pipeline,index.final_pipeline");
     bool rewrites = false;
-    if (r.status == 404) {
-      rewrites = false;  // gone on the primary: the obsolete path decides
-    } else if (r.status < 200 || r.status >= 300) {
-      return p_.error_from(r, idx.get());
+    if (!settings.is_ok()) {
+      // Gone on the primary: the obsolete path decides.
+      if (settings.status().code() != Code::kNotFound) return settings.status();
     } else {
-      auto j = nlohmann::json::parse(r.body, nullptr, false);
-      if (j.is_discarded() || !j.is_object())
-        return Status(Code::kProtocol, "cluster '" + p_.label() + "': settings of index '" +
-                                           idx.get() + "' are not JSON");
-      for (const auto& [name, body] : j.items()) {
-        if (!body.is_object() || !body.contains("settings")) continue;
-        for (const auto& [k, v] : body["settings"].items()) {
+      for (const auto& [name, flat] : settings->items()) {
+        for (const auto& [k, v] : flat.items()) {
           if (v.is_string() && !v.get<std::string>().empty() && v.get<std::string>() != "_none")
             rewrites = true;
         }
       }
     }
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     pipelines_[idx.get()] = rewrites;
     return rewrites;
   }
@@ -97,9 +83,11 @@ class EsSink final : public Sink {
   es::Client& p_;
   es::Client& s_;
   EsSinkOptions o_;
-  std::mutex mu_;
-  std::set<std::string> known_;            // indices seen to exist on the secondary
-  std::map<std::string, bool> pipelines_;  // primary index -> has an ingest pipeline
+  Mutex mu_;
+  // Indices seen to exist on the secondary.
+  std::set<std::string> known_ TANDEM_GUARDED_BY(mu_);
+  // Primary index -> has an ingest pipeline.
+  std::map<std::string, bool> pipelines_ TANDEM_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -108,4 +96,4 @@ std::unique_ptr<Sink> make_es_sink(es::Client& primary, es::Client& secondary, E
   return std::make_unique<EsSink>(primary, secondary, std::move(opts));
 }
 
-}  // namespace tandem::load
+}  // namespace tandem::apply

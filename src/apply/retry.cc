@@ -1,8 +1,8 @@
-#include "apply/retry.h"
+#include "apply/apply.h"
 
 #include <algorithm>
 
-namespace tandem::load {
+namespace tandem::apply {
 
 std::string_view item_class_name(ItemClass c) {
   switch (c) {
@@ -55,4 +55,4 @@ std::chrono::milliseconds Backoff::next() {
   return std::chrono::milliseconds(cap - half + u(rng_));
 }
 
-}  // namespace tandem::load
+}  // namespace tandem::apply

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -15,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backfill/progress.h"
+#include "core/mutex.h"
 #include "event/event.h"
 
 namespace tandem::backfill {
@@ -61,7 +61,7 @@ struct Task {
 
 class Job {
  public:
-  Job(es::Client& p, load::Sink& s, state::Store& st, Options o)
+  Job(es::Client& p, apply::Sink& s, state::Store& st, Options o)
       : p_(p), s_(s), st_(st), o_(std::move(o)), throttle_(o_.throttle_docs_per_s) {}
 
   Result<Report> run(log::Log* log) {
@@ -84,9 +84,12 @@ class Job {
                   o_.index_pattern + "'");
       return rep;
     }
-    for (size_t i = 0; i < idx_.size(); ++i) {
-      if (!idx_[i]->rep.error.empty()) continue;
-      for (int s = 0; s < o_.slices; ++s) tasks_.push_back(Task{i, s});
+    {
+      MutexLock g(mu_);  // no worker runs yet; taken for the lock annotations
+      for (size_t i = 0; i < idx_.size(); ++i) {
+        if (!idx_[i]->rep.error.empty()) continue;
+        for (int s = 0; s < o_.slices; ++s) tasks_.push_back(Task{i, s});
+      }
     }
     int workers = o_.workers > 0 ? o_.workers : o_.slices;
     std::vector<std::thread> pool;
@@ -97,9 +100,9 @@ class Job {
     auto last = Clock::now();
     while (true) {
       {
-        std::unique_lock<std::mutex> g(mu_);
+        MutexLock g(mu_);
         if (running_ == 0 && tasks_.empty()) break;
-        cv_.wait_for(g, std::chrono::milliseconds(100));
+        cv_.wait_for(mu_, std::chrono::milliseconds(100));
       }
       if (o_.progress_interval.count() > 0 && Clock::now() - last >= o_.progress_interval) {
         printer.render(prog, false);
@@ -110,7 +113,7 @@ class Job {
     printer.render(prog, true);
     rep.indices.clear();
     for (auto& ix : idx_) {
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       ix->rep.docs = ix->prog->docs;
       ix->rep.slices_done = ix->prog->slices_done;
       rep.indices.push_back(ix->rep);
@@ -199,7 +202,7 @@ class Job {
     for (;;) {
       Task t;
       {
-        std::lock_guard<std::mutex> g(mu_);
+        MutexLock g(mu_);
         if (tasks_.empty() || stopped()) {
           tasks_.clear();
           cv_.notify_all();
@@ -213,7 +216,7 @@ class Job {
       if (!ix.failed) {
         Status s = run_slice(ix, t.slice);
         if (!s.is_ok() && !stopped()) {
-          std::lock_guard<std::mutex> g(mu_);
+          MutexLock g(mu_);
           if (!ix.failed.exchange(true)) {
             ix.rep.error = s.message();
             o_.progress("backfill index=" + ix.rep.index.get() +
@@ -222,7 +225,7 @@ class Job {
           }
         }
       }
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       --running_;
       cv_.notify_all();
     }
@@ -252,7 +255,7 @@ class Job {
                (o_.slices == 1 || p_.info().caps.pit_slicing);
     cp.mode = pit ? "pit" : "scroll";
     if (saved) {
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       ix.rep.resumed = true;
     }
     if (cp.search_after && pit) {
@@ -267,11 +270,11 @@ class Job {
       cp.search_after.reset();  // scroll: restart the slice
       cp.docs = 0;
     }
-    load::Counters counters;
-    load::Applier applier(s_, &st_, counters, o_.apply, o_.stop);
+    apply::Counters counters;
+    apply::Applier applier(s_, &st_, counters, o_.apply, o_.stop);
     Throttle& throttle = throttle_;
     int reopens = 0;
-    load::Backoff backoff(o_.apply.backoff);
+    apply::Backoff backoff(o_.apply.backoff);
     while (true) {
       es::ScanOptions so;
       so.slice_id = slice;
@@ -284,7 +287,7 @@ class Job {
       if (!scanner.is_ok()) {
         const Status& s = scanner.status();
         if (s.code() == Code::kNotFound) return gone(idx, s);
-        if (load::is_retryable(s) && ++reopens <= o_.max_reopens) {
+        if (apply::is_retryable(s) && ++reopens <= o_.max_reopens) {
           if (!sleep(backoff)) return Status::ok();
           continue;
         }
@@ -297,7 +300,7 @@ class Job {
       if (st.is_ok()) break;
       if (stopped()) return Status::ok();
       if (st.code() == Code::kNotFound) return gone(idx, st);
-      bool again = is_expired(st) || load::is_retryable(st);
+      bool again = is_expired(st) || apply::is_retryable(st);
       if (!again || ++reopens > o_.max_reopens) return st.context(where);
       // Reopen from the last checkpoint (PIT) or from the slice start (scroll).
       o_.progress("backfill " + where + ": " + st.message() + "; reopening from the checkpoint");
@@ -312,7 +315,7 @@ class Job {
     cp.done = true;
     TANDEM_RETURN_IF_ERROR(st_.save_checkpoint(o_.job, idx, slice, cp.dump()));
     {
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       ix.rep.conflicts += counters.conflicts;
       ix.rep.dead_lettered += counters.dead_lettered;
     }
@@ -320,7 +323,7 @@ class Job {
     return Status::ok();
   }
 
-  Status copy_pages(es::Scanner& sc, IndexJob& ix, Checkpoint& cp, load::Applier& applier,
+  Status copy_pages(es::Scanner& sc, IndexJob& ix, Checkpoint& cp, apply::Applier& applier,
                     Throttle& throttle, int slice, bool pit) {
     IndexProgress& prog = *ix.prog;
     for (;;) {
@@ -328,10 +331,10 @@ class Job {
       TANDEM_ASSIGN_OR_RETURN(auto page, sc.next());
       if (page.empty()) return Status::ok();
       if (!throttle.acquire(page.size(), o_.stop)) return Status::ok();
-      std::vector<load::Item> items;
+      std::vector<apply::Item> items;
       items.reserve(page.size());
       for (auto& d : page) {
-        load::Item it;
+        apply::Item it;
         it.ev.op = event::Op::kIndex;
         it.ev.index = d.index.get().empty() ? ix.rep.index : d.index;
         it.ev.id = std::move(d.id);
@@ -343,7 +346,7 @@ class Job {
         items.push_back(std::move(it));
       }
       // Bulks by bytes within the page; the checkpoint moves after the page.
-      std::vector<const load::Item*> chunk;
+      std::vector<const apply::Item*> chunk;
       size_t bytes = 0;
       for (size_t i = 0; i < items.size(); ++i) {
         chunk.push_back(&items[i]);
@@ -372,7 +375,7 @@ class Job {
                                        "' during the backfill (deleted?): " + s.message());
   }
 
-  bool sleep(load::Backoff& b) {
+  bool sleep(apply::Backoff& b) {
     auto until = Clock::now() + b.next();
     while (Clock::now() < until) {
       if (stopped()) return false;
@@ -386,15 +389,15 @@ class Job {
   }
 
   es::Client& p_;
-  load::Sink& s_;
+  apply::Sink& s_;
   state::Store& st_;
   Options o_;
   Throttle throttle_;
   std::deque<std::unique_ptr<IndexJob>> idx_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> tasks_;
-  int running_ = 0;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Task> tasks_ TANDEM_GUARDED_BY(mu_);
+  int running_ TANDEM_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace
@@ -423,7 +426,7 @@ std::string Report::summary() const {
   return head + "\n" + out;
 }
 
-Result<Report> run(es::Client& primary, load::Sink& secondary, state::Store& store, log::Log* log,
+Result<Report> run(es::Client& primary, apply::Sink& secondary, state::Store& store, log::Log* log,
                    Options opts) {
   Job job(primary, secondary, store, std::move(opts));
   return job.run(log);

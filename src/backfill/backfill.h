@@ -21,13 +21,13 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "apply/apply.h"
+#include "core/mutex.h"
 #include "core/status.h"
 #include "es/es.h"
 #include "log/log.h"
@@ -50,7 +50,7 @@ struct Options {
   std::chrono::milliseconds progress_interval{2000};  // 0: only a final line
   bool tty = false;                                   // progress bar instead of structured lines
   std::function<void(std::string_view)> progress;     // default: stderr
-  load::ApplyOptions apply;                           // dlq_source is forced to "backfill"
+  apply::ApplyOptions apply;                          // dlq_source is forced to "backfill"
   const std::atomic<bool>* stop = nullptr;
 };
 
@@ -82,10 +82,10 @@ class Throttle {
 
  private:
   double rate_;
-  std::mutex mu_;
-  double tokens_ = 0;
-  bool started_ = false;
-  std::chrono::steady_clock::time_point last_;
+  Mutex mu_;
+  double tokens_ TANDEM_GUARDED_BY(mu_) = 0;
+  bool started_ TANDEM_GUARDED_BY(mu_) = false;
+  std::chrono::steady_clock::time_point last_ TANDEM_GUARDED_BY(mu_);
 };
 
 // ---- snapshot mode (`tandem backfill --mode snapshot`) ---------------------
@@ -138,13 +138,13 @@ struct SnapshotReport {
 // OpenSearch -> Elasticsearch.
 Status check_snapshot_pair(const es::ClusterInfo& primary, const es::ClusterInfo& secondary);
 
-Result<SnapshotReport> run_snapshot(es::Client& primary, es::Client& secondary, load::Sink& sink,
+Result<SnapshotReport> run_snapshot(es::Client& primary, es::Client& secondary, apply::Sink& sink,
                                     state::Store& store, log::Log& log, SnapshotOptions opts);
 
 // Runs (or resumes) a backfill job. `log` may be null (no start mark).
 // Fatal errors (unreachable primary, state store failure) are a Status;
 // per-index failures are in the Report.
-Result<Report> run(es::Client& primary, load::Sink& secondary, state::Store& store, log::Log* log,
+Result<Report> run(es::Client& primary, apply::Sink& secondary, state::Store& store, log::Log* log,
                    Options opts);
 
 }  // namespace tandem::backfill

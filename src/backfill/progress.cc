@@ -50,7 +50,7 @@ std::string progress_bar(const IndexProgress& p, double elapsed_s, int width) {
 }
 
 void ProgressPrinter::render(const std::vector<IndexProgress*>& all, bool final_render) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   auto now = std::chrono::steady_clock::now();
   std::vector<std::string> lines;
   for (auto* p : all) {

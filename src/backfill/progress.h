@@ -7,10 +7,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/mutex.h"
 
 namespace tandem::backfill {
 
@@ -41,8 +42,8 @@ class ProgressPrinter {
  private:
   bool tty_;
   std::function<void(std::string_view)> out_;
-  int drawn_lines_ = 0;
-  std::mutex mu_;
+  Mutex mu_;  // one render at a time
+  int drawn_lines_ TANDEM_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tandem::backfill

@@ -217,7 +217,7 @@ Status check_snapshot_pair(const es::ClusterInfo& p, const es::ClusterInfo& s) {
   return Status::ok();
 }
 
-Result<SnapshotReport> run_snapshot(es::Client& primary, es::Client& secondary, load::Sink& sink,
+Result<SnapshotReport> run_snapshot(es::Client& primary, es::Client& secondary, apply::Sink& sink,
                                     state::Store& store, log::Log& log, SnapshotOptions o) {
   auto say = [&](const std::string& line) {
     if (o.progress) {
@@ -317,16 +317,16 @@ Result<SnapshotReport> run_snapshot(es::Client& primary, es::Client& secondary, 
   TANDEM_ASSIGN_OR_RETURN(auto docs,
                           gap_documents(log, rep.marks, ends, names, o, &rep.gap_events));
   rep.gap_docs = docs.size();
-  load::Counters counters;
-  load::ApplyOptions ao;
+  apply::Counters counters;
+  apply::ApplyOptions ao;
   ao.dlq_source = "backfill";
   ao.reconcile_epoch = o.epoch;
-  load::Applier applier(sink, &store, counters, ao, o.stop);
-  std::vector<load::Item> items;
+  apply::Applier applier(sink, &store, counters, ao, o.stop);
+  std::vector<apply::Item> items;
   items.reserve(docs.size());
-  for (auto& d : docs) items.push_back(load::Item{std::move(d), "", std::nullopt});
+  for (auto& d : docs) items.push_back(apply::Item{std::move(d), "", std::nullopt});
   for (size_t i = 0; i < items.size(); i += 500) {
-    std::vector<const load::Item*> chunk;
+    std::vector<const apply::Item*> chunk;
     for (size_t j = i; j < std::min(items.size(), i + 500); ++j) chunk.push_back(&items[j]);
     TANDEM_RETURN_IF_ERROR(applier.apply_reconciles(chunk));
   }

@@ -2,6 +2,7 @@
 #include <thread>
 
 #include "backfill/backfill.h"
+#include "core/mutex.h"
 
 namespace tandem::backfill {
 
@@ -12,7 +13,7 @@ bool Throttle::acquire(size_t n, const std::atomic<bool>* stop) {
   if (rate_ <= 0) return true;
   std::chrono::duration<double> wait{0};
   {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     auto now = std::chrono::steady_clock::now();
     if (!started_) {
       started_ = true;

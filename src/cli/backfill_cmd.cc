@@ -16,7 +16,8 @@ namespace tandem::cli {
 namespace {
 
 struct BackfillFlags {
-  std::string blue, green, index = "*", state, job = "backfill";
+  BlueGreenFlags clusters{.timeout_ms = 120000};
+  std::string index = "*", state, job = "backfill";
   LogFlags log;
   int slices = 4;
   int workers = 0;
@@ -28,13 +29,12 @@ struct BackfillFlags {
   bool force_scroll = false;
   bool create_missing = false;
   int progress_s = 2;
-  int timeout_ms = 120000;
   std::string mode = "scan";
   std::string repo_path, snapshot, group;
 };
 
 int run_snapshot_mode(const BackfillFlags& f, es::Client& blue, es::Client& green,
-                      state::Store& store, log::Log* log, load::Sink& sink) {
+                      state::Store& store, log::Log* log, apply::Sink& sink) {
   if (!log) {
     return fail(Status(Code::kInvalidArgument,
                        "--mode snapshot needs the change log (--kafka/--topic or --log-dir): "
@@ -54,7 +54,7 @@ int run_snapshot_mode(const BackfillFlags& f, es::Client& blue, es::Client& gree
 }
 
 int run_backfill(const BackfillFlags& f) {
-  auto clusters = connect_blue_green(f.blue, f.green, f.timeout_ms);
+  auto clusters = f.clusters.connect();
   if (!clusters.is_ok()) return fail(clusters.status());
   es::Client& blue = *clusters->blue;
   es::Client& green = *clusters->green;
@@ -66,9 +66,9 @@ int run_backfill(const BackfillFlags& f) {
     if (!l.is_ok()) return fail(l.status());
     log = std::move(l).value();
   }
-  load::EsSinkOptions so;
+  apply::EsSinkOptions so;
   so.create_missing_indices = f.create_missing;
-  auto sink = load::make_es_sink(blue, green, so);
+  auto sink = apply::make_es_sink(blue, green, so);
   if (f.mode == "snapshot") return run_snapshot_mode(f, blue, green, **store, log.get(), *sink);
   backfill::Options o;
   o.job = f.job;
@@ -94,8 +94,7 @@ int run_backfill(const BackfillFlags& f) {
 void register_backfill(CLI::App& app) {
   auto f = std::make_shared<BackfillFlags>();
   auto* cmd = app.add_subcommand("backfill", "Copy existing documents blue -> green (resumable)");
-  cmd->add_option("--blue", f->blue, "Primary URL (credentials: TANDEM_BLUE_*)")->required();
-  cmd->add_option("--green", f->green, "Secondary URL (credentials: TANDEM_GREEN_*)")->required();
+  f->clusters.add_to(*cmd);
   cmd->add_option("--index", f->index, "Index pattern on blue")->capture_default_str();
   cmd->add_option("--slices", f->slices, "Slices per index (parallel scans)")
       ->capture_default_str();
@@ -115,7 +114,6 @@ void register_backfill(CLI::App& app) {
                 "`tandem meta apply` first)");
   cmd->add_option("--progress-s", f->progress_s, "Seconds between progress updates")
       ->capture_default_str();
-  cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
   cmd->add_option("--mode", f->mode,
                   "scan: copy documents (any supported pair); snapshot: restore a snapshot of "
                   "blue on green (N -> N+1 only), then reconcile the gap from the log")

@@ -19,9 +19,11 @@
 
 namespace tandem::cli {
 
-// Connection flags shared by every subcommand that talks to a cluster.
+// How the CLI reaches a cluster: the one way, used by every subcommand.
 // Secrets are never flags: they come from <env-prefix>_USERNAME/_PASSWORD
-// (or _PASSWORD_FILE) and <env-prefix>_API_KEY (or _API_KEY_FILE).
+// (or _PASSWORD_FILE) and <env-prefix>_API_KEY (or _API_KEY_FILE); TLS
+// files may come from <env-prefix>_CA_FILE/_CERT_FILE/_KEY_FILE, and the
+// flags below win over them.
 struct ClusterFlags {
   std::string url;
   std::string env_prefix = "TANDEM";
@@ -31,8 +33,32 @@ struct ClusterFlags {
   bool insecure = false;
   int timeout_ms = 30000;
 
+  // A command about one cluster: positional `name` URL, --auth-env,
+  // --ca-file, --cert, --key, --insecure, --timeout-ms.
   void add_to(CLI::App& cmd, const std::string& name);
+  // One side of a two-cluster command: --<side> URL, --<side>-auth-env
+  // (default TANDEM_<SIDE>), --<side>-ca-file, --<side>-cert, --<side>-key,
+  // --<side>-insecure. The timeout is the command's --timeout-ms.
+  void add_side(CLI::App& cmd, const std::string& side, const std::string& what);
   Result<http::ClientOptions> client_options() const;
+  // Connects and detects the version; errors name `label`.
+  Result<std::unique_ptr<es::Client>> connect(const std::string& label) const;
+};
+
+// Blue and green, the same flags for every command that talks to both.
+struct ClusterPair {
+  std::unique_ptr<es::Client> blue;
+  std::unique_ptr<es::Client> green;
+};
+struct BlueGreenFlags {
+  ClusterFlags blue;
+  ClusterFlags green;
+  int timeout_ms = 60000;
+
+  // --blue/--green and their TLS and auth flags, plus --timeout-ms.
+  void add_to(CLI::App& cmd);
+  // Errors name the flag (--blue / --green) and the cluster.
+  Result<ClusterPair> connect() const;
 };
 
 // Which change log to use: the embedded file log (--log-dir) or Kafka
@@ -62,22 +88,6 @@ int fail(const Status& s);
 Result<std::unique_ptr<log::Log>> open_log(const LogFlags& flags);
 // The Kafka options the flags name (properties read from --kafka-config).
 Result<log::KafkaLogOptions> kafka_options(const LogFlags& flags);
-
-// Client options for a cluster given by URL alone: credentials and TLS come
-// from <env_prefix>_* variables (e.g. TANDEM_BLUE_USERNAME), never argv.
-// Defined in load_cmd.cc.
-Result<http::ClientOptions> env_client_options(const std::string& url,
-                                               const std::string& env_prefix, int timeout_ms);
-
-// Blue and green from their URLs, credentials and TLS from TANDEM_BLUE_* /
-// TANDEM_GREEN_*. Errors name the flag or the cluster. Defined in
-// load_cmd.cc.
-struct ClusterPair {
-  std::unique_ptr<es::Client> blue;
-  std::unique_ptr<es::Client> green;
-};
-Result<ClusterPair> connect_blue_green(const std::string& blue_url, const std::string& green_url,
-                                       int timeout_ms);
 
 // Installs SIGINT/SIGTERM handlers that raise the returned flag, for the
 // long-running commands (backfill, load, workload traffic) to stop

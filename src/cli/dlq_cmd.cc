@@ -14,10 +14,10 @@ namespace tandem::cli {
 namespace {
 
 struct DlqFlags {
-  std::string state, blue, green;
+  std::string state;
+  BlueGreenFlags clusters;
   int64_t id = 0;
   size_t limit = 1000;
-  int timeout_ms = 60000;
 };
 
 int run_list(const DlqFlags& f) {
@@ -30,7 +30,7 @@ int run_list(const DlqFlags& f) {
   for (const auto& d : *list) {
     if (f.id != 0 && d.id != f.id) continue;
     fmt::print("{}\t{}\tindex={}\tid={}\t{}: {}\n", d.id, d.source, d.index.get(),
-               es::json_quote(d.doc_id.get()), d.error_type,
+               event::json_string(d.doc_id.get()), d.error_type,
                es::sanitize_snippet(d.error_reason, 300));
   }
   std::fprintf(stderr, "%lld dead letter(s)\n", static_cast<long long>(*n));
@@ -38,16 +38,16 @@ int run_list(const DlqFlags& f) {
 }
 
 int run_retry(const DlqFlags& f) {
-  auto clusters = connect_blue_green(f.blue, f.green, f.timeout_ms);
+  auto clusters = f.clusters.connect();
   if (!clusters.is_ok()) return fail(clusters.status());
   es::Client& blue = *clusters->blue;
   es::Client& green = *clusters->green;
   auto store = state::open_store(f.state);
   if (!store.is_ok()) return fail(store.status());
-  auto sink = load::make_es_sink(blue, green);
+  auto sink = apply::make_es_sink(blue, green);
   std::optional<int64_t> id;
   if (f.id != 0) id = f.id;
-  auto rep = load::retry_dead_letters(**store, *sink, id);
+  auto rep = apply::retry_dead_letters(**store, *sink, id);
   if (!rep.is_ok()) return fail(rep.status());
   for (const auto& e : rep->failures) std::fprintf(stderr, "still failing: %s\n", e.c_str());
   std::fprintf(stderr, "dlq retry: %zu attempted, %zu applied and removed, %zu still failing\n",
@@ -71,8 +71,7 @@ void register_dlq(CLI::App& app) {
   });
   auto* retry = dlq->add_subcommand("retry", "Re-apply dead letters; remove those that succeed");
   retry->add_option("--state", f->state, "State file")->required();
-  retry->add_option("--blue", f->blue, "Primary URL (credentials: TANDEM_BLUE_*)")->required();
-  retry->add_option("--green", f->green, "Secondary URL (credentials: TANDEM_GREEN_*)")->required();
+  f->clusters.add_to(*retry);
   retry->add_option("--id", f->id, "Only this entry (default: all)");
   retry->callback([f] {
     int rc = run_retry(*f);

@@ -1,4 +1,5 @@
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -33,6 +34,23 @@ void ClusterFlags::add_to(CLI::App& cmd, const std::string& name) {
   cmd.add_option("--timeout-ms", timeout_ms, "Request timeout")->capture_default_str();
 }
 
+void ClusterFlags::add_side(CLI::App& cmd, const std::string& side, const std::string& what) {
+  std::string upper;
+  for (char c : side)
+    upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  env_prefix = "TANDEM_" + upper;
+  const std::string f = "--" + side;
+  cmd.add_option(f, url, what + " URL (credentials: " + env_prefix + "_*)")->required();
+  cmd.add_option(
+         f + "-auth-env", env_prefix,
+         "Prefix of the environment variables holding " + side + "'s credentials and TLS files")
+      ->capture_default_str();
+  cmd.add_option(f + "-ca-file", ca_file, "PEM file of CAs to trust for " + side);
+  cmd.add_option(f + "-cert", cert_file, "Client certificate for " + side + " (PEM)");
+  cmd.add_option(f + "-key", key_file, "Client key for " + side + " (PEM)");
+  cmd.add_flag(f + "-insecure", insecure, "Do not verify " + side + "'s TLS certificate");
+}
+
 Result<http::ClientOptions> ClusterFlags::client_options() const {
   http::ClientOptions o;
   TANDEM_ASSIGN_OR_RETURN(o.url, http::Url::parse(url));
@@ -47,15 +65,45 @@ Result<http::ClientOptions> ClusterFlags::client_options() const {
   return o;
 }
 
+Result<std::unique_ptr<es::Client>> ClusterFlags::connect(const std::string& label) const {
+  TANDEM_ASSIGN_OR_RETURN(auto o, client_options());
+  return es::connect(label, o);
+}
+
+void BlueGreenFlags::add_to(CLI::App& cmd) {
+  blue.add_side(cmd, "blue", "Primary (blue)");
+  green.add_side(cmd, "green", "Secondary (green)");
+  cmd.add_option("--timeout-ms", timeout_ms, "Request timeout")->capture_default_str();
+}
+
+Result<ClusterPair> BlueGreenFlags::connect() const {
+  ClusterFlags b = blue, g = green;
+  b.timeout_ms = g.timeout_ms = timeout_ms;
+  // A bad URL or credential setting names the flag; a cluster that can't be
+  // reached names the cluster.
+  auto bo = b.client_options();
+  if (!bo.is_ok()) return bo.status().context("--blue");
+  auto go = g.client_options();
+  if (!go.is_ok()) return go.status().context("--green");
+  ClusterPair pair;
+  TANDEM_ASSIGN_OR_RETURN(pair.blue, es::connect("blue", *bo));
+  TANDEM_ASSIGN_OR_RETURN(pair.green, es::connect("green", *go));
+  return pair;
+}
+
 int fail(const Status& s) {
   std::fprintf(stderr, "error: %s\n", s.message().c_str());
   switch (s.code()) {
-    case Code::kInvalidArgument: return 2;
+    case Code::kInvalidArgument:
+      return 2;
     case Code::kUnavailable:
-    case Code::kTimeout: return 3;
+    case Code::kTimeout:
+      return 3;
     case Code::kUnauthorized:
-    case Code::kTls: return 4;
-    default: return 1;
+    case Code::kTls:
+      return 4;
+    default:
+      return 1;
   }
 }
 

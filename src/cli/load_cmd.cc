@@ -14,7 +14,8 @@ namespace tandem::cli {
 namespace {
 
 struct LoadFlags {
-  std::string blue, green, group = "tandem-loader", state;
+  BlueGreenFlags clusters;
+  std::string group = "tandem-loader", state;
   LogFlags log;
   int epoch = -1;
   bool until_lag_zero = false;
@@ -23,7 +24,6 @@ struct LoadFlags {
   int bulk_docs = 2000;
   int workers = 4;
   int progress_s = 5;
-  int timeout_ms = 60000;
   std::string gc_deletes = "24h";
   std::string instance_id;
   bool reverse = false;  // apply to blue what green produced
@@ -40,7 +40,7 @@ std::string origin_of(Epoch e, int base_epoch) {
 }
 
 int run_load(const LoadFlags& f) {
-  auto clusters = connect_blue_green(f.blue, f.green, f.timeout_ms);
+  auto clusters = f.clusters.connect();
   if (!clusters.is_ok()) return fail(clusters.status());
   // Reverse: the source is green and the target blue (the sink reads the
   // source for reconciles and metadata, and writes the target).
@@ -65,9 +65,9 @@ int run_load(const LoadFlags& f) {
   if (!log.is_ok()) return fail(log.status());
   auto consumer = (*log)->consumer(f.group);
   if (!consumer.is_ok()) return fail(consumer.status());
-  load::EsSinkOptions so;
+  apply::EsSinkOptions so;
   so.gc_deletes = f.gc_deletes;
-  auto sink = load::make_es_sink(blue, green, so);
+  auto sink = apply::make_es_sink(blue, green, so);
   load::LoaderOptions o;
   o.bulk_bytes = static_cast<size_t>(f.bulk_mb) << 20;
   o.bulk_docs = static_cast<size_t>(f.bulk_docs);
@@ -105,34 +105,10 @@ int run_load(const LoadFlags& f) {
 
 }  // namespace
 
-Result<http::ClientOptions> env_client_options(const std::string& url,
-                                               const std::string& env_prefix, int timeout_ms) {
-  http::ClientOptions o;
-  TANDEM_ASSIGN_OR_RETURN(o.url, http::Url::parse(url));
-  TANDEM_ASSIGN_OR_RETURN(o.credentials, http::Credentials::from_env(env_prefix));
-  o.tls = http::TlsOptions::from_env(env_prefix);
-  o.env_prefix = env_prefix;
-  o.request_timeout = std::chrono::milliseconds(timeout_ms);
-  return o;
-}
-
-Result<ClusterPair> connect_blue_green(const std::string& blue_url, const std::string& green_url,
-                                       int timeout_ms) {
-  ClusterPair pair;
-  auto bo = env_client_options(blue_url, "TANDEM_BLUE", timeout_ms);
-  if (!bo.is_ok()) return bo.status().context("--blue");
-  auto go = env_client_options(green_url, "TANDEM_GREEN", timeout_ms);
-  if (!go.is_ok()) return go.status().context("--green");
-  TANDEM_ASSIGN_OR_RETURN(pair.blue, es::connect("blue", *bo));
-  TANDEM_ASSIGN_OR_RETURN(pair.green, es::connect("green", *go));
-  return pair;
-}
-
 void register_load(CLI::App& app) {
   auto f = std::make_shared<LoadFlags>();
   auto* cmd = app.add_subcommand("load", "Apply the change log to the secondary (green)");
-  cmd->add_option("--blue", f->blue, "Primary URL (credentials: TANDEM_BLUE_*)")->required();
-  cmd->add_option("--green", f->green, "Secondary URL (credentials: TANDEM_GREEN_*)")->required();
+  f->clusters.add_to(*cmd);
   f->log.add_to(*cmd);
   cmd->add_option("--group", f->group, "Consumer group; loaders in one group share partitions")
       ->capture_default_str();
@@ -149,7 +125,6 @@ void register_load(CLI::App& app) {
   cmd->add_option("--workers", f->workers, "Concurrent bulk requests")->capture_default_str();
   cmd->add_option("--progress-s", f->progress_s, "Seconds between progress lines (0: none)")
       ->capture_default_str();
-  cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
   cmd->add_option("--instance-id", f->instance_id,
                   "Kafka static group membership (group.instance.id): a loader restarted "
                   "with the same id takes its partitions back at once instead of after the "

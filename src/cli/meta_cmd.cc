@@ -25,9 +25,7 @@ namespace {
 constexpr int kExitConflicts = 5;
 
 struct MetaFlags {
-  std::string blue, green;
-  std::string blue_env = "TANDEM_BLUE", green_env = "TANDEM_GREEN";
-  int timeout_ms = 60000;
+  BlueGreenFlags clusters;
   std::string index = "*";
   std::string templates = "*";
   bool no_templates = false;
@@ -47,25 +45,8 @@ class StoreKeyValue final : public meta::KeyValue {
   state::Store& s_;
 };
 
-Result<std::unique_ptr<es::Client>> connect_cluster(const std::string& label,
-                                                    const std::string& url, const std::string& env,
-                                                    int timeout_ms) {
-  ClusterFlags f;
-  f.url = url;
-  f.env_prefix = env;
-  f.timeout_ms = timeout_ms;
-  TANDEM_ASSIGN_OR_RETURN(auto opts, f.client_options());
-  return es::connect(label, opts);
-}
-
 void add_common(CLI::App& cmd, MetaFlags& f) {
-  cmd.add_option("--blue", f.blue, "Primary (source) cluster URL")->required();
-  cmd.add_option("--green", f.green, "Secondary (target) cluster URL")->required();
-  cmd.add_option("--blue-auth-env", f.blue_env, "Env prefix of blue's credentials/TLS files")
-      ->capture_default_str();
-  cmd.add_option("--green-auth-env", f.green_env, "Env prefix of green's credentials/TLS files")
-      ->capture_default_str();
-  cmd.add_option("--timeout-ms", f.timeout_ms, "Request timeout")->capture_default_str();
+  f.clusters.add_to(cmd);
   cmd.add_option("--index", f.index, "Index pattern (comma list, -exclusions)")
       ->capture_default_str();
 }
@@ -76,12 +57,10 @@ void add_plan_flags(CLI::App& cmd, MetaFlags& f) {
 }
 
 int run(const MetaFlags& f, const std::string& what) {
-  auto blue = connect_cluster("blue", f.blue, f.blue_env, f.timeout_ms);
-  if (!blue.is_ok()) return fail(blue.status());
-  auto green = connect_cluster("green", f.green, f.green_env, f.timeout_ms);
-  if (!green.is_ok()) return fail(green.status());
-  es::Client& b = **blue;
-  es::Client& g = **green;
+  auto clusters = f.clusters.connect();
+  if (!clusters.is_ok()) return fail(clusters.status());
+  es::Client& b = *clusters->blue;
+  es::Client& g = *clusters->green;
 
   std::unique_ptr<state::Store> store;
   if (!f.state.empty()) {

@@ -98,16 +98,21 @@ Result<Ctx> open_ctx(const MigrateFlags& f) {
   return c;
 }
 
+// A plan's cluster, connected the CLI's one way (ClusterFlags): the
+// plan's TLS settings win over the environment's.
 Result<std::unique_ptr<es::Client>> connect_cluster(const std::string& label,
                                                     const migrate::ClusterSpec& spec,
                                                     int timeout_ms) {
-  auto o = env_client_options(spec.url, spec.env_prefix, timeout_ms);
+  ClusterFlags f;
+  f.url = spec.url;
+  f.env_prefix = spec.env_prefix;
+  f.ca_file = spec.tls.ca_file;
+  f.cert_file = spec.tls.cert_file;
+  f.key_file = spec.tls.key_file;
+  f.insecure = spec.tls.insecure;
+  f.timeout_ms = timeout_ms;
+  auto o = f.client_options();
   if (!o.is_ok()) return o.status().context(label);
-  // The plan's TLS settings win over the environment's.
-  if (!spec.tls.ca_file.empty()) o->tls.ca_file = spec.tls.ca_file;
-  if (!spec.tls.cert_file.empty()) o->tls.cert_file = spec.tls.cert_file;
-  if (!spec.tls.key_file.empty()) o->tls.key_file = spec.tls.key_file;
-  if (spec.tls.insecure) o->tls.insecure = true;
   return es::connect(label, *o);
 }
 
@@ -393,8 +398,8 @@ int run_start(const MigrateFlags& f) {
   const int64_t t0 = migrate::now_ms();
   uint64_t docs = 0;
   for (const auto& pattern : c.plan.indices) {
-    load::EsSinkOptions so;
-    auto sink = load::make_es_sink(**blue, **green, so);
+    apply::EsSinkOptions so;
+    auto sink = apply::make_es_sink(**blue, **green, so);
     backfill::Options o;
     o.job = "migrate-" + c.plan.name;
     o.index_pattern = pattern;

@@ -40,9 +40,7 @@ struct VerifyFlags {
   int recheck_attempts = 3;
   size_t max_docs = 500'000;
   std::vector<std::string> ignore_fields;
-  std::string blue, green;
-  std::string blue_env = "TANDEM_BLUE", green_env = "TANDEM_GREEN";
-  int timeout_ms = 60000;
+  BlueGreenFlags clusters;
   std::string index = "*";
   std::string state;
   int64_t epoch = -1;  // -1: from the state store ("epoch" key), else 0
@@ -51,17 +49,6 @@ struct VerifyFlags {
   size_t max_ids = 2'000'000;
   size_t recheck_limit = 10'000;
 };
-
-Result<std::unique_ptr<es::Client>> connect_cluster(const std::string& label,
-                                                    const std::string& url, const std::string& env,
-                                                    int timeout_ms) {
-  ClusterFlags f;
-  f.url = url;
-  f.env_prefix = env;
-  f.timeout_ms = timeout_ms;
-  TANDEM_ASSIGN_OR_RETURN(auto opts, f.client_options());
-  return es::connect(label, opts);
-}
 
 Result<Epoch> epoch_from(state::Store& store) {
   TANDEM_ASSIGN_OR_RETURN(auto v, store.get("epoch"));
@@ -74,43 +61,43 @@ Result<Epoch> epoch_from(state::Store& store) {
   return Epoch(e);
 }
 
-// Repair's versioned path: the loader's reconcile (load::Applier), which
+// Repair's versioned path: the loader's reconcile (apply::Applier), which
 // reads the secondary, then the primary, and writes what the primary has
 // with the external version of its _seq_no (or a versioned delete).
 class ApplierRepairer final : public verify::Repairer {
  public:
   ApplierRepairer(es::Client& primary, es::Client& secondary, state::Store* store, Epoch epoch)
-      : sink_(load::make_es_sink(primary, secondary, sink_opts())),
+      : sink_(apply::make_es_sink(primary, secondary, sink_opts())),
         applier_(*sink_, store, counters_, apply_opts(epoch), &stop_on_signals()),
         epoch_(epoch) {}
 
   Result<std::vector<verify::RepairFate>> reconcile(const std::vector<es::DocRef>& refs) override {
-    std::vector<load::Settled> fates;
+    std::vector<apply::Settled> fates;
     TANDEM_RETURN_IF_ERROR(applier_.reconcile_docs(refs, epoch_, &fates));
     std::vector<verify::RepairFate> out;
     for (auto f : fates) {
-      out.push_back(f == load::Settled::kApplied        ? verify::RepairFate::kApplied
-                    : f == load::Settled::kAlreadyNewer ? verify::RepairFate::kAlreadyNewer
-                                                        : verify::RepairFate::kFailed);
+      out.push_back(f == apply::Settled::kApplied        ? verify::RepairFate::kApplied
+                    : f == apply::Settled::kAlreadyNewer ? verify::RepairFate::kAlreadyNewer
+                                                         : verify::RepairFate::kFailed);
     }
     return out;
   }
 
  private:
-  static load::EsSinkOptions sink_opts() {
-    load::EsSinkOptions o;
+  static apply::EsSinkOptions sink_opts() {
+    apply::EsSinkOptions o;
     o.create_missing_indices = false;  // repair fixes documents, not indices
     return o;
   }
-  static load::ApplyOptions apply_opts(Epoch e) {
-    load::ApplyOptions o;
+  static apply::ApplyOptions apply_opts(Epoch e) {
+    apply::ApplyOptions o;
     o.dlq_source = "verify";
     o.reconcile_epoch = e;
     return o;
   }
-  std::unique_ptr<load::Sink> sink_;
-  load::Counters counters_;
-  load::Applier applier_;
+  std::unique_ptr<apply::Sink> sink_;
+  apply::Counters counters_;
+  apply::Applier applier_;
   Epoch epoch_;
 };
 
@@ -135,10 +122,10 @@ int run(const VerifyFlags& f) {
         Status(Code::kInvalidArgument,
                "--direction must be blue-to-green or green-to-blue, not '" + f.direction + "'"));
   }
-  auto blue = connect_cluster("blue", f.blue, f.blue_env, f.timeout_ms);
-  if (!blue.is_ok()) return fail(blue.status());
-  auto green = connect_cluster("green", f.green, f.green_env, f.timeout_ms);
-  if (!green.is_ok()) return fail(green.status());
+  auto clusters = f.clusters.connect();
+  if (!clusters.is_ok()) return fail(clusters.status());
+  std::unique_ptr<es::Client>& blue = clusters->blue;
+  std::unique_ptr<es::Client>& green = clusters->green;
 
   std::unique_ptr<state::Store> store;
   Epoch epoch(0);
@@ -162,8 +149,8 @@ int run(const VerifyFlags& f) {
   }
   if (f.deep) {
     const bool swap = f.direction == "green-to-blue";
-    es::Client& primary = swap ? **green : **blue;
-    es::Client& secondary = swap ? **blue : **green;
+    es::Client& primary = swap ? *green : *blue;
+    es::Client& secondary = swap ? *blue : *green;
     verify::DeepOptions d;
     d.index_pattern = f.index;
     d.epoch = epoch;
@@ -210,7 +197,7 @@ int run(const VerifyFlags& f) {
   o.recheck_limit = f.recheck_limit;
   o.epoch = epoch;
   o.dead_letters = std::move(dead_letters);
-  auto rep = verify::quick(**blue, **green, o);
+  auto rep = verify::quick(*blue, *green, o);
   if (!rep.is_ok()) return fail(rep.status());
   if (store) {
     verify::LastResult lr{"quick",
@@ -232,9 +219,7 @@ int run(const VerifyFlags& f) {
 }
 
 struct CompareFlags {
-  std::string blue, green;
-  std::string blue_env = "TANDEM_BLUE", green_env = "TANDEM_GREEN";
-  int timeout_ms = 60000;
+  BlueGreenFlags clusters;
   std::string queries;
   std::string direction = "blue-to-green";
   std::string state;
@@ -257,15 +242,15 @@ int run_compare(const CompareFlags& f) {
   auto qs = verify::parse_queries(ss.str());
   if (!qs.is_ok()) return fail(qs.status().context("'" + f.queries + "'"));
   if (qs->empty()) return fail(Status(Code::kInvalidArgument, "no queries in '" + f.queries + "'"));
-  auto blue = connect_cluster("blue", f.blue, f.blue_env, f.timeout_ms);
-  if (!blue.is_ok()) return fail(blue.status());
-  auto green = connect_cluster("green", f.green, f.green_env, f.timeout_ms);
-  if (!green.is_ok()) return fail(green.status());
+  auto clusters = f.clusters.connect();
+  if (!clusters.is_ok()) return fail(clusters.status());
+  std::unique_ptr<es::Client>& blue = clusters->blue;
+  std::unique_ptr<es::Client>& green = clusters->green;
   const bool swap = f.direction == "green-to-blue";
   verify::CompareOptions o;
   o.tolerance = f.tolerance;
   o.top = f.top;
-  auto rep = verify::compare(swap ? **green : **blue, swap ? **blue : **green, *qs, o);
+  auto rep = verify::compare(swap ? *green : *blue, swap ? *blue : *green, *qs, o);
   if (!rep.is_ok()) return fail(rep.status());
   if (!f.state.empty()) {
     auto st = state::open_store(f.state);
@@ -283,13 +268,7 @@ int run_compare(const CompareFlags& f) {
 void register_compare(CLI::App& app) {
   auto* cmd = app.add_subcommand("compare", "Replay read queries on both clusters; match rate");
   auto f = std::make_shared<CompareFlags>();
-  cmd->add_option("--blue", f->blue, "Blue cluster URL")->required();
-  cmd->add_option("--green", f->green, "Green cluster URL")->required();
-  cmd->add_option("--blue-auth-env", f->blue_env, "Env prefix of blue's credentials/TLS files")
-      ->capture_default_str();
-  cmd->add_option("--green-auth-env", f->green_env, "Env prefix of green's credentials/TLS files")
-      ->capture_default_str();
-  cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
+  f->clusters.add_to(*cmd);
   cmd->add_option("--queries", f->queries,
                   "JSON lines: {\"method\":..,\"path\":..,\"body\":..} (reads only)")
       ->required();
@@ -335,13 +314,7 @@ void register_verify(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--ignore-field", f->ignore_fields,
                   "Deep: dotted _source path left out of the comparison (repeatable)");
-  cmd->add_option("--blue", f->blue, "Primary cluster URL")->required();
-  cmd->add_option("--green", f->green, "Secondary cluster URL")->required();
-  cmd->add_option("--blue-auth-env", f->blue_env, "Env prefix of blue's credentials/TLS files")
-      ->capture_default_str();
-  cmd->add_option("--green-auth-env", f->green_env, "Env prefix of green's credentials/TLS files")
-      ->capture_default_str();
-  cmd->add_option("--timeout-ms", f->timeout_ms, "Request timeout")->capture_default_str();
+  f->clusters.add_to(*cmd);
   cmd->add_option("--index", f->index, "Index pattern")->capture_default_str();
   cmd->add_option("--state", f->state, "State store (dead letters explain differences; epoch)");
   cmd->add_option("--epoch", f->epoch, "Epoch of the versions on green (default: state, else 0)");

@@ -28,9 +28,7 @@ struct TrafficArgs {
 };
 
 int run_seed(const SeedArgs& a) {
-  auto o = a.cluster.client_options();
-  if (!o.is_ok()) return fail(o.status());
-  auto es = es::connect("seed target", *o);
+  auto es = a.cluster.connect("seed target");
   if (!es.is_ok()) return fail(es.status());
   const auto start = std::chrono::steady_clock::now();
   Status s = workload::seed_catalog(**es, IndexName{a.index}, a.opts);
@@ -57,8 +55,8 @@ int run_traffic(TrafficArgs a) {
       "traffic: {} requests in {:.1f}s ({:.0f}/s): {} creates, {} auto-id creates, {} updates, "
       "{} deletes, {} recreates, {} searches; {} transport/5xx errors, {} unexpected 4xx\n",
       stats.total(), secs, stats.total() / std::max(secs, 1e-3), stats.creates.load(),
-      stats.auto_creates.load(), stats.updates.load(), stats.deletes.load(),
-      stats.recreates.load(), stats.searches.load(), stats.errors.load(), stats.rejected.load());
+      stats.auto_creates.load(), stats.updates.load(), stats.deletes.load(), stats.recreates.load(),
+      stats.searches.load(), stats.errors.load(), stats.rejected.load());
   return stats.errors.load() == 0 ? 0 : 1;
 }
 
@@ -80,7 +78,8 @@ void register_workload(CLI::App& app) {
   });
 
   auto traffic = std::make_shared<TrafficArgs>();
-  auto* t = wl->add_subcommand("traffic", "Mixed writes and searches over HTTP (e.g. via the proxy)");
+  auto* t =
+      wl->add_subcommand("traffic", "Mixed writes and searches over HTTP (e.g. via the proxy)");
   traffic->target.add_to(*t, "url");
   t->add_option("--index", traffic->index)->capture_default_str();
   t->add_option("--seconds", traffic->seconds, "Run time; SIGTERM stops early")

@@ -6,6 +6,7 @@
 
 #include "es/es.h"
 #include "es/internal.h"
+#include "event/event.h"
 
 namespace tandem::es {
 
@@ -14,13 +15,13 @@ void BulkBuilder::action(std::string_view op, const IndexName& idx, const DocId&
   body_ += "{\"";
   body_ += op;
   body_ += "\":{\"_index\":";
-  internal::append_json_quoted(body_, idx.get());
+  event::append_json_string(body_, idx.get());
   if (with_type_) body_ += ",\"_type\":\"_doc\"";
   body_ += ",\"_id\":";
-  internal::append_json_quoted(body_, id.get());
+  event::append_json_string(body_, id.get());
   if (routing) {
     body_ += ",\"routing\":";
-    internal::append_json_quoted(body_, *routing);
+    event::append_json_string(body_, *routing);
   }
   if (v) {
     body_ += ",\"version\":";

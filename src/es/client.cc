@@ -11,7 +11,7 @@
 
 namespace tandem::es {
 
-using internal::pct_encode;
+using detail::pct_encode;
 
 namespace {
 
@@ -64,7 +64,7 @@ uint64_t u64_or(const nlohmann::json& j, const char* k) {
   if (it == j.end() || it->is_null()) return 0;
   if (it->is_number_unsigned() || it->is_number_integer()) return it->get<uint64_t>();
   if (it->is_string()) {
-    auto v = internal::parse_int(it->get<std::string>());
+    auto v = detail::parse_int(it->get<std::string>());
     return v && *v > 0 ? static_cast<uint64_t>(*v) : 0;
   }
   return 0;
@@ -122,7 +122,7 @@ Status Client::error_from(const http::Response& r, std::string_view index,
   std::string msg = where + ": " + error_summary(r.body) + " (" + std::to_string(r.status) + ")";
   if (r.status == 401) {
     const std::string& configured = http_->options().env_prefix;
-    std::string p = configured.empty() ? internal::env_prefix(label_) : configured;
+    std::string p = configured.empty() ? detail::env_prefix(label_) : configured;
     msg += ": check " + p + "_USERNAME/" + p + "_PASSWORD or " + p + "_API_KEY";
   }
   Status s(code_for_http_status(r.status), std::move(msg));
@@ -257,6 +257,32 @@ Status Client::put_settings(const IndexName& idx, const nlohmann::json& settings
   return Status::ok();
 }
 
+Result<bool> Client::index_exists(const IndexName& idx) {
+  TANDEM_ASSIGN_OR_RETURN(auto r, send(make_req("HEAD", idx_path(idx))));
+  if (r.status == 404) return false;
+  if (!is_2xx(r.status)) return error_from(r, idx.get());
+  return true;
+}
+
+Result<nlohmann::json> Client::get_settings(const IndexName& idx, std::string_view names) {
+  TANDEM_ASSIGN_OR_RETURN(
+      auto r, send(make_req("GET", idx_path(idx) + "/_settings/" + pct_encode(names, ",*") +
+                                       "?flat_settings=true")));
+  if (!is_2xx(r.status)) return error_from(r, idx.get());
+  TANDEM_ASSIGN_OR_RETURN(
+      auto j, parse_json(r.body, "cluster '" + label_ + "' index '" + idx.get() + "' settings"));
+  if (!j.is_object())
+    return Status(Code::kProtocol, "cluster '" + label_ + "': settings of index '" + idx.get() +
+                                       "' are not an object");
+  nlohmann::json out = nlohmann::json::object();
+  for (auto& [name, body] : j.items()) {
+    out[name] = body.is_object() && body.contains("settings") && body["settings"].is_object()
+                    ? body["settings"]
+                    : nlohmann::json::object();
+  }
+  return out;
+}
+
 Result<nlohmann::json> Client::get_aliases() {
   return call("GET", "/_alias");
 }
@@ -382,13 +408,13 @@ Status parse_get(std::string_view body, Doc* d) {
   };
   if (auto e = parser.iterate(padded).get(doc)) return fail(e);
   if (auto e = doc.get_object().get(root)) return fail(e);
-  if (auto e = internal::parse_doc_fields(root, d)) return fail(e);
+  if (auto e = detail::parse_doc_fields(root, d)) return fail(e);
   return Status::ok();
 }
 
 }  // namespace
 
-Status internal::parse_mget(std::string_view body, const std::string& label,
+Status detail::parse_mget(std::string_view body, const std::string& label,
                             std::vector<Doc>* out) {
   simdjson::padded_string padded(body);
   od::parser parser;
@@ -407,7 +433,7 @@ Status internal::parse_mget(std::string_view body, const std::string& label,
     if (auto e = entry.get_object().get(o)) return fail(e);
     Doc d;
     std::string error;
-    if (auto e = internal::parse_doc_fields(o, &d, {&error})) return fail(e);
+    if (auto e = detail::parse_doc_fields(o, &d, {&error})) return fail(e);
     if (!error.empty()) {
       auto j = nlohmann::json::parse(error, nullptr, false);
       const std::string type = j.is_object() ? str_or(j, "type") : "";
@@ -484,7 +510,7 @@ Result<std::vector<Doc>> Client::mget(const std::vector<DocRef>& refs) {
   if (!is_2xx(r.status)) return error_from(r);
   std::vector<Doc> got;
   got.reserve(batched.size());
-  TANDEM_RETURN_IF_ERROR(internal::parse_mget(r.body, label_, &got));
+  TANDEM_RETURN_IF_ERROR(detail::parse_mget(r.body, label_, &got));
   if (got.size() != batched.size()) {
     return Status(Code::kProtocol, "cluster '" + label_ + "': _mget answered " +
                                        std::to_string(got.size()) + " documents for " +
@@ -583,11 +609,11 @@ Result<ClusterInfo> detect_without_root(http::Client& http, const std::string& w
 
 Result<std::unique_ptr<Client>> connect(std::string label, std::unique_ptr<http::Client> http) {
   const http::ClientOptions& o = http->options();
-  std::string url = internal::url_string(o.url);
+  std::string url = detail::url_string(o.url);
   std::string where = "cluster '" + label + "' at " + url;
   // The prefix the credentials really came from, when the caller says so;
   // else the conventional one for the label (TANDEM_BLUE for "blue").
-  std::string prefix = o.env_prefix.empty() ? internal::env_prefix(label) : o.env_prefix;
+  std::string prefix = o.env_prefix.empty() ? detail::env_prefix(label) : o.env_prefix;
   http::Request q;
   q.method = "GET";
   q.target = "/";

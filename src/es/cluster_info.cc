@@ -37,7 +37,7 @@ std::optional<Version> Version::parse(std::string_view text) {
     if (n == 3) return std::nullopt;
     size_t dot = core.find('.');
     std::string_view piece = core.substr(0, dot);
-    auto num = internal::parse_int(piece);
+    auto num = detail::parse_int(piece);
     if (!num || *num < 0 || *num > 100000 || piece.front() == '+' || piece.front() == '-') {
       return std::nullopt;
     }

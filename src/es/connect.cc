@@ -7,7 +7,7 @@
 namespace tandem::es {
 
 Result<std::unique_ptr<Client>> connect(std::string label, http::ClientOptions opts) {
-  std::string where = "cluster '" + label + "' at " + internal::url_string(opts.url);
+  std::string where = "cluster '" + label + "' at " + detail::url_string(opts.url);
   auto http = http::make_client(std::move(opts));
   if (!http.is_ok()) return http.status().context(where);
   return connect(std::move(label), std::move(http).value());

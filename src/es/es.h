@@ -112,8 +112,8 @@ struct VersionSpec {
 // Action lines use "routing" / "version" / "version_type" (accepted by 6.x,
 // required by 7.x+); with_type adds "_type":"_doc" for 6.x clusters (use
 // for_cluster to pick it from the capability table).
-// Index names and ids are JSON-escaped (quotes, backslashes, control
-// characters). JSON cannot carry bytes that are not UTF-8: an id with
+// Index names and ids are JSON-escaped by event::append_json_string, the
+// one escaper. JSON cannot carry bytes that are not UTF-8: an id with
 // invalid UTF-8 has each malformed sequence replaced by U+FFFD, which is
 // what Elasticsearch itself stores for such an id sent in a URL (it decodes
 // paths as UTF-8 with replacement), so no such id can exist there verbatim.
@@ -157,10 +157,6 @@ class BulkBuilder {
   size_t count_ = 0;
   size_t unversioned_ = 0;
 };
-
-// JSON string literal (with quotes) for raw bytes; see BulkBuilder for how
-// invalid UTF-8 is handled.
-std::string json_quote(std::string_view raw);
 
 struct BulkItem {
   std::string op;  // index / create / update / delete
@@ -282,6 +278,12 @@ class Client final {
   Status create_index(const IndexName& idx, const nlohmann::json& body);
   Status delete_index(const IndexName& idx);
   Status put_settings(const IndexName& idx, const nlohmann::json& settings);
+  // HEAD /idx: whether the index (or an alias of that name) exists.
+  Result<bool> index_exists(const IndexName& idx);
+  // GET /idx/_settings/<names>?flat_settings=true: the named settings
+  // (comma-separated, wildcards allowed) of every index `idx` resolves to,
+  // as index -> {flat key -> value}. kNotFound when there is no such index.
+  Result<nlohmann::json> get_settings(const IndexName& idx, std::string_view names);
   Result<nlohmann::json> get_aliases();                  // GET /_alias
   Status update_aliases(const nlohmann::json& actions);  // POST /_aliases
   Result<nlohmann::json> get_legacy_templates();         // GET /_template

@@ -13,7 +13,7 @@
 #include "es/es.h"
 #include "http/http.h"
 
-namespace tandem::es::internal {
+namespace tandem::es::detail {
 
 // Percent-encodes a path segment or query value: everything but RFC 3986
 // unreserved characters and the bytes in `keep` is %XX-encoded.
@@ -25,9 +25,6 @@ std::string url_string(const http::Url& u);
 
 // "TANDEM_BLUE" for label "blue": the environment prefix for credentials.
 std::string env_prefix(std::string_view label);
-
-// Appends the JSON string literal for raw bytes (see BulkBuilder).
-void append_json_quoted(std::string& out, std::string_view raw);
 
 // Parses a non-negative or negative decimal integer; nullopt if malformed.
 std::optional<int64_t> parse_int(std::string_view s);
@@ -55,4 +52,4 @@ simdjson::error_code parse_doc_fields(simdjson::ondemand::object o, Doc* d, DocE
 // and id when the entry has them. Defined in client.cc.
 Status parse_mget(std::string_view body, const std::string& label, std::vector<Doc>* out);
 
-}  // namespace tandem::es::internal
+}  // namespace tandem::es::detail

@@ -88,7 +88,7 @@ Status parse_page(std::string_view body, Page* p) {
           od::object hit;
           if (auto e = h.get_object().get(hit)) return fail(e);
           Doc d;
-          if (auto e = internal::parse_doc_fields(hit, &d, {nullptr, &p->last_sort})) {
+          if (auto e = detail::parse_doc_fields(hit, &d, {nullptr, &p->last_sort})) {
             return fail(e);
           }
           p->docs.push_back(std::move(d));
@@ -138,7 +138,7 @@ Status release_context(Client& c, const IndexName& idx, const char* target,
 
 // Checks a search answer: expired contexts, shard failures, timeouts.
 Status check_page(Client& c, const IndexName& idx, const http::Response& r, Page* p) {
-  if (internal::mentions_missing_search_context(r.body) &&
+  if (detail::mentions_missing_search_context(r.body) &&
       (r.status == 404 || r.status >= 400 || r.body.find("\"failed\":0") == std::string::npos)) {
     return expired(c, idx, r.status);
   }
@@ -256,8 +256,8 @@ class ScrollScanner final : public Scanner {
     if (scroll_id_.empty()) {
       nlohmann::json b = base_body(c_, o_);
       b["sort"] = nlohmann::json::array({"_doc"});
-      q.target = "/" + internal::pct_encode(idx_.get(), "*,+") +
-                 "/_search?scroll=" + internal::pct_encode(o_.keep_alive);
+      q.target = "/" + detail::pct_encode(idx_.get(), "*,+") +
+                 "/_search?scroll=" + detail::pct_encode(o_.keep_alive);
       q.body = b.dump();
     } else {
       q.target = "/_search/scroll";
@@ -317,9 +317,9 @@ Result<std::unique_ptr<Scanner>> Client::scan(const IndexName& idx, const ScanOp
   const char* id_key = os ? "pit_id" : "id";
   http::Request q;
   q.method = "POST";
-  q.target = "/" + internal::pct_encode(idx.get(), "*,+") +
+  q.target = "/" + detail::pct_encode(idx.get(), "*,+") +
              (os ? "/_search/point_in_time?keep_alive=" : "/_pit?keep_alive=") +
-             internal::pct_encode(opts.keep_alive);
+             detail::pct_encode(opts.keep_alive);
   q.idempotent = true;  // an extra PIT just expires
   TANDEM_ASSIGN_OR_RETURN(auto r, send(std::move(q)));
   if (r.status < 200 || r.status >= 300) return error_from(r, idx.get());

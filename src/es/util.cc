@@ -11,7 +11,7 @@
 #include "es/internal.h"
 
 namespace tandem::es {
-namespace internal {
+namespace detail {
 
 std::string pct_encode(std::string_view raw, std::string_view keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -54,114 +54,6 @@ std::string env_prefix(std::string_view label) {
     }
   }
   return p;
-}
-
-namespace {
-
-// Length of the valid UTF-8 sequence at s[i], or 0 with *bad set to the
-// length of the maximal ill-formed subpart (>= 1) to replace with U+FFFD.
-size_t utf8_seq(std::string_view s, size_t i, size_t* bad) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  size_t need;
-  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;  // no surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    *bad = 1;
-    return 0;
-  }
-  size_t k = 1;
-  for (; k < need; ++k) {
-    if (i + k >= s.size()) break;
-    unsigned char x = b(i + k);
-    unsigned char l = (k == 1) ? lo : 0x80, h = (k == 1) ? hi : 0xBF;
-    if (x < l || x > h) break;
-  }
-  if (k == need) return need;
-  *bad = k;
-  return 0;
-}
-
-}  // namespace
-
-void append_json_quoted(std::string& out, std::string_view raw) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  size_t i = 0;
-  while (i < raw.size()) {
-    unsigned char c = static_cast<unsigned char>(raw[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      // Fast path for the common printable-ASCII run.
-      size_t j = i + 1;
-      while (j < raw.size()) {
-        unsigned char d = static_cast<unsigned char>(raw[j]);
-        if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
-        ++j;
-      }
-      out.append(raw.data() + i, j - i);
-      i = j;
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        ++i;
-        continue;
-      case '\\':
-        out += "\\\\";
-        ++i;
-        continue;
-      case '\n':
-        out += "\\n";
-        ++i;
-        continue;
-      case '\r':
-        out += "\\r";
-        ++i;
-        continue;
-      case '\t':
-        out += "\\t";
-        ++i;
-        continue;
-      case '\b':
-        out += "\\b";
-        ++i;
-        continue;
-      case '\f':
-        out += "\\f";
-        ++i;
-        continue;
-      default:
-        break;
-    }
-    if (c < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-      ++i;
-      continue;
-    }
-    size_t bad = 0;
-    size_t n = utf8_seq(raw, i, &bad);
-    if (n > 0) {
-      out.append(raw.data() + i, n);
-      i += n;
-    } else {
-      out += "\\ufffd";
-      i += bad;
-    }
-  }
-  out.push_back('"');
 }
 
 std::optional<int64_t> parse_int(std::string_view s) {
@@ -220,14 +112,7 @@ simdjson::error_code parse_doc_fields(simdjson::ondemand::object root, Doc* d, D
   return simdjson::SUCCESS;
 }
 
-}  // namespace internal
-
-std::string json_quote(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size() + 2);
-  internal::append_json_quoted(out, raw);
-  return out;
-}
+}  // namespace detail
 
 std::string sanitize_snippet(std::string_view text, size_t n) {
   std::string out;

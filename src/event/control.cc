@@ -2,7 +2,6 @@
 #include <simdjson.h>
 
 #include "event/event.h"
-#include "event/json_escape.h"
 
 namespace tandem::event {
 

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <limits>
 
-#include "event/json_escape.h"
 #include "event/murmur2.h"
 
 namespace tandem::event {

@@ -32,14 +32,14 @@ struct ChangeEvent {
   int format_version = kFormatVersion;
   Op op = Op::kIndex;
   IndexName index;
-  DocId id;                            // empty for meta events
+  DocId id;  // empty for meta events
   std::optional<std::string> routing;
-  SeqNo seq_no{-1};                    // -1 when unknown (reconcile, meta)
+  SeqNo seq_no{-1};  // -1 when unknown (reconcile, meta)
   PrimaryTerm primary_term{-1};
   Epoch epoch{0};
-  int64_t timestamp_ms = 0;            // wall clock at capture
-  std::string source;                  // raw JSON bytes (index ops)
-  std::string meta;                    // raw JSON bytes (meta ops)
+  int64_t timestamp_ms = 0;  // wall clock at capture
+  std::string source;        // raw JSON bytes (index ops)
+  std::string meta;          // raw JSON bytes (meta ops)
 
   bool operator==(const ChangeEvent&) const = default;
 };
@@ -79,5 +79,19 @@ struct FlipDecision {
 };
 std::string encode_decision(const FlipDecision& d);
 Result<FlipDecision> decode_decision(std::string_view bytes);
+
+// ---- JSON strings ----------------------------------------------------------
+// Appends `s` as a quoted JSON string: tandem's one JSON escaper, used for
+// the envelope, control records, bulk action lines and ES-style error
+// bodies. Escapes '"', '\\' and every control character below 0x20 as
+// \u00XX (one rule, no short forms, so the output is easy to state and to
+// golden-test). Everything else, including '/', DEL and non-ASCII UTF-8,
+// is copied as is. Bytes that are not valid UTF-8 are replaced by U+FFFD,
+// one per maximal ill-formed subpart (Unicode's recommended practice, as
+// ES and browsers do): JSON cannot carry them, and callers that need exact
+// bytes (document ids) check validate_utf8 first and use base64 instead.
+void append_json_string(std::string& out, std::string_view s);
+// append_json_string into a new string.
+std::string json_string(std::string_view s);
 
 }  // namespace tandem::event

@@ -1,8 +1,9 @@
-#include "event/json_escape.h"
-
+// The one JSON string escaper (declared in event.h).
 #include <simdjson.h>
 
 #include <cstdint>
+
+#include "event/event.h"
 
 namespace tandem::event {
 namespace {
@@ -28,29 +29,35 @@ void append_escaped_valid(std::string& out, std::string_view s) {
   out.append(s.data() + run, s.size() - run);
 }
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid
-// (overlongs, surrogates and > U+10FFFF are invalid, as in RFC 3629).
-size_t utf8_seq_len(std::string_view s, size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  auto cont = [&](size_t k) {
-    return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-  };
-  if (b0 < 0x80) return 1;
-  if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
-  if (b0 >= 0xE0 && b0 <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    const auto b1 = static_cast<unsigned char>(s[i + 1]);
-    if (b0 == 0xE0 && b1 < 0xA0) return 0;   // overlong
-    if (b0 == 0xED && b1 >= 0xA0) return 0;  // surrogate
-    return 3;
+// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF), or 0 with *bad set to the length of
+// the maximal ill-formed subpart there (>= 1), which becomes one U+FFFD.
+size_t utf8_seq(std::string_view s, size_t i, size_t* bad) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  size_t need;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 3;
+    if (c == 0xE0) lo = 0xA0;  // overlong
+    if (c == 0xED) hi = 0x9F;  // surrogate
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 4;
+    if (c == 0xF0) lo = 0x90;  // overlong
+    if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    *bad = 1;
+    return 0;
   }
-  if (b0 >= 0xF0 && b0 <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    const auto b1 = static_cast<unsigned char>(s[i + 1]);
-    if (b0 == 0xF0 && b1 < 0x90) return 0;   // overlong
-    if (b0 == 0xF4 && b1 >= 0x90) return 0;  // > U+10FFFF
-    return 4;
+  size_t k = 1;
+  for (; k < need && i + k < s.size(); ++k) {
+    const auto x = static_cast<unsigned char>(s[i + k]);
+    if (x < (k == 1 ? lo : 0x80) || x > (k == 1 ? hi : 0xBF)) break;
   }
+  if (k == need) return need;
+  *bad = k;
   return 0;
 }
 
@@ -61,13 +68,15 @@ void append_json_string(std::string& out, std::string_view s) {
   if (simdjson::validate_utf8(s.data(), s.size())) {
     append_escaped_valid(out, s);
   } else {
-    // Rare path: walk sequence by sequence, replacing invalid bytes.
+    // Rare path: walk sequence by sequence, replacing each maximal
+    // ill-formed subpart with one U+FFFD.
     size_t i = 0;
     while (i < s.size()) {
-      size_t n = utf8_seq_len(s, i);
+      size_t bad = 0;
+      size_t n = utf8_seq(s, i, &bad);
       if (n == 0) {
         out += "\xEF\xBF\xBD";  // U+FFFD
-        ++i;
+        i += bad;
       } else {
         append_escaped_valid(out, s.substr(i, n));
         i += n;
@@ -75,6 +84,13 @@ void append_json_string(std::string& out, std::string_view s) {
     }
   }
   out += '"';
+}
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_json_string(out, s);
+  return out;
 }
 
 }  // namespace tandem::event

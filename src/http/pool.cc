@@ -8,7 +8,7 @@ std::unique_ptr<Connection> ConnectionPool::take() {
   for (;;) {
     std::unique_ptr<Connection> conn;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (idle_.empty()) return nullptr;
       // LIFO: the most recently used connection is the least likely to have
       // been closed by the server.
@@ -29,7 +29,7 @@ void ConnectionPool::put(std::unique_ptr<Connection> conn) {
   conn->mark_idle();
   std::unique_ptr<Connection> evicted;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (idle_.size() >= max_idle_) {
       evicted = std::move(idle_.front());
       idle_.erase(idle_.begin());
@@ -39,7 +39,7 @@ void ConnectionPool::put(std::unique_ptr<Connection> conn) {
 }
 
 size_t ConnectionPool::idle_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return idle_.size();
 }
 

@@ -4,9 +4,9 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "core/mutex.h"
 #include "http/connection.h"
 
 namespace tandem::http::detail {
@@ -34,11 +34,11 @@ class ConnectionPool {
 
  private:
   const size_t max_idle_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   // Guarded by mu_: idle connections, oldest first. A connection is either
   // here or owned by exactly one thread inside Client::send, never both.
   // Connections are closed (destroyed) outside mu_ to keep the lock short.
-  std::vector<std::unique_ptr<Connection>> idle_;
+  std::vector<std::unique_ptr<Connection>> idle_ TANDEM_GUARDED_BY(mu_);
 };
 
 }  // namespace tandem::http::detail

@@ -9,7 +9,7 @@ int64_t CommitTracker::next_of(const Part& s) {
 }
 
 void CommitTracker::add(Partition p, Offset o) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   Part& s = parts_[p];
   if (o.get() <= s.max_seen) {
     // Rewind: allow the position to move back to what is really done.
@@ -21,7 +21,7 @@ void CommitTracker::add(Partition p, Offset o) {
 }
 
 void CommitTracker::done(Partition p, Offset o) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   auto it = parts_.find(p);
   assert(it != parts_.end() && "done() for a partition never added");
   if (it == parts_.end()) return;
@@ -29,7 +29,7 @@ void CommitTracker::done(Partition p, Offset o) {
 }
 
 std::map<Partition, Offset> CommitTracker::take_committable() {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   std::map<Partition, Offset> out;
   for (auto& [p, s] : parts_) {
     int64_t n = next_of(s);
@@ -43,19 +43,19 @@ std::map<Partition, Offset> CommitTracker::take_committable() {
 }
 
 std::map<Partition, Offset> CommitTracker::positions() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   std::map<Partition, Offset> out;
   for (const auto& [p, s] : parts_) out.emplace(p, Offset(next_of(s)));
   return out;
 }
 
 void CommitTracker::forget_reported() {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   for (auto& [p, s] : parts_) s.reported = -1;
 }
 
 size_t CommitTracker::pending() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return pending_;
 }
 

@@ -20,9 +20,9 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <set>
 
+#include "core/mutex.h"
 #include "core/types.h"
 
 namespace tandem::load {
@@ -47,9 +47,9 @@ class CommitTracker {
     int64_t reported = -1;  // last next-offset handed to take_committable
   };
   static int64_t next_of(const Part& s);
-  mutable std::mutex mu_;
-  std::map<Partition, Part> parts_;
-  size_t pending_ = 0;
+  mutable Mutex mu_;
+  std::map<Partition, Part> parts_ TANDEM_GUARDED_BY(mu_);
+  size_t pending_ TANDEM_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tandem::load

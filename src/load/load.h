@@ -48,7 +48,7 @@ struct LoaderOptions {
   // How long in-flight bulks may finish after stop() before they are
   // abandoned (abandoned = not committed = redelivered later).
   std::chrono::milliseconds stop_grace{10000};
-  ApplyOptions apply;
+  apply::ApplyOptions apply;
   // When set, events it refuses are settled without being applied: the
   // reverse-replication origin filter (an event is never applied to the
   // cluster that produced it; docs/cutover.md).
@@ -97,7 +97,7 @@ class Loader {
 
 // `consumer`, `sink` and `store` must outlive the loader. `store` holds dead
 // letters and verify marks.
-std::unique_ptr<Loader> make_loader(log::Consumer& consumer, Sink& sink, state::Store& store,
+std::unique_ptr<Loader> make_loader(log::Consumer& consumer, apply::Sink& sink, state::Store& store,
                                     LoaderOptions opts);
 
 // One progress line: "load applied=... 409s=... dlq=... lag=...".

@@ -4,15 +4,14 @@
 #include <unistd.h>
 
 #include <cassert>
-#include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "core/mutex.h"
 #include "load/load.h"
 
 namespace tandem::load {
@@ -21,14 +20,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Batch {
-  std::vector<Item> items;
+  std::vector<apply::Item> items;
   std::vector<std::pair<Partition, Offset>> positions;  // one per item
   size_t record_bytes = 0;
 };
 
 class LoaderImpl final : public Loader {
  public:
-  LoaderImpl(log::Consumer& c, Sink& sink, state::Store& store, LoaderOptions o)
+  LoaderImpl(log::Consumer& c, apply::Sink& sink, state::Store& store, LoaderOptions o)
       : consumer_(c), sink_(sink), store_(store), o_(std::move(o)) {
     assert(o_.workers >= 1);
     if (o_.workers < 1) o_.workers = 1;
@@ -59,7 +58,7 @@ class LoaderImpl final : public Loader {
     s.meta_applied = c_.meta_applied;
     s.bulks = c_.bulks;
     {
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       s.inflight_events = inflight_events_;
       s.inflight_bytes = inflight_bytes_;
     }
@@ -83,7 +82,7 @@ class LoaderImpl final : public Loader {
     Status cs = commit();
     Status result = st.is_ok() ? cs : st;
     {
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       if (!fatal_.is_ok()) result = fatal_;
     }
     // One summary line, whatever ended the run; the lag is read after the
@@ -109,7 +108,7 @@ class LoaderImpl final : public Loader {
       if (!wait_for_room()) break;
       size_t room;
       {
-        std::lock_guard<std::mutex> g(mu_);
+        MutexLock g(mu_);
         room = o_.max_inflight_events - inflight_events_;
       }
       auto polled = consumer_.poll(std::min(room, o_.bulk_docs), o_.poll_timeout);
@@ -164,7 +163,7 @@ class LoaderImpl final : public Loader {
     ++polled_;
     tracker_.add(rec.partition, rec.offset);
     {
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       ++inflight_events_;
       inflight_bytes_ += rec.value.size();
     }
@@ -197,8 +196,8 @@ class LoaderImpl final : public Loader {
       // it waits (a mapping must exist before the documents that use it).
       flush_batch();
       if (!wait_drained_except_one()) return Status::ok();  // stopping
-      Applier a(sink_, &store_, c_, o_.apply, &stop_);
-      Item it{std::move(*ev), std::move(rec.value), std::nullopt};
+      apply::Applier a(sink_, &store_, c_, o_.apply, &stop_);
+      apply::Item it{std::move(*ev), std::move(rec.value), std::nullopt};
       auto r = a.apply_meta(it);
       if (!r.is_ok()) {
         if (stopping()) return Status::ok();  // not settled: redelivered later
@@ -208,7 +207,7 @@ class LoaderImpl final : public Loader {
       settle(rec.partition, rec.offset, bytes);
       return Status::ok();
     }
-    cur_.items.push_back(Item{std::move(*ev), std::move(rec.value), std::nullopt});
+    cur_.items.push_back(apply::Item{std::move(*ev), std::move(rec.value), std::nullopt});
     cur_.positions.emplace_back(rec.partition, rec.offset);
     cur_.record_bytes += bytes;
     if (cur_.record_bytes >= o_.bulk_bytes || cur_.items.size() >= o_.bulk_docs) flush_batch();
@@ -217,14 +216,14 @@ class LoaderImpl final : public Loader {
 
   void flush_batch() {
     if (cur_.items.empty()) return;
-    std::unique_lock<std::mutex> g(mu_);
+    MutexLock g(mu_);
     // Bounded queue: wait for a worker to pick something up.
     while (queue_.size() >= static_cast<size_t>(o_.workers) * 2) {
       if (abort_ || (stopping() && failed_)) {
         cur_ = Batch{};  // never settled, never committed: redelivered later
         return;
       }
-      cv_.wait_for(g, std::chrono::milliseconds(100));
+      cv_.wait_for(mu_, std::chrono::milliseconds(100));
     }
     queue_.push_back(std::move(cur_));
     cur_ = Batch{};
@@ -232,12 +231,12 @@ class LoaderImpl final : public Loader {
   }
 
   void worker() {
-    Applier a(sink_, &store_, c_, o_.apply, &abort_);
+    apply::Applier a(sink_, &store_, c_, o_.apply, &abort_);
     for (;;) {
       Batch b;
       {
-        std::unique_lock<std::mutex> g(mu_);
-        cv_.wait(g, [&] { return !queue_.empty() || quit_; });
+        MutexLock g(mu_);
+        while (queue_.empty() && !quit_) cv_.wait(mu_);
         if (queue_.empty()) return;
         b = std::move(queue_.front());
         queue_.pop_front();
@@ -250,20 +249,20 @@ class LoaderImpl final : public Loader {
           settle(b.positions[i].first, b.positions[i].second, b.items[i].encoded.size());
         }
       } else if (!abort_) {
-        std::lock_guard<std::mutex> g(mu_);
+        MutexLock g(mu_);
         if (fatal_.is_ok()) fatal_ = s;
         failed_ = true;
       }
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       --busy_;
       cv_.notify_all();
     }
   }
 
-  Status apply_batch(Applier& a, const Batch& b) {
+  Status apply_batch(apply::Applier& a, const Batch& b) {
     // External versions make the order of application within a batch
     // irrelevant, so reconciles go together (two _mget and one bulk).
-    std::vector<const Item*> data, reconciles;
+    std::vector<const apply::Item*> data, reconciles;
     data.reserve(b.items.size());
     for (const auto& it : b.items) {
       if (it.ev.op == event::Op::kReconcile || a.needs_reconcile(it)) {
@@ -279,54 +278,55 @@ class LoaderImpl final : public Loader {
   void settle(Partition p, Offset o, size_t bytes) {
     tracker_.done(p, o);
     ++settled_;
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     --inflight_events_;
     inflight_bytes_ -= std::min(bytes, inflight_bytes_);
     cv_.notify_all();
   }
 
   bool wait_for_room() {
-    std::unique_lock<std::mutex> g(mu_);
-    auto full = [&] {
-      return inflight_events_ >= o_.max_inflight_events || inflight_bytes_ >= o_.max_inflight_bytes;
-    };
+    MutexLock g(mu_);
     if (!full()) return true;
     auto t0 = Clock::now();
-    while (full() && !stopping()) cv_.wait_for(g, std::chrono::milliseconds(100));
+    while (full() && !stopping()) cv_.wait_for(mu_, std::chrono::milliseconds(100));
     paused_ms_ += static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
     return !stopping();
   }
 
+  bool full() const TANDEM_REQUIRES(mu_) {
+    return inflight_events_ >= o_.max_inflight_events || inflight_bytes_ >= o_.max_inflight_bytes;
+  }
+
   // Waits until every polled record except the one being handled is
   // settled. false when stopping.
   bool wait_drained_except_one() {
-    std::unique_lock<std::mutex> g(mu_);
+    MutexLock g(mu_);
     while (inflight_events_ > 1) {
       if (stopping()) return false;
-      cv_.wait_for(g, std::chrono::milliseconds(100));
+      cv_.wait_for(mu_, std::chrono::milliseconds(100));
     }
     return true;
   }
 
   void wait_drained(std::chrono::milliseconds limit) {
-    std::unique_lock<std::mutex> g(mu_);
+    MutexLock g(mu_);
     auto until = Clock::now() + limit;
     while ((!queue_.empty() || busy_ > 0) && (limit.count() == 0 || Clock::now() < until)) {
       if (failed_) return;
-      cv_.wait_for(g, std::chrono::milliseconds(50));
+      cv_.wait_for(mu_, std::chrono::milliseconds(50));
       if (limit.count() == 0 && stopping()) return;
     }
   }
 
   bool idle() {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     return inflight_events_ == 0 && queue_.empty() && busy_ == 0 && cur_.items.empty();
   }
 
   void shutdown_workers() {
     {
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(mu_);
       quit_ = true;
       cv_.notify_all();
     }
@@ -366,21 +366,21 @@ class LoaderImpl final : public Loader {
   }
 
   log::Consumer& consumer_;
-  Sink& sink_;
+  apply::Sink& sink_;
   state::Store& store_;
   LoaderOptions o_;
-  Counters c_;
+  apply::Counters c_;
   CommitTracker tracker_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Batch> queue_;
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Batch> queue_ TANDEM_GUARDED_BY(mu_);
   std::vector<std::thread> workers_;
-  int busy_ = 0;
-  bool quit_ = false;
-  size_t inflight_events_ = 0;
-  size_t inflight_bytes_ = 0;
-  Status fatal_;
+  int busy_ TANDEM_GUARDED_BY(mu_) = 0;
+  bool quit_ TANDEM_GUARDED_BY(mu_) = false;
+  size_t inflight_events_ TANDEM_GUARDED_BY(mu_) = 0;
+  size_t inflight_bytes_ TANDEM_GUARDED_BY(mu_) = 0;
+  Status fatal_ TANDEM_GUARDED_BY(mu_);
   Batch cur_;
 
   std::atomic<bool> stop_{false};
@@ -422,7 +422,7 @@ std::string format_summary(const LoaderStatus& s, LoaderExit exit, double elapse
       s.lag < 0 ? std::string("?") : std::to_string(s.lag));
 }
 
-std::unique_ptr<Loader> make_loader(log::Consumer& consumer, Sink& sink, state::Store& store,
+std::unique_ptr<Loader> make_loader(log::Consumer& consumer, apply::Sink& sink, state::Store& store,
                                     LoaderOptions opts) {
   return std::make_unique<LoaderImpl>(consumer, sink, store, std::move(opts));
 }

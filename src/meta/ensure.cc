@@ -11,7 +11,7 @@ namespace tandem::meta {
 
 using nlohmann::json;
 
-namespace internal {
+namespace detail {
 
 // Settings added to every index tandem creates on the secondary.
 void add_migration_settings(json& body, const std::string& gc_deletes) {
@@ -21,12 +21,12 @@ void add_migration_settings(json& body, const std::string& gc_deletes) {
   body["settings"]["index.gc_deletes"] = gc_deletes;
 }
 
-}  // namespace internal
+}  // namespace detail
 
 Status ensure_index(es::Client& blue, es::Client& green, const IndexName& idx,
                     const MigrationOptions& opts) {
   const std::string where = "ensure index '" + idx.get() + "'";
-  TANDEM_ASSIGN_OR_RETURN(bool exists, internal::index_exists(green, idx));
+  TANDEM_ASSIGN_OR_RETURN(bool exists, detail::index_exists(green, idx));
   if (exists) return Status::ok();
   auto meta = blue.get_index(idx);
   if (!meta.is_ok()) return meta.status().context(where);
@@ -40,12 +40,12 @@ Status ensure_index(es::Client& blue, es::Client& green, const IndexName& idx,
   // elsewhere on green.
   json aliases = body.contains("aliases") ? body["aliases"] : json::object();
   body.erase("aliases");
-  internal::add_migration_settings(body, opts.gc_deletes);
+  detail::add_migration_settings(body, opts.gc_deletes);
   std::vector<std::string> notes;
-  TANDEM_RETURN_IF_ERROR(internal::create_index_tolerant(green, idx, std::move(body), &notes));
+  TANDEM_RETURN_IF_ERROR(detail::create_index_tolerant(green, idx, std::move(body), &notes));
   Status first_conflict;
   for (auto it = aliases.begin(); it != aliases.end(); ++it) {
-    Status s = internal::sync_alias(blue, green, it.key());
+    Status s = detail::sync_alias(blue, green, it.key());
     if (!s.is_ok() && first_conflict.is_ok()) first_conflict = s.context(where);
   }
   return first_conflict;

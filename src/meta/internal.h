@@ -13,7 +13,7 @@
 #include "core/types.h"
 #include "es/es.h"
 
-namespace tandem::meta::internal {
+namespace tandem::meta::detail {
 
 // Nested / dotted / prefix-less settings -> {"index.a.b": "v"} with numbers
 // and booleans rendered as strings (how clusters return them).
@@ -78,4 +78,4 @@ Status put_template(es::Client& blue, es::Client& green, std::string_view kind,
                     const std::string& name, const nlohmann::json& blue_body,
                     std::vector<std::string>* notes);
 
-}  // namespace tandem::meta::internal
+}  // namespace tandem::meta::detail

@@ -47,14 +47,14 @@ Status ignore_not_found(Status s) {
 
 Status delete_indices(es::Client& blue, es::Client& green, const std::string& names) {
   for (const std::string& n : split_commas(names)) {
-    if (!internal::is_pattern(n)) {
+    if (!detail::is_pattern(n)) {
       TANDEM_RETURN_IF_ERROR(ignore_not_found(green.delete_index(IndexName(n))));
       continue;
     }
     // A pattern may match green-only indices; only follow deletions blue made.
     TANDEM_ASSIGN_OR_RETURN(auto stats, green.indices(n));
     for (const auto& st : stats) {
-      TANDEM_ASSIGN_OR_RETURN(bool on_blue, internal::index_exists(blue, st.index));
+      TANDEM_ASSIGN_OR_RETURN(bool on_blue, detail::index_exists(blue, st.index));
       if (!on_blue) TANDEM_RETURN_IF_ERROR(ignore_not_found(green.delete_index(st.index)));
     }
   }
@@ -66,7 +66,7 @@ Result<std::set<std::string>> expand_aliases(es::Client& blue, es::Client& green
                                              const std::vector<std::string>& names) {
   std::set<std::string> out;
   for (const std::string& n : names) {
-    if (!internal::is_pattern(n)) {
+    if (!detail::is_pattern(n)) {
       out.insert(n);
       continue;
     }
@@ -79,7 +79,7 @@ Result<std::set<std::string>> expand_aliases(es::Client& blue, es::Client& green
       for (auto& [idx, v] : r->items()) {
         if (!v.contains("aliases")) continue;
         for (auto& [a, props] : v["aliases"].items()) {
-          if (internal::pattern_match(n, a)) out.insert(a);
+          if (detail::pattern_match(n, a)) out.insert(a);
         }
       }
     }
@@ -123,7 +123,7 @@ Status apply_alias_actions(es::Client& blue, es::Client& green, const json& body
     }
   }
   TANDEM_ASSIGN_OR_RETURN(auto names, expand_aliases(blue, green, aliases));
-  for (const auto& n : names) TANDEM_RETURN_IF_ERROR(internal::sync_alias(blue, green, n));
+  for (const auto& n : names) TANDEM_RETURN_IF_ERROR(detail::sync_alias(blue, green, n));
   return Status::ok();
 }
 
@@ -132,7 +132,7 @@ Status sync_mappings(es::Client& blue, es::Client& green, const std::string& tar
                      const MigrationOptions& opts) {
   TANDEM_ASSIGN_OR_RETURN(json m, blue.call("GET", "/" + enc(target) + "/_mapping"));
   for (auto& [idx, v] : m.items()) {
-    TANDEM_ASSIGN_OR_RETURN(bool on_green, internal::index_exists(green, IndexName(idx)));
+    TANDEM_ASSIGN_OR_RETURN(bool on_green, detail::index_exists(green, IndexName(idx)));
     if (!on_green) {
       TANDEM_RETURN_IF_ERROR(ensure_index(blue, green, IndexName(idx), opts));
       continue;
@@ -153,7 +153,7 @@ Status replay_settings(es::Client& blue, es::Client& green, const std::string& t
   Transformed t = transform_settings(settings, Target(green.info(), blue.info()));
   json out = json::object();
   for (auto& [k, v] : t.body.items()) {
-    if (!internal::is_managed_setting(k) || k == "index.number_of_replicas" ||
+    if (!detail::is_managed_setting(k) || k == "index.number_of_replicas" ||
         k == "index.refresh_interval") {
       out[k] = v;
     }
@@ -163,7 +163,7 @@ Status replay_settings(es::Client& blue, es::Client& green, const std::string& t
   if (!query.empty()) path += "?" + query;
   auto r = green.call("PUT", path, out);
   if (r.is_ok()) return Status::ok();
-  if (r.status().code() == Code::kNotFound && !target.empty() && !internal::is_pattern(target)) {
+  if (r.status().code() == Code::kNotFound && !target.empty() && !detail::is_pattern(target)) {
     // Not on green yet: creating it copies blue's current settings.
     return ensure_index(blue, green, IndexName(target), opts);
   }
@@ -174,7 +174,7 @@ Status open_close(es::Client& blue, es::Client& green, const std::string& target
                   const std::string& verb, const MigrationOptions& opts) {
   auto r = green.call("POST", "/" + enc(target) + "/" + verb);
   if (r.is_ok()) return Status::ok();
-  if (r.status().code() != Code::kNotFound || internal::is_pattern(target)) return r.status();
+  if (r.status().code() != Code::kNotFound || detail::is_pattern(target)) return r.status();
   if (verb == "_close") return Status::ok();
   return ensure_index(blue, green, IndexName(target), opts);
 }
@@ -183,9 +183,9 @@ Status templates(es::Client& blue, es::Client& green, const std::string& method,
                  const std::string& kind, const std::string& name) {
   std::string path = "/" + kind + "/" + enc(name);
   if (method == "DELETE") return ignore_not_found(green.call("DELETE", path).status());
-  TANDEM_ASSIGN_OR_RETURN(auto current, internal::fetch_template(blue, kind, name));
+  TANDEM_ASSIGN_OR_RETURN(auto current, detail::fetch_template(blue, kind, name));
   if (!current) return Status::ok();  // deleted on blue since; its delete event follows
-  return internal::put_template(blue, green, kind, name, *current, nullptr);
+  return detail::put_template(blue, green, kind, name, *current, nullptr);
 }
 
 }  // namespace
@@ -206,7 +206,7 @@ Status apply_meta_event(es::Client& blue, es::Client& green, std::string_view me
   if (body.is_discarded()) body = json();
   std::vector<std::string> seg;
   std::string query;
-  internal::split_target(path, &seg, &query);
+  detail::split_target(path, &seg, &query);
   const std::string what = "meta event " + method + " " + path;
   auto unsupported = [&] {
     return Status(Code::kInvalidArgument, what + ": not a metadata write tandem replays");
@@ -249,7 +249,7 @@ Status apply_meta_event(es::Client& blue, es::Client& green, std::string_view me
     auto expanded = expand_aliases(blue, green, names);
     if (!expanded.is_ok()) return expanded.status().context(what);
     for (const auto& n : *expanded) {
-      s = internal::sync_alias(blue, green, n);
+      s = detail::sync_alias(blue, green, n);
       if (!s.is_ok()) break;
     }
   } else {

@@ -39,7 +39,7 @@ size_t Plan::changes() const {
   return n;
 }
 
-namespace internal {
+namespace detail {
 
 Result<std::optional<json>> fetch_template(es::Client& c, std::string_view kind,
                                            const std::string& name) {
@@ -80,7 +80,7 @@ Status put_template(es::Client& blue, es::Client& green, std::string_view kind,
   return green.put_component_template(name, t->body);
 }
 
-}  // namespace internal
+}  // namespace detail
 
 namespace {
 
@@ -102,14 +102,14 @@ Status plan_templates(es::Client& blue, es::Client& green, const PlanOptions& op
   if (!g.is_ok()) return g.status();
   const Target v(green.info(), blue.info());
   for (auto& [name, body] : b->items()) {
-    if (is_managed_template(name, body) || !internal::pattern_match(opts.template_pattern, name)) {
+    if (is_managed_template(name, body) || !detail::pattern_match(opts.template_pattern, name)) {
       continue;
     }
-    auto t = internal::transform_template(kind, body, v);
+    auto t = detail::transform_template(kind, body, v);
     if (!t.is_ok()) return t.status().context("template '" + name + "'");
     Action a{action, name, "", t->body, false, "", t->notes};
     if (g->contains(name)) {
-      auto gt = internal::transform_template(kind, (*g)[name], v);
+      auto gt = detail::transform_template(kind, (*g)[name], v);
       a.noop = gt.is_ok() && gt->body == t->body;
       a.detail = a.noop ? "already identical" : "differs on green; will be overwritten";
     }
@@ -127,10 +127,10 @@ std::string index_differences(const json& want, const json& green_meta, const Ta
   json wm = want.contains("mappings") ? want["mappings"] : json::object();
   if (!gm.is_ok() || gm->body != wm) diffs.push_back("mappings");
   json gs =
-      internal::flatten_settings(green_meta.contains("settings") ? green_meta["settings"] : json());
+      detail::flatten_settings(green_meta.contains("settings") ? green_meta["settings"] : json());
   if (want.contains("settings")) {
     for (auto& [k, val] : want["settings"].items()) {
-      if (internal::is_managed_setting(k)) continue;
+      if (detail::is_managed_setting(k)) continue;
       if (!gs.contains(k) || gs[k] != val) {
         diffs.push_back(fmt::format("setting {} (blue {}, green {})", k, val.dump(),
                                     gs.contains(k) ? gs[k].dump() : "unset"));
@@ -145,15 +145,15 @@ std::string index_differences(const json& want, const json& green_meta, const Ta
 Status plan_aliases(es::Client& blue, es::Client& green, const std::set<std::string>& aliases,
                     const std::set<std::string>& planned_indices, Plan& plan) {
   for (const std::string& alias : aliases) {
-    TANDEM_ASSIGN_OR_RETURN(json b, internal::alias_members(blue, alias));
-    TANDEM_ASSIGN_OR_RETURN(json g, internal::alias_members(green, alias));
+    TANDEM_ASSIGN_OR_RETURN(json b, detail::alias_members(blue, alias));
+    TANDEM_ASSIGN_OR_RETURN(json g, detail::alias_members(green, alias));
     // An alias with a conflict gets no actions at all: the guard never
     // makes green's alias "more right" while it resolves differently.
     std::vector<Action> mine;
     size_t conflicts_before = plan.conflicts.size();
     for (auto& [idx, props] : g.items()) {
       if (b.contains(idx)) continue;
-      TANDEM_ASSIGN_OR_RETURN(bool on_blue, internal::index_exists(blue, IndexName(idx)));
+      TANDEM_ASSIGN_OR_RETURN(bool on_blue, detail::index_exists(blue, IndexName(idx)));
       if (!on_blue) {
         plan.conflicts.push_back(fmt::format(
             "alias '{}' on green points at '{}', which blue's alias does not (and blue has no "
@@ -173,7 +173,7 @@ Status plan_aliases(es::Client& blue, es::Client& green, const std::set<std::str
       json want = transform_aliases(json{{alias, props}})[alias];
       bool will_exist = planned_indices.count(idx) > 0;
       if (!will_exist) {
-        TANDEM_ASSIGN_OR_RETURN(will_exist, internal::index_exists(green, IndexName(idx)));
+        TANDEM_ASSIGN_OR_RETURN(will_exist, detail::index_exists(green, IndexName(idx)));
       }
       if (!will_exist) {
         plan.conflicts.push_back(fmt::format(
@@ -223,7 +223,7 @@ Result<Plan> make_plan(es::Client& blue, es::Client& green, const PlanOptions& o
     }
     Action a{ActionKind::kCreateIndex, st.index.get(), "", body, false, "", t->notes};
     if (st.status == "close") a.notes.push_back("closed on blue; created open on green");
-    TANDEM_ASSIGN_OR_RETURN(bool exists, internal::index_exists(green, st.index));
+    TANDEM_ASSIGN_OR_RETURN(bool exists, detail::index_exists(green, st.index));
     if (exists) {
       TANDEM_ASSIGN_OR_RETURN(json gmeta, green.get_index(st.index));
       std::string d = index_differences(body, gmeta, v);
@@ -255,9 +255,9 @@ Status apply_plan(es::Client& green, const Plan& plan, const MigrationOptions& o
         break;
       case ActionKind::kCreateIndex: {
         json body = a.body;
-        internal::add_migration_settings(body, opts.gc_deletes);
+        detail::add_migration_settings(body, opts.gc_deletes);
         TANDEM_RETURN_IF_ERROR(
-            internal::create_index_tolerant(green, IndexName(a.name), std::move(body), nullptr));
+            detail::create_index_tolerant(green, IndexName(a.name), std::move(body), nullptr));
         break;
       }
       case ActionKind::kAddAlias:

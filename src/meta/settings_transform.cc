@@ -87,7 +87,7 @@ void flatten_into(const nlohmann::json& j, const std::string& prefix, nlohmann::
 
 }  // namespace
 
-namespace internal {
+namespace detail {
 
 nlohmann::json flatten_settings(const nlohmann::json& settings) {
   nlohmann::json flat = nlohmann::json::object();
@@ -108,12 +108,12 @@ nlohmann::json flatten_settings(const nlohmann::json& settings) {
   return flat;
 }
 
-}  // namespace internal
+}  // namespace detail
 
 Transformed transform_settings(const nlohmann::json& settings, const Target& target) {
   Transformed t;
   t.body = nlohmann::json::object();
-  nlohmann::json flat = internal::flatten_settings(settings);
+  nlohmann::json flat = detail::flatten_settings(settings);
   for (auto it = flat.begin(); it != flat.end(); ++it) {
     const std::string& k = it.key();
     bool drop = false;
@@ -169,14 +169,14 @@ Transformed transform_settings(const nlohmann::json& settings, const Target& tar
     // The snake_case names exist on every supported target, so renaming is
     // safe for OpenSearch too.
     if (k.starts_with("index.analysis.") && (target.es8_removals() || target.opensearch())) {
-      internal::rename_analysis_value(k, *it, t.notes);
+      detail::rename_analysis_value(k, *it, t.notes);
     }
     t.body[k] = *it;
   }
   return t;
 }
 
-namespace internal {
+namespace detail {
 
 // 8.0 removed the camelCase names of the n-gram tokenizers/filters and the
 // old delimited-payload filter name (they were deprecated aliases in 7.x);
@@ -199,5 +199,5 @@ void rename_analysis_value(const std::string& key, nlohmann::json& v,
   }
 }
 
-}  // namespace internal
+}  // namespace detail
 }  // namespace tandem::meta

@@ -43,7 +43,7 @@ Result<json> flat_settings(es::Client& c, const IndexName& idx) {
     return Status(Code::kProtocol, "cluster '" + c.label() + "' index '" + idx.get() +
                                        "': _settings answer does not name the index");
   }
-  return internal::flatten_settings(r[idx.get()]["settings"]);
+  return detail::flatten_settings(r[idx.get()]["settings"]);
 }
 
 json value_or_null(const json& flat, const char* key) {
@@ -73,7 +73,7 @@ Status finalize(es::Client& blue, es::Client& green, std::string_view pattern, K
   TANDEM_ASSIGN_OR_RETURN(auto indices, green.indices(pattern.empty() ? "*" : pattern));
   for (const auto& st : indices) {
     const std::string where = "finalize index '" + st.index.get() + "'";
-    TANDEM_ASSIGN_OR_RETURN(bool on_blue, internal::index_exists(blue, st.index));
+    TANDEM_ASSIGN_OR_RETURN(bool on_blue, detail::index_exists(blue, st.index));
     if (!on_blue) continue;  // not an index tandem migrated
     auto b = flat_settings(blue, st.index);
     if (!b.is_ok()) return b.status().context(where);
@@ -100,7 +100,7 @@ Status finalize(es::Client& blue, es::Client& green, std::string_view pattern, K
       json v = value_or_null(*b, k);
       if (v.is_string() && v != "_none" && !v.get<std::string>().empty()) {
         TANDEM_RETURN_IF_ERROR(
-            internal::copy_pipeline(blue, green, v.get<std::string>()).context(where));
+            detail::copy_pipeline(blue, green, v.get<std::string>()).context(where));
       }
       pipelines[k] = v;
     }

@@ -10,7 +10,7 @@
 #include "meta/internal.h"
 #include "meta/meta.h"
 
-namespace tandem::meta::internal {
+namespace tandem::meta::detail {
 
 using nlohmann::json;
 
@@ -221,4 +221,4 @@ Status sync_alias(es::Client& blue, es::Client& green, const std::string& alias)
   return green.update_aliases(actions).context("alias '" + alias + "'");
 }
 
-}  // namespace tandem::meta::internal
+}  // namespace tandem::meta::detail

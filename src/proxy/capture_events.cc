@@ -2,7 +2,7 @@
 
 #include <simdjson.h>
 
-#include "event/json_escape.h"
+#include "event/event.h"
 #include "proxy/capture_json.h"
 
 namespace tandem::proxy::detail {

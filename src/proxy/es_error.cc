@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "event/json_escape.h"
+#include "event/event.h"
 
 namespace tandem::proxy {
 

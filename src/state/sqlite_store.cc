@@ -14,10 +14,10 @@
 
 #include <chrono>
 #include <filesystem>
-#include <mutex>
 #include <string>
 #include <utility>
 
+#include "core/mutex.h"
 #include "state/state.h"
 
 namespace tandem::state {
@@ -85,6 +85,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override { sqlite3_close_v2(db_); }
 
   Status init() {
+    MutexLock g(mu_);  // not shared yet; taken for the lock annotations
     TANDEM_RETURN_IF_ERROR(exec("PRAGMA busy_timeout=10000"));
     // Reading the header is the first thing that fails on a foreign or
     // corrupt file ("file is not a database").
@@ -127,7 +128,7 @@ class SqliteStore final : public Store {
   }
 
   Status put(std::string_view key, std::string_view value) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_,
             "INSERT INTO kv(key,value) VALUES(?,?) "
             "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
@@ -137,7 +138,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<std::string>> get(std::string_view key) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_, "SELECT value FROM kv WHERE key=?");
     if (!st.ok()) return db_error("get");
     st.text(1, key);
@@ -149,7 +150,7 @@ class SqliteStore final : public Store {
 
   Result<bool> compare_and_put(std::string_view key, std::optional<std::string_view> expected,
                                std::string_view value) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     // One statement each: SQLite serializes writers across processes, so
     // the check and the write cannot interleave with another store's.
     if (!expected) {
@@ -168,7 +169,7 @@ class SqliteStore final : public Store {
 
   Status save_checkpoint(std::string_view job, const IndexName& index, int slice,
                          std::string_view state_json) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_,
             "INSERT INTO checkpoints(job,idx,slice,state,updated) VALUES(?,?,?,?,?) "
             "ON CONFLICT(job,idx,slice) DO UPDATE SET state=excluded.state,"
@@ -181,7 +182,7 @@ class SqliteStore final : public Store {
 
   Result<std::optional<std::string>> load_checkpoint(std::string_view job, const IndexName& index,
                                                      int slice) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_, "SELECT state FROM checkpoints WHERE job=? AND idx=? AND slice=?");
     if (!st.ok()) return db_error("load_checkpoint");
     st.text(1, job).text(2, index.get()).i64(3, slice);
@@ -192,7 +193,7 @@ class SqliteStore final : public Store {
   }
 
   Result<int64_t> add_dead_letter(const DeadLetter& d) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_,
             "INSERT INTO dead_letters(source,idx,doc_id,event,error_type,error_reason,"
             "created,attempts) VALUES(?,?,?,?,?,?,?,?)");
@@ -205,7 +206,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<DeadLetter>> dead_letters(size_t limit) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_,
             "SELECT id,source,idx,doc_id,event,error_type,error_reason,created,attempts "
             "FROM dead_letters ORDER BY id LIMIT ?");
@@ -231,7 +232,7 @@ class SqliteStore final : public Store {
   }
 
   Status remove_dead_letter(int64_t id) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_, "DELETE FROM dead_letters WHERE id=?");
     if (!st.ok()) return db_error("remove_dead_letter");
     st.i64(1, id);
@@ -244,14 +245,14 @@ class SqliteStore final : public Store {
   }
 
   Result<int64_t> count_dead_letters() override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_, "SELECT COUNT(*) FROM dead_letters");
     if (!st.ok() || st.step() != SQLITE_ROW) return db_error("count_dead_letters");
     return st.col_i64(0);
   }
 
   Status mark_needs_verify(const IndexName& index, std::string_view reason) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     // The first reason is kept: it is the one that explains the mark.
     Stmt st(db_,
             "INSERT INTO verify_marks(idx,reason,created) VALUES(?,?,?) "
@@ -262,7 +263,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<VerifyMark>> needs_verify() override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_, "SELECT idx,reason,created FROM verify_marks ORDER BY idx");
     if (!st.ok()) return db_error("needs_verify");
     std::vector<VerifyMark> out;
@@ -275,7 +276,7 @@ class SqliteStore final : public Store {
   }
 
   Status clear_needs_verify(const IndexName& index) override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     Stmt st(db_, "DELETE FROM verify_marks WHERE idx=?");
     if (!st.ok()) return db_error("clear_needs_verify");
     st.text(1, index.get());
@@ -288,14 +289,14 @@ class SqliteStore final : public Store {
                   "state file " + path_ + " is not a tandem state store (or is corrupt): " + why +
                       "; move it aside to start over -- that forgets checkpoints and dead letters");
   }
-  Status db_error(const std::string& what) const {
+  Status db_error(const std::string& what) const TANDEM_REQUIRES(mu_) {
     Code c = sqlite3_errcode(db_) == SQLITE_FULL ? Code::kResourceExhausted : Code::kIo;
     return Status(c, "state file " + path_ + ": " + what + ": " + sqlite3_errmsg(db_));
   }
-  Status done(int rc, const std::string& what) const {
+  Status done(int rc, const std::string& what) const TANDEM_REQUIRES(mu_) {
     return rc == SQLITE_DONE ? Status::ok() : db_error(what);
   }
-  Status exec(const std::string& sql) {
+  Status exec(const std::string& sql) TANDEM_REQUIRES(mu_) {
     char* err = nullptr;
     int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
     if (rc == SQLITE_OK) return Status::ok();
@@ -304,18 +305,18 @@ class SqliteStore final : public Store {
     Code c = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? Code::kCorruption : Code::kIo;
     return Status(c, "state file " + path_ + ": " + msg);
   }
-  Result<int64_t> pragma_int(const char* name) {
+  Result<int64_t> pragma_int(const char* name) TANDEM_REQUIRES(mu_) {
     Stmt st(db_, (std::string("PRAGMA ") + name).c_str());
     if (!st.ok()) return db_error(name);
     if (st.step() != SQLITE_ROW) return db_error(name);
     return st.col_i64(0);
   }
-  Result<int64_t> count_tables() {
+  Result<int64_t> count_tables() TANDEM_REQUIRES(mu_) {
     Stmt st(db_, "SELECT COUNT(*) FROM sqlite_master");
     if (!st.ok() || st.step() != SQLITE_ROW) return db_error("reading the schema");
     return st.col_i64(0);
   }
-  Status quick_check() {
+  Status quick_check() TANDEM_REQUIRES(mu_) {
     Stmt st(db_, "PRAGMA quick_check");
     if (!st.ok()) return db_error("quick_check");
     if (st.step() != SQLITE_ROW) return db_error("quick_check");
@@ -325,8 +326,8 @@ class SqliteStore final : public Store {
   }
 
   std::string path_;
-  sqlite3* db_;
-  std::mutex mu_;
+  Mutex mu_;
+  sqlite3* db_ TANDEM_GUARDED_BY(mu_);
 };
 
 }  // namespace

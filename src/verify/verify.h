@@ -249,7 +249,7 @@ struct DeepReport {
 // CLI: verify does not depend on load). reconcile() reads the primary now
 // and writes what is there to the secondary with the external version of
 // its _seq_no, or places a versioned delete when the primary has no such
-// document (load::Applier::apply_reconciles).
+// document (apply::Applier::apply_reconciles).
 enum class RepairFate { kApplied, kAlreadyNewer, kFailed };
 class Repairer {
  public:

@@ -3,7 +3,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/mutex.h"
 #include "workload/workload.h"
 
 namespace tandem::workload {
@@ -21,8 +21,8 @@ Status seed_catalog(es::Client& es, const IndexName& index, const SeedOptions& o
     return created.context("seeding " + index.get());
   }
   std::atomic<uint64_t> next{0}, done{0};
-  std::mutex mu;
-  Status first_error;  // guarded by mu
+  Mutex mu;
+  Status first_error TANDEM_GUARDED_BY(mu);
   const auto start = std::chrono::steady_clock::now();
   auto worker = [&] {
     auto bulk = es::BulkBuilder::for_cluster(es.info().caps);
@@ -47,7 +47,7 @@ Status seed_catalog(es::Client& es, const IndexName& index, const SeedOptions& o
         }
       }
       if (!s.is_ok()) {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         if (first_error.is_ok()) first_error = s;
         next = opts.docs;  // stop the others
         return;

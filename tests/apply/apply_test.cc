@@ -4,10 +4,10 @@
 #include "apply/fakes.h"
 #include "apply/test_util.h"
 
-namespace tandem::load {
+namespace tandem::apply {
 namespace {
 
-using namespace tandem::load::testing;
+using namespace tandem::apply::testing;
 
 std::vector<const Item*> ptrs(const std::vector<Item>& v) {
   std::vector<const Item*> out;
@@ -276,4 +276,4 @@ TEST(Applier, EventWithoutSeqNoIsDeadLettered) {
 }
 
 }  // namespace
-}  // namespace tandem::load
+}  // namespace tandem::apply

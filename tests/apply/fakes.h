@@ -17,7 +17,7 @@
 #include "apply/apply.h"
 #include "log/log.h"
 
-namespace tandem::load::testing {
+namespace tandem::apply::testing {
 
 struct FakeDoc {
   bool exists = false;  // false: tombstone
@@ -239,4 +239,4 @@ class FakeConsumer : public log::Consumer {
   std::vector<std::pair<int32_t, int64_t>> commits_;
 };
 
-}  // namespace tandem::load::testing
+}  // namespace tandem::apply::testing

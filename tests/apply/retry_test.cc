@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "apply/retry.h"
+#include "apply/apply.h"
 
-namespace tandem::load {
+namespace tandem::apply {
 namespace {
 
 es::BulkItem item(std::string op, int status, std::string type = "") {
@@ -75,4 +75,4 @@ TEST(Backoff, JitterSpreadsDifferentSeeds) {
 }
 
 }  // namespace
-}  // namespace tandem::load
+}  // namespace tandem::apply

@@ -12,7 +12,7 @@
 #include "event/event.h"
 #include "state/state.h"
 
-namespace tandem::load::testing {
+namespace tandem::apply::testing {
 
 inline event::ChangeEvent ev_index(const std::string& idx, const std::string& id, int64_t seq,
                                    const std::string& source, uint32_t epoch = 0) {
@@ -73,4 +73,4 @@ inline ApplyOptions fast_options() {
   return o;
 }
 
-}  // namespace tandem::load::testing
+}  // namespace tandem::apply::testing

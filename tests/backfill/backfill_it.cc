@@ -9,10 +9,10 @@
 #include <set>
 #include <thread>
 
+#include "apply/test_util.h"
 #include "backfill/backfill.h"
 #include "load/it_util.h"
 #include "load/load.h"
-#include "apply/test_util.h"
 #include "log/log.h"
 #include "support/relay.h"
 #include "support/services.h"
@@ -21,7 +21,7 @@ namespace tandem::backfill {
 namespace {
 
 using namespace tandem::load::it;
-using tandem::load::testing::TempStore;
+using tandem::apply::testing::TempStore;
 
 nlohmann::json index_body(int shards) {
   return {{"settings", {{"number_of_shards", shards}, {"number_of_replicas", 0}}}};
@@ -100,7 +100,7 @@ class BackfillIt : public ::testing::Test {
   void copy_while_contexts_vanish(es::Client& blue, Options o, const std::string& idx,
                                   const std::function<void()>& vanish) {
     TempStore store;
-    auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+    auto sink = apply::make_es_sink(*blue_, *green_, apply::EsSinkOptions{false, "1h"});
     o.slices = 2;
     o.batch_size = 100;
     o.throttle_docs_per_s = 3000;
@@ -127,7 +127,7 @@ class BackfillIt : public ::testing::Test {
   // done to one index on blue -- runs 500 ms in, on its own thread.
   Result<Report> copy_while(int workers, const std::function<void()>& act) {
     TempStore store;
-    auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+    auto sink = apply::make_es_sink(*blue_, *green_, apply::EsSinkOptions{false, "1h"});
     Options o = opts();
     o.slices = 1;
     o.workers = workers;
@@ -153,7 +153,7 @@ TEST_F(BackfillIt, CopiesEveryIndexWithVersionsAndRouting) {
   auto a = make_index("a", 2500);
   auto b = make_index("b", 10);
   TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  auto sink = apply::make_es_sink(*blue_, *green_, apply::EsSinkOptions{false, "1h"});
   auto rep = run(*blue_, *sink, *store, nullptr, opts());
   ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
   EXPECT_TRUE(rep->ok()) << rep->summary();
@@ -173,7 +173,7 @@ TEST_F(BackfillIt, CopiesEveryIndexWithVersionsAndRouting) {
 TEST_F(BackfillIt, StopAndResumeFromCheckpoint) {
   auto a = make_index("r", 3000);
   TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  auto sink = apply::make_es_sink(*blue_, *green_, apply::EsSinkOptions{false, "1h"});
   Options o = opts();
   o.throttle_docs_per_s = 3000;
   std::atomic<bool> stop{false};
@@ -204,7 +204,7 @@ TEST_F(BackfillIt, StopAndResumeFromCheckpoint) {
 TEST_F(BackfillIt, ScrollModeAlsoConverges) {
   auto a = make_index("s", 1200);
   TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  auto sink = apply::make_es_sink(*blue_, *green_, apply::EsSinkOptions{false, "1h"});
   Options o = opts();
   o.force_scroll = true;
   auto rep = run(*blue_, *sink, *store, nullptr, o);
@@ -264,7 +264,7 @@ TEST_F(BackfillIt, BlueUnreachableForAWhileResumesFromTheCheckpoint) {
   auto via = connect_or_die("blue", endpoint.url());
   ASSERT_TRUE(via);
   TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  auto sink = apply::make_es_sink(*blue_, *green_, apply::EsSinkOptions{false, "1h"});
   Options o = opts();
   o.slices = 2;
   o.batch_size = 100;
@@ -339,7 +339,7 @@ TEST_F(BackfillIt, RejectedDocIsDeadLettered) {
   ASSERT_TRUE(blue_->index_doc(IndexName(idx), DocId("bad"), R"({"n":"abc"})").is_ok());
   ASSERT_TRUE(blue_->refresh(IndexName(idx)).is_ok());
   TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  auto sink = apply::make_es_sink(*blue_, *green_, apply::EsSinkOptions{false, "1h"});
   auto rep = run(*blue_, *sink, *store, nullptr, opts());
   ASSERT_TRUE(rep.is_ok());
   EXPECT_TRUE(rep->ok()) << rep->summary();  // a dead letter is not an index failure
@@ -389,7 +389,7 @@ TEST_F(BackfillIt, InterleavedWithLiveLoaderConverges) {
     writing = false;
   });
   TempStore store;
-  auto sink = load::make_es_sink(*blue_, *green_, load::EsSinkOptions{false, "1h"});
+  auto sink = apply::make_es_sink(*blue_, *green_, apply::EsSinkOptions{false, "1h"});
   auto consumer = (*log)->consumer(tandem::testing::unique_name("bf-it-group"));
   ASSERT_TRUE(consumer.is_ok());
   load::LoaderOptions lo;

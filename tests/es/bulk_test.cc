@@ -82,33 +82,6 @@ TEST(BulkBuilder, EscapesIdsAndEveryLineIsJson) {
   EXPECT_EQ(pos, b.body().size());
 }
 
-TEST(JsonQuote, ControlAndQuotes) {
-  EXPECT_EQ(json_quote("plain"), "\"plain\"");
-  EXPECT_EQ(json_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
-  EXPECT_EQ(json_quote(std::string("\0\x01\b\f\n\r\t\x1f", 8)),
-            "\"\\u0000\\u0001\\b\\f\\n\\r\\t\\u001f\"");
-  EXPECT_EQ(json_quote("\x7f"), "\"\x7f\"");
-  EXPECT_EQ(json_quote("é✓🎉"), "\"é✓🎉\"");  // valid UTF-8 passes through
-}
-
-TEST(JsonQuote, InvalidUtf8BecomesReplacementCharacter) {
-  EXPECT_EQ(json_quote("a\xff"
-                       "b"),
-            "\"a\\ufffdb\"");
-  EXPECT_EQ(json_quote("\xc3"), "\"\\ufffd\"");  // truncated 2-byte
-  EXPECT_EQ(json_quote("\xe2\x82"
-                       "A"),
-            "\"\\ufffdA\"");                                // maximal subpart: one U+FFFD
-  EXPECT_EQ(json_quote("\xc0\xaf"), "\"\\ufffd\\ufffd\"");  // overlong
-  EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");             // surrogate
-  EXPECT_EQ(json_quote("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // > U+10FFFF
-  // Always valid JSON whatever the bytes.
-  std::string all;
-  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
-  auto j = nlohmann::json::parse(json_quote(all));
-  EXPECT_TRUE(j.is_string());
-}
-
 // ES 7.17-shaped answer: created, not_found delete, conflict, mapping error.
 constexpr const char* kBulk7 =
     R"({"took":30,"errors":true,"items":[)"

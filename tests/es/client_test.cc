@@ -552,7 +552,7 @@ TEST(ParseMget, KeepsOrderAndSourceBytesAndClassifiesPerDocumentErrors) {
                            R"("type":"index_not_found_exception","reason":"no such index [gone]"}})"
                            R"(]})";
   std::vector<Doc> docs;
-  ASSERT_TRUE(internal::parse_mget(body, "blue", &docs).is_ok());
+  ASSERT_TRUE(detail::parse_mget(body, "blue", &docs).is_ok());
   ASSERT_EQ(docs.size(), 3u);
   EXPECT_TRUE(docs[0].found);
   EXPECT_EQ(docs[0].id.get(), "a");
@@ -566,7 +566,7 @@ TEST(ParseMget, KeepsOrderAndSourceBytesAndClassifiesPerDocumentErrors) {
   EXPECT_EQ(docs[2].index.get(), "gone");
 
   docs.clear();
-  Status shard = internal::parse_mget(
+  Status shard = detail::parse_mget(
       R"({"docs":[{"_index":"p","_id":"d","error":{"type":"no_shard_available_action_exception",)"
       R"("reason":"No shard available for [get [p][d]]"}}]})",
       "blue", &docs);
@@ -576,7 +576,7 @@ TEST(ParseMget, KeepsOrderAndSourceBytesAndClassifiesPerDocumentErrors) {
   EXPECT_NE(shard.message().find("no_shard_available_action_exception"), std::string::npos);
 
   docs.clear();
-  Status closed = internal::parse_mget(
+  Status closed = detail::parse_mget(
       R"({"docs":[{"_index":"p","_id":"e","error":{"type":"index_closed_exception",)"
       R"("reason":"closed","index":"p"}}]})",
       "green", &docs);
@@ -585,7 +585,7 @@ TEST(ParseMget, KeepsOrderAndSourceBytesAndClassifiesPerDocumentErrors) {
 
   for (const char* bad : {"", "[]", R"({"docs":{}})", R"({"docs":[1]})", R"({"docs":[{"_id":)"}) {
     docs.clear();
-    Status s = internal::parse_mget(bad, "blue", &docs);
+    Status s = detail::parse_mget(bad, "blue", &docs);
     EXPECT_EQ(s.code(), Code::kProtocol) << "body: " << bad << " -> " << s.to_string();
     EXPECT_NE(s.message().find("cluster 'blue'"), std::string::npos);
   }

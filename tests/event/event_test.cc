@@ -8,7 +8,6 @@
 #include <random>
 #include <sstream>
 
-#include "event/json_escape.h"
 #include "event/murmur2.h"
 
 namespace tandem::event {

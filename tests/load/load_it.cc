@@ -18,7 +18,7 @@ namespace tandem::load {
 namespace {
 
 using namespace tandem::load::it;
-using tandem::load::testing::TempStore;
+using tandem::apply::testing::TempStore;
 
 class LoaderIt : public ::testing::Test {
  protected:
@@ -71,7 +71,7 @@ class LoaderIt : public ::testing::Test {
                     int workers = 3, es::Client* blue = nullptr) {
     auto consumer = log_->consumer(tandem::testing::unique_name("ld-it-group"));
     if (!consumer.is_ok()) return consumer.status();
-    auto sink = make_es_sink(blue ? *blue : *blue_, green);
+    auto sink = apply::make_es_sink(blue ? *blue : *blue_, green);
     LoaderOptions o;
     o.until_lag_zero = true;
     o.workers = workers;
@@ -234,7 +234,7 @@ TEST_F(LoaderIt, TwoLoadersShareTheWorkThroughOneConsumerGroup) {
   const std::string group = tandem::testing::unique_name("ld-it-shared");
   struct Member {
     std::unique_ptr<log::Consumer> consumer;
-    std::unique_ptr<Sink> sink;
+    std::unique_ptr<apply::Sink> sink;
     TempStore store;
     std::unique_ptr<Loader> loader;
     std::thread thread;
@@ -246,7 +246,7 @@ TEST_F(LoaderIt, TwoLoadersShareTheWorkThroughOneConsumerGroup) {
     auto c = log_->consumer(group);
     ASSERT_TRUE(c.is_ok()) << c.status().to_string();
     m->consumer = std::move(c).value();
-    m->sink = make_es_sink(*blue_, *green_);
+    m->sink = apply::make_es_sink(*blue_, *green_);
     LoaderOptions o;
     o.workers = 2;
     o.bulk_docs = 50;

@@ -10,7 +10,7 @@
 namespace tandem::load {
 namespace {
 
-using namespace tandem::load::testing;
+using namespace tandem::apply::testing;
 
 LoaderOptions quick() {
   LoaderOptions o;
@@ -286,14 +286,14 @@ TEST(DeadLetters, RetryRemovesOnlySettledEntries) {
   FakeSink sink;
   sink.strict_long_field.insert("i");
   TempStore store;
-  Counters c;
-  Applier a(sink, store.get(), c, fast_options(), nullptr);
+  apply::Counters c;
+  apply::Applier a(sink, store.get(), c, fast_options(), nullptr);
   auto bad = item(ev_index("i", "bad", 1, R"({"n":"x"})"));
   auto bad2 = item(ev_index("i", "bad2", 1, R"({"n":"y"})"));
   ASSERT_TRUE(a.apply_data({&bad, &bad2}).is_ok());
   ASSERT_EQ(*(*store).count_dead_letters(), 2);
   // Still rejected: both kept, no new entries.
-  auto r = retry_dead_letters(*store, sink, std::nullopt, fast_options());
+  auto r = apply::retry_dead_letters(*store, sink, std::nullopt, fast_options());
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->attempted, 2u);
   EXPECT_EQ(r->succeeded, 0u);
@@ -302,14 +302,14 @@ TEST(DeadLetters, RetryRemovesOnlySettledEntries) {
   // Mapping fixed: retry one by id, then the rest.
   sink.strict_long_field.clear();
   auto list = (*store).dead_letters();
-  r = retry_dead_letters(*store, sink, (*list)[0].id, fast_options());
+  r = apply::retry_dead_letters(*store, sink, (*list)[0].id, fast_options());
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->succeeded, 1u);
   EXPECT_EQ(*(*store).count_dead_letters(), 1);
-  r = retry_dead_letters(*store, sink, std::nullopt, fast_options());
+  r = apply::retry_dead_letters(*store, sink, std::nullopt, fast_options());
   EXPECT_EQ(r->succeeded, 1u);
   EXPECT_EQ(*(*store).count_dead_letters(), 0);
-  EXPECT_EQ(retry_dead_letters(*store, sink, 12345).status().code(), Code::kNotFound);
+  EXPECT_EQ(apply::retry_dead_letters(*store, sink, 12345).status().code(), Code::kNotFound);
 }
 
 }  // namespace

@@ -190,21 +190,21 @@ TEST(TransformAliases, NullFieldsStripped) {
 TEST(MetaInternal, PathsAndPatterns) {
   std::vector<std::string> seg;
   std::string q;
-  internal::split_target("/my%2Bidx/_mapping/_doc?include_type_name=true", &seg, &q);
+  detail::split_target("/my%2Bidx/_mapping/_doc?include_type_name=true", &seg, &q);
   ASSERT_EQ(seg.size(), 3u);
   EXPECT_EQ(seg[0], "my+idx");
   EXPECT_EQ(q, "include_type_name=true");
-  internal::split_target("/", &seg, &q);
+  detail::split_target("/", &seg, &q);
   EXPECT_TRUE(seg.empty());
-  EXPECT_TRUE(internal::pattern_match("logs-*", "logs-2024"));
-  EXPECT_FALSE(internal::pattern_match("logs-*,-logs-old*", "logs-old-1"));
-  EXPECT_TRUE(internal::pattern_match("a,b*", "bee"));
-  EXPECT_TRUE(internal::pattern_match("*", "x"));
-  EXPECT_FALSE(internal::glob_match("a*c", "abd"));
-  EXPECT_TRUE(internal::glob_match("a*c*", "abcd"));
-  EXPECT_TRUE(internal::is_pattern("a,b"));
-  EXPECT_FALSE(internal::is_pattern("abc"));
-  EXPECT_EQ(internal::pct_decode("%zz%41"), "%zzA");
+  EXPECT_TRUE(detail::pattern_match("logs-*", "logs-2024"));
+  EXPECT_FALSE(detail::pattern_match("logs-*,-logs-old*", "logs-old-1"));
+  EXPECT_TRUE(detail::pattern_match("a,b*", "bee"));
+  EXPECT_TRUE(detail::pattern_match("*", "x"));
+  EXPECT_FALSE(detail::glob_match("a*c", "abd"));
+  EXPECT_TRUE(detail::glob_match("a*c*", "abcd"));
+  EXPECT_TRUE(detail::is_pattern("a,b"));
+  EXPECT_FALSE(detail::is_pattern("abc"));
+  EXPECT_EQ(detail::pct_decode("%zz%41"), "%zzA");
 }
 
 TEST(MemoryKeyValue, PutGet) {

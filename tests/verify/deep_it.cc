@@ -27,40 +27,40 @@ using nlohmann::json;
 using tandem::testing::connect_or_die;
 
 // The CLI's repairer (src/cli/verify_cmd.cc), rebuilt here over the real
-// loader apply path: reconcile events through load::Applier.
+// loader apply path: reconcile events through apply::Applier.
 class TestRepairer final : public Repairer {
  public:
   TestRepairer(es::Client& p, es::Client& s, Epoch e)
-      : sink_(load::make_es_sink(p, s, sink_opts())),
+      : sink_(apply::make_es_sink(p, s, sink_opts())),
         applier_(*sink_, nullptr, counters_, apply_opts(e), nullptr),
         epoch_(e) {}
   Result<std::vector<RepairFate>> reconcile(const std::vector<es::DocRef>& refs) override {
-    std::vector<load::Settled> fates;
+    std::vector<apply::Settled> fates;
     TANDEM_RETURN_IF_ERROR(applier_.reconcile_docs(refs, epoch_, &fates));
     std::vector<RepairFate> out;
     for (auto f : fates) {
-      out.push_back(f == load::Settled::kApplied        ? RepairFate::kApplied
-                    : f == load::Settled::kAlreadyNewer ? RepairFate::kAlreadyNewer
-                                                        : RepairFate::kFailed);
+      out.push_back(f == apply::Settled::kApplied        ? RepairFate::kApplied
+                    : f == apply::Settled::kAlreadyNewer ? RepairFate::kAlreadyNewer
+                                                         : RepairFate::kFailed);
     }
     return out;
   }
 
  private:
-  static load::EsSinkOptions sink_opts() {
-    load::EsSinkOptions o;
+  static apply::EsSinkOptions sink_opts() {
+    apply::EsSinkOptions o;
     o.create_missing_indices = false;
     return o;
   }
-  static load::ApplyOptions apply_opts(Epoch e) {
-    load::ApplyOptions o;
+  static apply::ApplyOptions apply_opts(Epoch e) {
+    apply::ApplyOptions o;
     o.reconcile_epoch = e;
     o.backoff.max = std::chrono::milliseconds(1000);
     return o;
   }
-  std::unique_ptr<load::Sink> sink_;
-  load::Counters counters_;
-  load::Applier applier_;
+  std::unique_ptr<apply::Sink> sink_;
+  apply::Counters counters_;
+  apply::Applier applier_;
   Epoch epoch_;
 };
 
