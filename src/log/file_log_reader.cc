@@ -71,7 +71,28 @@ struct RCursor {
   }
 };
 
-class ReaderCore {
+// What a read loop needs to know about a partition: how far it may read and
+// where the segments are. The read loop itself (read_part) is the same for
+// every reader; only these answers differ.
+class ReadSource {
+ public:
+  virtual ~ReadSource() = default;
+  // The offset below which p's records are complete and final (they were
+  // fdatasync'd before the mark was stored), or -1 when unknown: then the
+  // tolerant torn-tail rules apply.
+  virtual int64_t final_end(int32_t p) = 0;
+  // The open segment holding `offset` (the last one whose base is <= it).
+  virtual Result<RSegPtr> segment_for(int32_t p, int64_t offset) = 0;
+  // The base of the first segment after `base`, or -1 if there is none.
+  virtual Result<int64_t> base_after(int32_t p, int64_t base) = 0;
+  // The oldest offset still in the log (the oldest segment's base).
+  virtual Result<int64_t> oldest(int32_t p) = 0;
+  // `offset` was deleted by retention (the oldest retained is `oldest`):
+  // the offset to continue from, or the error to report.
+  virtual Result<int64_t> deleted(int32_t p, int64_t offset, int64_t oldest) = 0;
+};
+
+class ReaderCore final : public ReadSource {
  public:
   ReaderCore(std::string dir, int32_t partitions)
       : dir_(std::move(dir)), parts_(partitions), scan_(static_cast<size_t>(partitions)) {}
@@ -83,7 +104,7 @@ class ReaderCore {
 
   // The writer's published end of partition p, or -1 when there is no
   // DIR/published (tolerant reading).
-  int64_t published_end(int32_t p) {
+  int64_t final_end(int32_t p) override {
     std::lock_guard<std::mutex> lk(mu_);
     if (!published_ && Clock::now() >= next_try_) {
       next_try_ = Clock::now() + kRetryPublished;
@@ -101,7 +122,14 @@ class ReaderCore {
     return b;
   }
 
-  Status deleted(int32_t p, int64_t offset, int64_t oldest) {
+  Result<int64_t> oldest(int32_t p) override {
+    TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
+    return b.front();
+  }
+
+  // A shared reader reports a position deleted by retention rather than
+  // skipping the events it lost.
+  Result<int64_t> deleted(int32_t p, int64_t offset, int64_t oldest) override {
     return error(Code::kNotFound, "file log " + pdir(p) + ": offset " + std::to_string(offset) +
                                       " is no longer in the log (deleted by retention; the "
                                       "oldest retained offset is " +
@@ -109,10 +137,10 @@ class ReaderCore {
   }
 
   // Opens the segment holding `offset`.
-  Result<RSegPtr> segment_for(int32_t p, int64_t offset) {
+  Result<RSegPtr> segment_for(int32_t p, int64_t offset) override {
     for (int attempt = 0;; ++attempt) {
       TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
-      if (offset < b.front()) return deleted(p, offset, b.front());
+      if (offset < b.front()) return deleted(p, offset, b.front()).status();
       int64_t base = b.front();
       for (int64_t x : b) {
         if (x <= offset) base = x;
@@ -126,7 +154,7 @@ class ReaderCore {
   }
 
   // The base of the first segment after `base`, or -1 if there is none.
-  Result<int64_t> base_after(int32_t p, int64_t base) {
+  Result<int64_t> base_after(int32_t p, int64_t base) override {
     TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
     for (int64_t x : b) {
       if (x > base) return x;
@@ -215,13 +243,17 @@ const char* parse_error_text(fmt::ParseStatus st) {
 // Reads up to `max` records at or after c.next from partition p into `out`;
 // with out == nullptr only advances (the tolerant end scan). Returns ok with
 // nothing more when it reaches what is not (yet) readable.
-Status read_part(ReaderCore& core, int32_t p, RCursor& c, size_t max, std::vector<Record>* out) {
+Status read_part(ReadSource& core, int32_t p, RCursor& c, size_t max, std::vector<Record>* out) {
   size_t produced = 0;
   while (produced < max) {
-    const int64_t mark = core.published_end(p);
+    const int64_t mark = core.final_end(p);
     const bool published = mark >= 0;
     if (published && c.next >= mark) return Status::ok();
     if (!c.seg || c.next < c.at) {
+      TANDEM_ASSIGN_OR_RETURN(int64_t oldest, core.oldest(p));
+      if (c.next < oldest) {
+        TANDEM_ASSIGN_OR_RETURN(c.next, core.deleted(p, c.next, oldest));
+      }
       TANDEM_ASSIGN_OR_RETURN(c.seg, core.segment_for(p, c.next));
       c.buf.clear();
       c.pos = 0;
@@ -270,8 +302,15 @@ Status read_part(ReaderCore& core, int32_t p, RCursor& c, size_t max, std::vecto
           TANDEM_ASSIGN_OR_RETURN(uint64_t size, file_size(*c.seg));
           if (size > c.pos) continue;
         }
-        TANDEM_ASSIGN_OR_RETURN(auto b, core.bases(p));
-        if (c.at < b.front()) return core.deleted(p, c.at, b.front());
+        TANDEM_ASSIGN_OR_RETURN(int64_t oldest, core.oldest(p));
+        if (c.at < oldest) {
+          // The rest of this segment's successor is gone too: continue
+          // where the source says, or report it.
+          TANDEM_ASSIGN_OR_RETURN(int64_t to, core.deleted(p, c.at, oldest));
+          c.next = std::max(c.next, to);
+          c.invalidate();
+          continue;
+        }
         return corruption(c.seg->path, c.pos,
                           "segment ends at offset " + std::to_string(c.at) +
                               " but the next segment starts at " + std::to_string(nb));
@@ -334,7 +373,7 @@ Status read_part(ReaderCore& core, int32_t p, RCursor& c, size_t max, std::vecto
 }
 
 Result<int64_t> ReaderCore::end_of(int32_t p) {
-  const int64_t mark = published_end(p);
+  const int64_t mark = final_end(p);
   if (mark >= 0) return mark;
   std::lock_guard<std::mutex> lk(scan_mu_);
   RCursor& c = scan_[static_cast<size_t>(p)];
@@ -506,7 +545,7 @@ Result<std::vector<Record>> ReaderConsumer::poll(size_t max_records,
     rr_ = (rr_ + 1) % n;
     const auto now = Clock::now();
     if (!out.empty() || now >= deadline) return out;
-    const auto tick = core_->published_end(0) >= 0 ? kTickPublished : kTickTolerant;
+    const auto tick = core_->final_end(0) >= 0 ? kTickPublished : kTickTolerant;
     std::this_thread::sleep_for(std::min<Clock::duration>(
         tick, std::chrono::duration_cast<Clock::duration>(deadline - now)));
   }
