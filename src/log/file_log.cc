@@ -13,16 +13,19 @@
 //                              segments; readers look segments up).
 //                     Everything else the writer touches (next offset,
 //                     active segment size, sticky error) is writer-thread
-//                     only. Readers see progress through two atomics
-//                     published with release order after fdatasync:
-//                     Segment::durable_bytes, then PartitionState::end.
+//                     only. Readers see progress through
+//                     PartitionState::end, published with release order
+//                     after fdatasync (Segment::durable_bytes, stored just
+//                     before it, is what retention counts).
 //   Core::data_mu     only guards the "new data" generation counter that
 //                     poll() sleeps on.
 //   Core::groups_mu   serializes read-modify-write of a group's offsets
 //                     (GroupLock keeps other consumers of the group, in
 //                     this process or another, out entirely).
 // Readers in other processes (file_log_reader.cc) see DIR/published, which
-// write_part updates after each fdatasync.
+// write_part updates after each fdatasync. Every reader -- these consumers,
+// shared readers and recovery -- runs the one read loop of file_log_read.h;
+// Core is the read source of this process's consumers.
 // Readers use pread on their own buffers and never take q_mu, so a slow
 // consumer cannot stall appends and vice versa.
 #include <dirent.h>
@@ -39,12 +42,14 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
 
 #include "event/event.h"
 #include "log/file_log_format.h"
 #include "log/file_log_io.h"
+#include "log/file_log_read.h"
 #include "log/log.h"
 
 namespace tandem::log {
@@ -56,7 +61,6 @@ using Clock = std::chrono::steady_clock;
 // A batch is written with one pwrite and one fdatasync; this caps how much
 // one batch holds so a burst does not build one giant buffer.
 constexpr size_t kMaxBatchBytes = 16u << 20;
-constexpr size_t kReadChunkBytes = 1u << 20;
 // How often an idle writer wakes to apply age retention.
 constexpr auto kRetentionTick = std::chrono::seconds(1);
 
@@ -64,10 +68,8 @@ using namespace file_log_io;
 
 struct Segment : SegmentFile {
   using SegmentFile::SegmentFile;
-  // Bytes readers may read: whole records, fdatasync'd.
+  // Whole records, fdatasync'd: the size retention counts.
   std::atomic<uint64_t> durable_bytes{0};
-  // Set once the writer has moved on; nothing is appended after this.
-  std::atomic<bool> sealed{false};
 };
 using SegmentPtr = std::shared_ptr<Segment>;
 
@@ -112,7 +114,11 @@ struct PartitionState {
   std::thread writer;
 };
 
-struct Core {
+// Core is the read source of the writer's own consumers: they may read up
+// to PartitionState::end (published after fdatasync), find segments in the
+// in-memory list, and continue from the oldest offset when theirs was
+// deleted by retention.
+struct Core final : ReadSource {
   FileLogOptions opts;
   int lock_fd = -1;
   std::vector<std::unique_ptr<PartitionState>> parts;
@@ -194,7 +200,6 @@ struct Core {
 
   Status roll(PartitionState& ps) {
     TANDEM_ASSIGN_OR_RETURN(SegmentPtr seg, create_segment(ps, ps.next_offset));
-    ps.active->sealed.store(true, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lk(ps.seg_mu);
       ps.segments.push_back(seg);
@@ -370,7 +375,7 @@ struct Core {
     return freed;
   }
 
-  // ---- reader side --------------------------------------------------------
+  // ---- read source of the writer's consumers -------------------------------
 
   SegmentPtr find_segment(PartitionState& ps, int64_t offset) {
     std::lock_guard<std::mutex> lk(ps.seg_mu);
@@ -383,210 +388,94 @@ struct Core {
     }
     return found;
   }
+
+  int64_t final_end(int32_t p) override { return parts[p]->end.load(std::memory_order_acquire); }
+
+  Result<SegmentFilePtr> segment_for(int32_t p, int64_t offset) override {
+    SegmentPtr seg = find_segment(*parts[p], offset);
+    if (!seg) {
+      return error(Code::kInternal, "file log " + parts[p]->dir + ": no segment holds offset " +
+                                        std::to_string(offset));
+    }
+    return SegmentFilePtr(std::move(seg));
+  }
+
+  Result<int64_t> base_after(int32_t p, int64_t base) override {
+    PartitionState& ps = *parts[p];
+    std::lock_guard<std::mutex> lk(ps.seg_mu);
+    for (auto& s : ps.segments) {
+      if (s->base > base) return s->base;
+    }
+    return int64_t{-1};
+  }
+
+  Result<int64_t> oldest(int32_t p) override {
+    return parts[p]->begin.load(std::memory_order_acquire);
+  }
+
+  // Like Kafka's auto.offset.reset=earliest: continue from the oldest
+  // retained offset.
+  Result<int64_t> deleted(int32_t, int64_t, int64_t oldest) override { return oldest; }
 };
-
-// A read position in one partition: the segment, the byte position and the
-// offset of the record at that position, plus a read-ahead buffer.
-struct Cursor {
-  SegmentPtr seg;
-  uint64_t pos = 0;
-  int64_t at = 0;    // offset of the record at pos
-  int64_t next = 0;  // next offset to return to the caller
-  std::string buf;
-  uint64_t buf_pos = 0;  // file position of buf[0]
-
-  void invalidate() {
-    seg.reset();
-    buf.clear();
-  }
-};
-
-// Makes [pos, pos+n) available in c.buf, reading from the segment no
-// further than `limit` (its durable size).
-Status fill(Cursor& c, uint64_t pos, size_t n, uint64_t limit, size_t* avail) {
-  if (pos >= c.buf_pos && pos + n <= c.buf_pos + c.buf.size()) {
-    *avail = c.buf_pos + c.buf.size() - pos;
-    return Status::ok();
-  }
-  const size_t want =
-      static_cast<size_t>(std::min<uint64_t>(std::max(n, kReadChunkBytes), limit - pos));
-  c.buf.resize(want);
-  size_t got = 0;
-  Status s = pread_full(c.seg->fd, c.seg->path, c.buf.data(), want, pos, &got);
-  c.buf.resize(got);
-  c.buf_pos = pos;
-  if (!s.is_ok()) return s;
-  *avail = got;
-  return Status::ok();
-}
-
-// Reads up to `max` records at or after c.next from one partition.
-Status read_partition(Core& core, PartitionState& ps, Cursor& c, size_t max,
-                      std::vector<Record>& out) {
-  size_t produced = 0;
-  while (produced < max) {
-    const int64_t end = ps.end.load(std::memory_order_acquire);
-    if (c.next >= end) return Status::ok();
-    if (!c.seg || c.next < c.at) {
-      // (Re)position: records below begin were deleted by retention; like
-      // Kafka's auto.offset.reset=earliest, continue from begin.
-      const int64_t begin = ps.begin.load(std::memory_order_acquire);
-      if (c.next < begin) c.next = begin;
-      c.buf.clear();
-      c.seg = core.find_segment(ps, c.next);
-      if (!c.seg) {
-        return error(Code::kInternal,
-                     "file log " + ps.dir + ": no segment holds offset " + std::to_string(c.next));
-      }
-      c.pos = 0;
-      c.at = c.seg->base;
-    }
-    const uint64_t limit = c.seg->durable_bytes.load(std::memory_order_acquire);
-    if (c.pos >= limit) {
-      if (!c.seg->sealed.load(std::memory_order_acquire)) return Status::ok();
-      // End of a sealed segment: the next one must start exactly here.
-      SegmentPtr nxt = core.find_segment(ps, c.at);
-      if (!nxt || nxt == c.seg || nxt->base != c.at) {
-        const int64_t begin = ps.begin.load(std::memory_order_acquire);
-        if (c.at < begin) {
-          c.invalidate();
-          continue;
-        }
-        return corruption(
-            c.seg->path, c.pos,
-            "segment ends at offset " + std::to_string(c.at) + " but no segment starts there");
-      }
-      c.seg = std::move(nxt);
-      c.buf.clear();
-      c.pos = 0;
-      continue;
-    }
-    size_t avail = 0;
-    TANDEM_RETURN_IF_ERROR(fill(c, c.pos, fmt::kHeaderBytes, limit, &avail));
-    fmt::ParsedRecord rec;
-    size_t need = 0;
-    auto st = fmt::parse_record(c.buf.data() + (c.pos - c.buf_pos), avail, &rec, &need);
-    if (st == fmt::ParseStatus::kNeedMore) {
-      if (c.pos + need > limit) {
-        return corruption(c.seg->path, c.pos, "record extends past the end of durable data");
-      }
-      TANDEM_RETURN_IF_ERROR(fill(c, c.pos, need, limit, &avail));
-      st = fmt::parse_record(c.buf.data() + (c.pos - c.buf_pos), avail, &rec, &need);
-    }
-    switch (st) {
-      case fmt::ParseStatus::kOk:
-        break;
-      case fmt::ParseStatus::kNeedMore:
-        return corruption(c.seg->path, c.pos, "short read of a durable record");
-      case fmt::ParseStatus::kBadLength:
-        return corruption(c.seg->path, c.pos, "bad record length");
-      case fmt::ParseStatus::kBadCrc:
-        return corruption(c.seg->path, c.pos, "checksum mismatch");
-      case fmt::ParseStatus::kBadKeyLen:
-        return corruption(c.seg->path, c.pos, "bad key length");
-    }
-    if (rec.offset != c.at) {
-      return corruption(
-          c.seg->path, c.pos,
-          "record has offset " + std::to_string(rec.offset) + ", expected " + std::to_string(c.at));
-    }
-    if (c.at >= c.next) {
-      out.push_back(Record{Partition(ps.id), Offset(rec.offset), std::string(rec.key),
-                           std::string(rec.value)});
-      ++produced;
-      c.next = c.at + 1;
-    }
-    c.pos += rec.size;
-    ++c.at;
-  }
-  return Status::ok();
-}
 
 // ---- recovery -------------------------------------------------------------
 
-// Scans the last segment of a partition, truncating a torn tail. Returns
-// the offset after the last good record.
+// The last segment of a partition, as a read source for recovery: nothing is
+// known to be final, so the read loop applies the tolerant torn-tail rules,
+// and there is no later segment (one would prove the tail final).
+class LastSegment final : public ReadSource {
+ public:
+  explicit LastSegment(SegmentFilePtr seg) : seg_(std::move(seg)) {}
+  int64_t final_end(int32_t) override { return -1; }
+  Result<SegmentFilePtr> segment_for(int32_t, int64_t) override { return seg_; }
+  Result<int64_t> base_after(int32_t, int64_t) override { return int64_t{-1}; }
+  Result<int64_t> oldest(int32_t) override { return seg_->base; }
+  Result<int64_t> deleted(int32_t, int64_t offset, int64_t) override {
+    return error(Code::kInternal, "file log " + seg_->path + ": recovery asked for offset " +
+                                      std::to_string(offset) + " before the segment");
+  }
+
+ private:
+  SegmentFilePtr seg_;
+};
+
+// Scans the last segment of a partition with the one read loop, truncating
+// a torn tail (the rules: docs/file-log-format.md, "Recovery"). Returns the
+// offset after the last good record.
 Result<int64_t> recover_segment(Segment& seg, uint64_t* size_out) {
+  LastSegment src(SegmentFilePtr(&seg, [](SegmentFile*) {}));  // borrowed
+  ReadCursor c;
+  c.next = seg.base;
+  Status s = read_part(src, 0, c, std::numeric_limits<size_t>::max(), nullptr);
+  if (!s.is_ok()) {
+    // Damage with data after it is not what a crash leaves: acknowledged
+    // records would follow it, so open refuses instead of truncating them.
+    if (s.code() == Code::kCorruption) {
+      return error(Code::kCorruption,
+                   s.message() + "; refusing to open rather than drop acknowledged records");
+    }
+    return s;
+  }
   struct stat st;
   if (::fstat(seg.fd, &st) != 0) return io_error(seg.path, "stat", errno);
   const uint64_t size = static_cast<uint64_t>(st.st_size);
-  Cursor c;
-  c.seg = std::shared_ptr<Segment>(&seg, [](Segment*) {});  // borrowed
-  uint64_t pos = 0;
-  int64_t at = seg.base;
-  auto torn_at = [&](uint64_t p) -> Result<int64_t> {
-    if (::ftruncate(seg.fd, static_cast<off_t>(p)) != 0) {
-      return io_error(seg.path, "truncate torn tail at byte " + std::to_string(p), errno);
+  const uint64_t good = c.seg ? c.pos : 0;
+  const int64_t end = c.seg ? c.at : seg.base;
+  if (good < size) {
+    // A torn tail: the last batch's write was cut short by the crash.
+    if (::ftruncate(seg.fd, static_cast<off_t>(good)) != 0) {
+      return io_error(seg.path, "truncate torn tail at byte " + std::to_string(good), errno);
     }
     if (::fdatasync(seg.fd) != 0) return io_error(seg.path, "fdatasync after truncation", errno);
-    *size_out = p;
-    return at;
-  };
-  // Bytes [p, size) are all zero: the file was extended but the data
-  // never reached the disk (a crash before fdatasync returned).
-  auto rest_is_zero = [&](uint64_t p) -> Result<bool> {
-    std::string tmp(std::min<uint64_t>(size - p, kReadChunkBytes), '\0');
-    for (uint64_t q = p; q < size;) {
-      size_t got = 0;
-      size_t n = static_cast<size_t>(std::min<uint64_t>(size - q, tmp.size()));
-      TANDEM_RETURN_IF_ERROR(pread_full(seg.fd, seg.path, tmp.data(), n, q, &got));
-      if (got == 0) break;
-      if (!all_zero(tmp.data(), got)) return false;
-      q += got;
-    }
-    return true;
-  };
-  while (pos < size) {
-    size_t avail = 0;
-    TANDEM_RETURN_IF_ERROR(fill(c, pos, fmt::kHeaderBytes, size, &avail));
-    fmt::ParsedRecord rec;
-    size_t need = 0;
-    auto ps = fmt::parse_record(c.buf.data() + (pos - c.buf_pos), avail, &rec, &need);
-    if (ps == fmt::ParseStatus::kNeedMore) {
-      // Short header or a record running past EOF: the classic torn tail
-      // of a write cut short.
-      if (pos + need > size) return torn_at(pos);
-      TANDEM_RETURN_IF_ERROR(fill(c, pos, need, size, &avail));
-      ps = fmt::parse_record(c.buf.data() + (pos - c.buf_pos), avail, &rec, &need);
-      if (ps == fmt::ParseStatus::kNeedMore) return torn_at(pos);
-    }
-    if (ps == fmt::ParseStatus::kOk) {
-      if (rec.offset != at) {
-        return corruption(
-            seg.path, pos,
-            "record has offset " + std::to_string(rec.offset) + ", expected " + std::to_string(at));
-      }
-      pos += rec.size;
-      ++at;
-      continue;
-    }
-    // A bad record is a torn tail only if nothing acknowledged can follow
-    // it: it is the last record in the file, or everything after it is
-    // zeros. Anything else is damage to acknowledged data and is reported,
-    // never skipped or truncated away.
-    uint64_t after = pos;
-    if (ps == fmt::ParseStatus::kBadCrc) {
-      uint32_t len;
-      std::memcpy(&len, c.buf.data() + (pos - c.buf_pos), 4);
-      after = pos + fmt::kHeaderBytes + len;
-      if (after >= size) return torn_at(pos);
-    }
-    TANDEM_ASSIGN_OR_RETURN(bool zero, rest_is_zero(after));
-    if (zero) return torn_at(pos);
-    const char* what = ps == fmt::ParseStatus::kBadCrc      ? "checksum mismatch"
-                       : ps == fmt::ParseStatus::kBadLength ? "bad record length"
-                                                            : "bad key length";
-    return corruption(seg.path, pos,
-                      std::string(what) + " in the middle of the segment (" +
-                          std::to_string(size - pos) +
-                          " bytes follow); refusing to open rather than drop acknowledged records");
+    *size_out = good;
+    return end;
   }
   // Records the crashed writer wrote but never synced are about to become
   // visible to readers; sync them first so nothing a consumer sees can
   // vanish in a later power cut and have its offset reused.
   if (size > 0 && ::fdatasync(seg.fd) != 0) return io_error(seg.path, "fdatasync on open", errno);
   *size_out = size;
-  return at;
+  return end;
 }
 
 Status ensure_dir(const std::string& path) {
@@ -617,7 +506,6 @@ Status open_partition(Core& core, PartitionState& ps) {
         struct stat st;
         if (::fstat(fd, &st) != 0) return io_error(path, "stat", errno);
         seg->durable_bytes.store(static_cast<uint64_t>(st.st_size));
-        seg->sealed.store(true);
         if (bases[i + 1] <= bases[i]) {
           return error(Code::kCorruption,
                        "file log " + ps.dir + ": segment base offsets not increasing");
@@ -672,7 +560,7 @@ class FileConsumer final : public Consumer {
       for (size_t i = 0; i < n && out.size() < max_records; ++i) {
         size_t p = (rr_ + i) % n;
         Status s =
-            read_partition(*core_, *core_->parts[p], cursors_[p], max_records - out.size(), out);
+            read_part(*core_, static_cast<int32_t>(p), cursors_[p], max_records - out.size(), &out);
         if (!s.is_ok()) {
           // Records already taken advanced their cursors: hand them out
           // now and report the error on the next poll, so nothing is
@@ -724,7 +612,7 @@ class FileConsumer final : public Consumer {
                                                std::to_string(next.get()) + " outside [0, " +
                                                std::to_string(end) + "]");
     }
-    Cursor& c = cursors_[p.get()];
+    ReadCursor& c = cursors_[p.get()];
     c.invalidate();
     c.next = next.get();
     return Status::ok();
@@ -748,7 +636,7 @@ class FileConsumer final : public Consumer {
   std::shared_ptr<Core> core_;
   std::string group_;
   std::unique_ptr<GroupLock> lock_;  // one consumer per group (any process)
-  std::vector<Cursor> cursors_;
+  std::vector<ReadCursor> cursors_;
   size_t rr_ = 0;
   Status pending_error_;
 };

@@ -20,7 +20,7 @@ constexpr size_t kReadChunkBytes = 1u << 20;
 // Makes [pos, pos+n) available in c.buf if the file has it; *avail is what
 // is there from pos (less than n at end of file). *fresh: bytes were read
 // now rather than served from the buffer.
-Status fill(RCursor& c, uint64_t pos, size_t n, int64_t mark, size_t* avail, bool* fresh) {
+Status fill(ReadCursor& c, uint64_t pos, size_t n, int64_t mark, size_t* avail, bool* fresh) {
   if (pos >= c.buf_pos && pos + n <= c.buf_pos + c.buf.size()) {
     *avail = c.buf_pos + c.buf.size() - pos;
     return Status::ok();
@@ -41,7 +41,7 @@ Status fill(RCursor& c, uint64_t pos, size_t n, int64_t mark, size_t* avail, boo
   return Status::ok();
 }
 
-Result<uint64_t> file_size(const RSegment& seg) {
+Result<uint64_t> file_size(const SegmentFile& seg) {
   struct stat st;
   if (::fstat(seg.fd, &st) != 0) return io_error(seg.path, "stat", errno);
   return static_cast<uint64_t>(st.st_size);
@@ -49,7 +49,7 @@ Result<uint64_t> file_size(const RSegment& seg) {
 
 // Tolerant mode: is the damage at `pos` a tail still being written (the
 // record runs to the end of the file, or only zeros follow)?
-Result<bool> looks_torn(const RSegment& seg, uint64_t pos, uint64_t after) {
+Result<bool> looks_torn(const SegmentFile& seg, uint64_t pos, uint64_t after) {
   TANDEM_ASSIGN_OR_RETURN(uint64_t size, file_size(seg));
   if (after >= size) return true;
   std::string tmp(static_cast<size_t>(std::min<uint64_t>(size - pos, kReadChunkBytes)), '\0');
@@ -82,7 +82,7 @@ const char* parse_error_text(fmt::ParseStatus st) {
 // Reads up to `max` records at or after c.next from partition p into `out`;
 // with out == nullptr only advances (the tolerant end scan). Returns ok with
 // nothing more when it reaches what is not (yet) readable.
-Status read_part(ReadSource& core, int32_t p, RCursor& c, size_t max, std::vector<Record>* out) {
+Status read_part(ReadSource& core, int32_t p, ReadCursor& c, size_t max, std::vector<Record>* out) {
   size_t produced = 0;
   while (produced < max) {
     const int64_t mark = core.final_end(p);

@@ -16,11 +16,10 @@
 
 namespace tandem::log::file_log_io {
 
-using RSegment = SegmentFile;
-using RSegPtr = std::shared_ptr<RSegment>;
+using SegmentFilePtr = std::shared_ptr<SegmentFile>;
 
-struct RCursor {
-  RSegPtr seg;
+struct ReadCursor {
+  SegmentFilePtr seg;
   uint64_t pos = 0;  // byte position of the record with offset `at`
   int64_t at = 0;
   int64_t next = 0;  // next offset to hand out
@@ -47,7 +46,7 @@ class ReadSource {
   // tolerant torn-tail rules apply.
   virtual int64_t final_end(int32_t p) = 0;
   // The open segment holding `offset` (the last one whose base is <= it).
-  virtual Result<RSegPtr> segment_for(int32_t p, int64_t offset) = 0;
+  virtual Result<SegmentFilePtr> segment_for(int32_t p, int64_t offset) = 0;
   // The base of the first segment after `base`, or -1 if there is none.
   virtual Result<int64_t> base_after(int32_t p, int64_t base) = 0;
   // The oldest offset still in the log (the oldest segment's base).
@@ -60,6 +59,6 @@ class ReadSource {
 // Reads up to `max` records at or after c.next from partition p into `out`;
 // with out == nullptr only advances (the tolerant end scan). Returns ok with
 // nothing more when it reaches what is not (yet) readable.
-Status read_part(ReadSource& core, int32_t p, RCursor& c, size_t max, std::vector<Record>* out);
+Status read_part(ReadSource& core, int32_t p, ReadCursor& c, size_t max, std::vector<Record>* out);
 
 }  // namespace tandem::log::file_log_io

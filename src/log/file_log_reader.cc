@@ -96,7 +96,7 @@ class ReaderCore final : public ReadSource {
   }
 
   // Opens the segment holding `offset`.
-  Result<RSegPtr> segment_for(int32_t p, int64_t offset) override {
+  Result<SegmentFilePtr> segment_for(int32_t p, int64_t offset) override {
     for (int attempt = 0;; ++attempt) {
       TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
       if (offset < b.front()) return deleted(p, offset, b.front()).status();
@@ -106,7 +106,7 @@ class ReaderCore final : public ReadSource {
       }
       std::string path = pdir(p) + "/" + fmt::segment_file_name(base);
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) return std::make_shared<RSegment>(base, std::move(path), fd);
+      if (fd >= 0) return std::make_shared<SegmentFile>(base, std::move(path), fd);
       // Retention may have deleted it since the listing: list again.
       if (errno != ENOENT || attempt >= 3) return io_error(path, "open segment", errno);
     }
@@ -133,7 +133,7 @@ class ReaderCore final : public ReadSource {
   // Tolerant end offsets: scans that only advance, resumed on every call so
   // each record is read once.
   std::mutex scan_mu_;
-  std::vector<RCursor> scan_;
+  std::vector<ReadCursor> scan_;
   std::mutex mu_;
   std::unique_ptr<PublishedEnds> published_;
   Clock::time_point next_try_{};
@@ -143,7 +143,7 @@ Result<int64_t> ReaderCore::end_of(int32_t p) {
   const int64_t mark = final_end(p);
   if (mark >= 0) return mark;
   std::lock_guard<std::mutex> lk(scan_mu_);
-  RCursor& c = scan_[static_cast<size_t>(p)];
+  ReadCursor& c = scan_[static_cast<size_t>(p)];
   if (!c.seg) {
     TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
     c.next = std::max(c.next, b.front());
@@ -213,7 +213,7 @@ class ReaderConsumer final : public Consumer {
   std::string group_;
   std::unique_ptr<GroupLock> lock_;
   std::mutex mu_;
-  std::vector<RCursor> cursors_;
+  std::vector<ReadCursor> cursors_;
   size_t rr_ = 0;
   Status pending_error_;
 };
@@ -329,7 +329,7 @@ Status ReaderConsumer::seek(Partition p, Offset next) {
                                              std::to_string(next.get()) + " outside [0, " +
                                              std::to_string(end) + "]");
   }
-  RCursor& c = cursors_[static_cast<size_t>(p.get())];
+  ReadCursor& c = cursors_[static_cast<size_t>(p.get())];
   c.invalidate();
   c.next = next.get();
   return Status::ok();
