@@ -1,530 +1,75 @@
 // The embedded file log: Log for one machine, no services. Format and
-// recovery rules: docs/file-log-format.md.
-//
-// Structure and lock discipline (share nothing between partitions):
-//   Core              one per open log; owned by the FileLog and by every
-//                     Consumer (shared_ptr), so a consumer never dangles.
-//   PartitionState    one per partition, with its own writer thread. Two
-//                     locks, never held together and never held while a
-//                     callback or any I/O runs:
-//                       q_mu   the append queue and the enqueued/completed
-//                              counters flush() waits on;
-//                       seg_mu the segment list (writer adds and retires
-//                              segments; readers look segments up).
-//                     Everything else the writer touches (next offset,
-//                     active segment size, sticky error) is writer-thread
-//                     only. Readers see progress through
-//                     PartitionState::end, published with release order
-//                     after fdatasync (Segment::durable_bytes, stored just
-//                     before it, is what retention counts).
-//   Core::data_mu     only guards the "new data" generation counter that
-//                     poll() sleeps on.
-//   Core::groups_mu   serializes read-modify-write of a group's offsets
-//                     (GroupLock keeps other consumers of the group, in
-//                     this process or another, out entirely).
-// Readers in other processes (file_log_reader.cc) see DIR/published, which
-// write_part updates after each fdatasync. Every reader -- these consumers,
-// shared readers and recovery -- runs the one read loop of file_log_read.h;
-// Core is the read source of this process's consumers.
-// Readers use pread on their own buffers and never take q_mu, so a slow
-// consumer cannot stall appends and vice versa.
-#include <dirent.h>
+// recovery rules: docs/file-log-format.md. The shared state and its lock
+// discipline: file_log_core.h. Here: the read source of the writer's own
+// consumers, the consumer, the Log and open_file_log.
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <cerrno>
-#include <condition_variable>
-#include <cstdio>
-#include <cstring>
-#include <deque>
-#include <limits>
 #include <mutex>
-#include <thread>
 
 #include "event/event.h"
+#include "log/file_log_core.h"
 #include "log/file_log_format.h"
 #include "log/file_log_io.h"
 #include "log/file_log_read.h"
 #include "log/log.h"
 
 namespace tandem::log {
+namespace file_log_io {
+
+SegmentPtr Core::find_segment(PartitionState& ps, int64_t offset) {
+  std::lock_guard<std::mutex> lk(ps.seg_mu);
+  SegmentPtr found;
+  for (auto& s : ps.segments) {
+    if (s->base <= offset)
+      found = s;
+    else
+      break;
+  }
+  return found;
+}
+
+int64_t Core::final_end(int32_t p) {
+  return parts[p]->end.load(std::memory_order_acquire);
+}
+
+Result<SegmentFilePtr> Core::segment_for(int32_t p, int64_t offset) {
+  SegmentPtr seg = find_segment(*parts[p], offset);
+  if (!seg) {
+    return error(Code::kInternal, "file log " + parts[p]->dir + ": no segment holds offset " +
+                                      std::to_string(offset));
+  }
+  return SegmentFilePtr(std::move(seg));
+}
+
+Result<int64_t> Core::base_after(int32_t p, int64_t base) {
+  PartitionState& ps = *parts[p];
+  std::lock_guard<std::mutex> lk(ps.seg_mu);
+  for (auto& s : ps.segments) {
+    if (s->base > base) return s->base;
+  }
+  return int64_t{-1};
+}
+
+Result<int64_t> Core::oldest(int32_t p) {
+  return parts[p]->begin.load(std::memory_order_acquire);
+}
+
+// Like Kafka's auto.offset.reset=earliest: continue from the oldest
+// retained offset.
+Result<int64_t> Core::deleted(int32_t, int64_t, int64_t oldest) {
+  return oldest;
+}
+
+}  // namespace file_log_io
+
 namespace {
 
 namespace fmt = file_log_format;
-using Clock = std::chrono::steady_clock;
-
-// A batch is written with one pwrite and one fdatasync; this caps how much
-// one batch holds so a burst does not build one giant buffer.
-constexpr size_t kMaxBatchBytes = 16u << 20;
-// How often an idle writer wakes to apply age retention.
-constexpr auto kRetentionTick = std::chrono::seconds(1);
-
 using namespace file_log_io;
-
-struct Segment : SegmentFile {
-  using SegmentFile::SegmentFile;
-  // Whole records, fdatasync'd: the size retention counts.
-  std::atomic<uint64_t> durable_bytes{0};
-};
-using SegmentPtr = std::shared_ptr<Segment>;
-
-struct Pending {
-  std::string key;
-  std::string value;
-  AppendCallback done;
-  int64_t ts = 0;
-};
-
-struct Core;
-
-struct PartitionState {
-  int32_t id = 0;
-  std::string dir;
-
-  // --- q_mu --------------------------------------------------------------
-  std::mutex q_mu;
-  std::condition_variable q_cv;     // writer waits for work
-  std::condition_variable done_cv;  // flush() waits for completions
-  std::deque<Pending> queue;
-  size_t queued_bytes = 0;
-  Clock::time_point first_enqueued;
-  uint64_t enqueued = 0;   // records ever enqueued
-  uint64_t completed = 0;  // records whose callback has run
-  bool stopping = false;
-
-  // --- seg_mu ------------------------------------------------------------
-  std::mutex seg_mu;
-  std::vector<SegmentPtr> segments;  // ascending base; back() is active
-
-  // --- published to readers (release after fdatasync) --------------------
-  std::atomic<int64_t> end{0};
-  std::atomic<int64_t> begin{0};
-
-  // --- writer thread only ------------------------------------------------
-  SegmentPtr active;
-  uint64_t active_size = 0;
-  int64_t next_offset = 0;
-  Status sticky;  // set when the file state is unknown (fdatasync failed)
-  std::string buf;
-  std::thread writer;
-};
-
-// Core is the read source of the writer's own consumers: they may read up
-// to PartitionState::end (published after fdatasync), find segments in the
-// in-memory list, and continue from the oldest offset when theirs was
-// deleted by retention.
-struct Core final : ReadSource {
-  FileLogOptions opts;
-  int lock_fd = -1;
-  std::vector<std::unique_ptr<PartitionState>> parts;
-
-  std::mutex data_mu;
-  std::condition_variable data_cv;
-  uint64_t data_gen = 0;
-
-  std::mutex groups_mu;
-
-  // DIR/published: the end offsets other processes' readers may read up to.
-  std::unique_ptr<PublishedEnds> published;
-
-  ~Core() {
-    if (lock_fd >= 0) ::close(lock_fd);
-  }
-
-  std::string groups_dir() const { return opts.dir + "/groups"; }
-
-  void notify_data() {
-    {
-      std::lock_guard<std::mutex> lk(data_mu);
-      ++data_gen;
-    }
-    data_cv.notify_all();
-  }
-
-  // ---- writer side --------------------------------------------------------
-
-  Result<SegmentPtr> create_segment(PartitionState& ps, int64_t base) {
-    std::string path = ps.dir + "/" + fmt::segment_file_name(base);
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return io_error(path, "create segment", errno);
-    // The new name must survive a crash before any record in it is
-    // acknowledged.
-    Status s = fsync_dir(ps.dir);
-    if (!s.is_ok()) {
-      ::close(fd);
-      return s;
-    }
-    return std::make_shared<Segment>(base, std::move(path), fd);
-  }
-
-  // Writes ps.buf (records [first, first+count)) to the active segment and
-  // makes it durable, then publishes it to readers.
-  Status write_part(PartitionState& ps, int64_t next_after) {
-    if (ps.buf.empty()) return Status::ok();
-    Segment& seg = *ps.active;
-    Status s = pwrite_all(seg.fd, seg.path, ps.buf.data(), ps.buf.size(), ps.active_size);
-    if (!s.is_ok()) {
-      // Cut off whatever part of the batch landed so the segment still
-      // ends at a record boundary and later batches can go on (ENOSPC may
-      // clear). If even that fails the file state is unknown: go sticky.
-      if (::ftruncate(seg.fd, static_cast<off_t>(ps.active_size)) != 0) {
-        ps.sticky = io_error(seg.path, "truncate after failed write", errno)
-                        .context("log is unusable until reopened");
-      }
-      return s;
-    }
-    if (::fdatasync(seg.fd) != 0) {
-      // After a failed fdatasync the kernel may have dropped the dirty
-      // pages (the "fsyncgate" lesson): nothing written since the last
-      // good sync can be trusted, so refuse further writes until a reopen
-      // rescans the segment.
-      s = io_error(seg.path, "fdatasync", errno);
-      ps.sticky = s;
-      return s;
-    }
-    ps.active_size += ps.buf.size();
-    ps.buf.clear();
-    ps.next_offset = next_after;
-    seg.durable_bytes.store(ps.active_size, std::memory_order_release);
-    ps.end.store(next_after, std::memory_order_release);
-    // Only now, after fdatasync, may shared readers in other processes see
-    // these records.
-    published->store(ps.id, next_after);
-    return Status::ok();
-  }
-
-  Status roll(PartitionState& ps) {
-    TANDEM_ASSIGN_OR_RETURN(SegmentPtr seg, create_segment(ps, ps.next_offset));
-    {
-      std::lock_guard<std::mutex> lk(ps.seg_mu);
-      ps.segments.push_back(seg);
-    }
-    ps.active = std::move(seg);
-    ps.active_size = 0;
-    return Status::ok();
-  }
-
-  // Writes a batch; returns how many leading records are durable and the
-  // status for the rest.
-  std::pair<size_t, Status> write_batch(PartitionState& ps, std::deque<Pending>& batch,
-                                        std::vector<Status>& per_record) {
-    per_record.assign(batch.size(), Status::ok());
-    if (!ps.sticky.is_ok()) {
-      for (auto& s : per_record) s = ps.sticky;
-      return {0, ps.sticky};
-    }
-    ps.buf.clear();
-    int64_t off = ps.next_offset;
-    size_t durable_upto = 0;  // index into batch of the first record not yet durable
-    for (size_t i = 0; i < batch.size(); ++i) {
-      Pending& r = batch[i];
-      const uint64_t payload = fmt::kPayloadFixedBytes + r.key.size() + r.value.size();
-      if (payload > fmt::kMaxPayloadBytes) {
-        // Refused for good (the Log contract's kInvalidArgument).
-        per_record[i] = error(Code::kInvalidArgument, "file log " + ps.dir + ": record of " +
-                                                          std::to_string(payload) +
-                                                          " bytes exceeds the 1 GiB record limit");
-        continue;
-      }
-      const size_t rec = fmt::record_size(r.key.size(), r.value.size());
-      const uint64_t in_seg = ps.active_size + ps.buf.size();
-      if (in_seg > 0 && in_seg + rec > opts.segment_bytes) {
-        Status s = write_part(ps, off);
-        if (s.is_ok()) s = roll(ps);
-        if (!s.is_ok()) {
-          for (size_t j = durable_upto; j < batch.size(); ++j) {
-            if (per_record[j].is_ok()) per_record[j] = s;
-          }
-          ps.buf.clear();
-          return {durable_upto, s};
-        }
-        durable_upto = i;
-      }
-      fmt::append_record(ps.buf, off, r.ts, r.key, r.value);
-      ++off;
-    }
-    Status s = write_part(ps, off);
-    if (!s.is_ok()) {
-      for (size_t j = durable_upto; j < batch.size(); ++j) {
-        if (per_record[j].is_ok()) per_record[j] = s;
-      }
-      ps.buf.clear();
-      return {durable_upto, s};
-    }
-    return {batch.size(), Status::ok()};
-  }
-
-  void writer_loop(PartitionState& ps) {
-    std::deque<Pending> batch;
-    std::vector<Status> per_record;
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lk(ps.q_mu);
-        ps.q_cv.wait_for(lk, kRetentionTick, [&] { return ps.stopping || !ps.queue.empty(); });
-        if (ps.queue.empty()) {
-          if (ps.stopping) return;
-          lk.unlock();
-          apply_retention(ps);
-          continue;
-        }
-        // Group commit: everything queued now goes into one write + sync;
-        // what arrives during that sync goes into the next. An optional
-        // window (fsync_interval > 0) gives other appenders until
-        // first_enqueued + fsync_interval to join; off by default, as it
-        // only ever delayed an idle log (docs/benchmarks.md).
-        if (opts.fsync_interval.count() > 0) {
-          ps.q_cv.wait_until(lk, ps.first_enqueued + opts.fsync_interval,
-                             [&] { return ps.stopping || ps.queued_bytes >= kMaxBatchBytes; });
-        }
-        size_t bytes = 0;
-        while (!ps.queue.empty() && (batch.empty() || bytes < kMaxBatchBytes)) {
-          bytes += ps.queue.front().key.size() + ps.queue.front().value.size();
-          batch.push_back(std::move(ps.queue.front()));
-          ps.queue.pop_front();
-        }
-        // Leftovers keep their first_enqueued: they have waited already.
-        ps.queued_bytes -= std::min(ps.queued_bytes, bytes);
-      }
-
-      const int64_t first = ps.next_offset;
-      auto [durable, status] = write_batch(ps, batch, per_record);
-      (void)status;
-      if (durable > 0) notify_data();
-      // Before the callbacks, so that once flush() returns, begin_offsets()
-      // already reflects the appends it waited for.
-      apply_retention(ps);
-      // Callbacks run with no lock held, strictly after fdatasync.
-      int64_t off = first;
-      for (size_t i = 0; i < batch.size(); ++i) {
-        const bool ok = per_record[i].is_ok();
-        Offset o(ok ? off++ : -1);
-        if (batch[i].done) batch[i].done(per_record[i], Partition(ps.id), o);
-      }
-      const size_t n = batch.size();
-      batch.clear();
-      {
-        std::lock_guard<std::mutex> lk(ps.q_mu);
-        ps.completed += n;
-      }
-      ps.done_cv.notify_all();
-    }
-  }
-
-  // Deletes whole sealed segments beyond retention_bytes / retention_age.
-  // Never the active one. Readers holding a deleted segment keep reading it
-  // through their shared_ptr (the fd outlives the unlink).
-  void apply_retention(PartitionState& ps) {
-    if (opts.retention_bytes == 0 && opts.retention_age.count() == 0) return;
-    std::vector<SegmentPtr> doomed;
-    {
-      std::lock_guard<std::mutex> lk(ps.seg_mu);
-      uint64_t total = 0;
-      for (auto& s : ps.segments) total += s->durable_bytes.load(std::memory_order_acquire);
-      const auto cutoff = std::chrono::system_clock::now() - opts.retention_age;
-      while (ps.segments.size() > 1) {
-        Segment& oldest = *ps.segments.front();
-        const uint64_t sz = oldest.durable_bytes.load(std::memory_order_acquire);
-        bool drop = opts.retention_bytes > 0 && total - sz >= opts.retention_bytes;
-        if (!drop && opts.retention_age.count() > 0) {
-          struct stat st;
-          if (::fstat(oldest.fd, &st) == 0) {
-            auto mtime = std::chrono::system_clock::time_point(
-                std::chrono::seconds(st.st_mtim.tv_sec) +
-                std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                    std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
-            drop = mtime < cutoff;
-          }
-        }
-        if (!drop) break;
-        total -= sz;
-        doomed.push_back(ps.segments.front());
-        ps.segments.erase(ps.segments.begin());
-      }
-      ps.begin.store(ps.segments.front()->base, std::memory_order_release);
-    }
-    // Oldest first, so a crash midway leaves a contiguous suffix.
-    for (auto& s : doomed) ::unlink(s->path.c_str());
-  }
-
-  // Deletes the sealed segments holding only records below `before`: a
-  // segment ends where the next one begins, so it goes when that base is
-  // <= before. Never the active one. Like apply_retention, readers holding
-  // a deleted segment keep reading it through their shared_ptr. Returns how
-  // many records were freed.
-  int64_t reclaim_before(PartitionState& ps, int64_t before) {
-    std::vector<SegmentPtr> doomed;
-    int64_t freed = 0;
-    {
-      std::lock_guard<std::mutex> lk(ps.seg_mu);
-      const int64_t old_begin = ps.segments.front()->base;
-      while (ps.segments.size() > 1 && ps.segments[1]->base <= before) {
-        doomed.push_back(ps.segments.front());
-        ps.segments.erase(ps.segments.begin());
-      }
-      if (doomed.empty()) return 0;
-      ps.begin.store(ps.segments.front()->base, std::memory_order_release);
-      freed = ps.segments.front()->base - old_begin;
-    }
-    // Oldest first, so a crash midway leaves a contiguous suffix.
-    for (auto& s : doomed) ::unlink(s->path.c_str());
-    return freed;
-  }
-
-  // ---- read source of the writer's consumers -------------------------------
-
-  SegmentPtr find_segment(PartitionState& ps, int64_t offset) {
-    std::lock_guard<std::mutex> lk(ps.seg_mu);
-    SegmentPtr found;
-    for (auto& s : ps.segments) {
-      if (s->base <= offset)
-        found = s;
-      else
-        break;
-    }
-    return found;
-  }
-
-  int64_t final_end(int32_t p) override { return parts[p]->end.load(std::memory_order_acquire); }
-
-  Result<SegmentFilePtr> segment_for(int32_t p, int64_t offset) override {
-    SegmentPtr seg = find_segment(*parts[p], offset);
-    if (!seg) {
-      return error(Code::kInternal, "file log " + parts[p]->dir + ": no segment holds offset " +
-                                        std::to_string(offset));
-    }
-    return SegmentFilePtr(std::move(seg));
-  }
-
-  Result<int64_t> base_after(int32_t p, int64_t base) override {
-    PartitionState& ps = *parts[p];
-    std::lock_guard<std::mutex> lk(ps.seg_mu);
-    for (auto& s : ps.segments) {
-      if (s->base > base) return s->base;
-    }
-    return int64_t{-1};
-  }
-
-  Result<int64_t> oldest(int32_t p) override {
-    return parts[p]->begin.load(std::memory_order_acquire);
-  }
-
-  // Like Kafka's auto.offset.reset=earliest: continue from the oldest
-  // retained offset.
-  Result<int64_t> deleted(int32_t, int64_t, int64_t oldest) override { return oldest; }
-};
-
-// ---- recovery -------------------------------------------------------------
-
-// The last segment of a partition, as a read source for recovery: nothing is
-// known to be final, so the read loop applies the tolerant torn-tail rules,
-// and there is no later segment (one would prove the tail final).
-class LastSegment final : public ReadSource {
- public:
-  explicit LastSegment(SegmentFilePtr seg) : seg_(std::move(seg)) {}
-  int64_t final_end(int32_t) override { return -1; }
-  Result<SegmentFilePtr> segment_for(int32_t, int64_t) override { return seg_; }
-  Result<int64_t> base_after(int32_t, int64_t) override { return int64_t{-1}; }
-  Result<int64_t> oldest(int32_t) override { return seg_->base; }
-  Result<int64_t> deleted(int32_t, int64_t offset, int64_t) override {
-    return error(Code::kInternal, "file log " + seg_->path + ": recovery asked for offset " +
-                                      std::to_string(offset) + " before the segment");
-  }
-
- private:
-  SegmentFilePtr seg_;
-};
-
-// Scans the last segment of a partition with the one read loop, truncating
-// a torn tail (the rules: docs/file-log-format.md, "Recovery"). Returns the
-// offset after the last good record.
-Result<int64_t> recover_segment(Segment& seg, uint64_t* size_out) {
-  LastSegment src(SegmentFilePtr(&seg, [](SegmentFile*) {}));  // borrowed
-  ReadCursor c;
-  c.next = seg.base;
-  Status s = read_part(src, 0, c, std::numeric_limits<size_t>::max(), nullptr);
-  if (!s.is_ok()) {
-    // Damage with data after it is not what a crash leaves: acknowledged
-    // records would follow it, so open refuses instead of truncating them.
-    if (s.code() == Code::kCorruption) {
-      return error(Code::kCorruption,
-                   s.message() + "; refusing to open rather than drop acknowledged records");
-    }
-    return s;
-  }
-  struct stat st;
-  if (::fstat(seg.fd, &st) != 0) return io_error(seg.path, "stat", errno);
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  const uint64_t good = c.seg ? c.pos : 0;
-  const int64_t end = c.seg ? c.at : seg.base;
-  if (good < size) {
-    // A torn tail: the last batch's write was cut short by the crash.
-    if (::ftruncate(seg.fd, static_cast<off_t>(good)) != 0) {
-      return io_error(seg.path, "truncate torn tail at byte " + std::to_string(good), errno);
-    }
-    if (::fdatasync(seg.fd) != 0) return io_error(seg.path, "fdatasync after truncation", errno);
-    *size_out = good;
-    return end;
-  }
-  // Records the crashed writer wrote but never synced are about to become
-  // visible to readers; sync them first so nothing a consumer sees can
-  // vanish in a later power cut and have its offset reused.
-  if (size > 0 && ::fdatasync(seg.fd) != 0) return io_error(seg.path, "fdatasync on open", errno);
-  *size_out = size;
-  return end;
-}
-
-Status ensure_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) == 0) return Status::ok();
-  if (errno != EEXIST) return io_error(path, "create directory", errno);
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return io_error(path, "stat", errno);
-  if (!S_ISDIR(st.st_mode))
-    return error(Code::kFailedPrecondition, "file log " + path + ": not a directory");
-  return Status::ok();
-}
-
-Status open_partition(Core& core, PartitionState& ps) {
-  TANDEM_RETURN_IF_ERROR(ensure_dir(ps.dir));
-  TANDEM_ASSIGN_OR_RETURN(std::vector<int64_t> bases, list_segments(ps.dir));
-  if (bases.empty()) {
-    TANDEM_ASSIGN_OR_RETURN(SegmentPtr seg, core.create_segment(ps, 0));
-    ps.segments.push_back(std::move(seg));
-  } else {
-    for (size_t i = 0; i < bases.size(); ++i) {
-      std::string path = ps.dir + "/" + fmt::segment_file_name(bases[i]);
-      int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-      if (fd < 0) return io_error(path, "open segment", errno);
-      auto seg = std::make_shared<Segment>(bases[i], path, fd);
-      if (i + 1 < bases.size()) {
-        // Sealed segments were fully fdatasync'd before the next one was
-        // created; their records are checked (CRC, offsets) when read.
-        struct stat st;
-        if (::fstat(fd, &st) != 0) return io_error(path, "stat", errno);
-        seg->durable_bytes.store(static_cast<uint64_t>(st.st_size));
-        if (bases[i + 1] <= bases[i]) {
-          return error(Code::kCorruption,
-                       "file log " + ps.dir + ": segment base offsets not increasing");
-        }
-      }
-      ps.segments.push_back(std::move(seg));
-    }
-  }
-  Segment& last = *ps.segments.back();
-  uint64_t size = 0;
-  TANDEM_ASSIGN_OR_RETURN(int64_t end, recover_segment(last, &size));
-  last.durable_bytes.store(size);
-  ps.active = ps.segments.back();
-  ps.active_size = size;
-  ps.next_offset = end;
-  ps.end.store(end);
-  ps.begin.store(ps.segments.front()->base);
-  return Status::ok();
-}
 
 // ---- public objects -------------------------------------------------------
 
@@ -766,83 +311,6 @@ class FileLog final : public Log {
  private:
   std::shared_ptr<Core> core_;
 };
-
-Status lock_dir(Core& core) {
-  const std::string path = core.opts.dir + "/LOCK";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return io_error(path, "open lock file", errno);
-  // flock locks belong to the open file description, so a second open in
-  // this same process is refused too, exactly like another process.
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    std::string holder = "unknown";
-    if (err == EWOULDBLOCK) {
-      char buf[32] = {};
-      ssize_t r = ::pread(fd, buf, sizeof(buf) - 1, 0);
-      if (r > 0) {
-        holder = std::string(buf, static_cast<size_t>(r));
-        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' '))
-          holder.pop_back();
-      }
-      ::close(fd);
-      return error(
-          Code::kFailedPrecondition,
-          "file log " + core.opts.dir + " is held by another process (pid " + holder + ")");
-    }
-    ::close(fd);
-    return io_error(path, "lock", err);
-  }
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    int err = errno;
-    ::close(fd);
-    return io_error(path, "write pid", err);
-  }
-  core.lock_fd = fd;
-  return Status::ok();
-}
-
-Status check_meta(Core& core) {
-  const std::string path = core.opts.dir + "/meta";
-  const std::string want =
-      "tandem-file-log 1\npartitions " + std::to_string(core.opts.partitions) + "\n";
-  if (::access(path.c_str(), F_OK) != 0) {
-    return write_file_atomically(core.opts.dir, "meta", want);
-  }
-  TANDEM_ASSIGN_OR_RETURN(std::string have, read_small_file(path));
-  int parts = -1;
-  if (std::sscanf(have.c_str(), "tandem-file-log 1\npartitions %d", &parts) != 1 || parts <= 0) {
-    return error(Code::kCorruption, "file log " + path + ": unreadable meta file");
-  }
-  if (parts != core.opts.partitions) {
-    return error(Code::kFailedPrecondition,
-                 "file log " + core.opts.dir + " was created with " + std::to_string(parts) +
-                     " partitions; opening it with " + std::to_string(core.opts.partitions) +
-                     " would move keys between partitions");
-  }
-  return Status::ok();
-}
-
-Status prepare_dir(const std::string& dir) {
-  struct stat st;
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode))
-      return error(Code::kFailedPrecondition, "file log " + dir + ": not a directory");
-    return Status::ok();
-  }
-  std::string parent = dir;
-  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
-  auto slash = parent.rfind('/');
-  parent = slash == std::string::npos ? "." : slash == 0 ? "/" : parent.substr(0, slash);
-  if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return error(Code::kNotFound,
-                 "file log " + dir + ": parent directory " + parent +
-                     " does not exist (tandem creates the log directory, not its parents)");
-  }
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    return io_error(dir, "create log directory", errno);
-  return fsync_dir(parent);
-}
 
 }  // namespace
 
