@@ -18,6 +18,9 @@ namespace tandem::log::file_log_io {
 
 using SegmentFilePtr = std::shared_ptr<SegmentFile>;
 
+// A read position in one partition: the segment and byte position of the
+// record with offset `at`, the next offset to hand out, and a read-ahead
+// buffer.
 struct ReadCursor {
   SegmentFilePtr seg;
   uint64_t pos = 0;  // byte position of the record with offset `at`
@@ -25,8 +28,8 @@ struct ReadCursor {
   int64_t next = 0;  // next offset to hand out
   std::string buf;
   uint64_t buf_pos = 0;
-  // The published mark loaded just before buf was read: records below it
-  // were complete and final when the bytes were read. -1: unknown.
+  // The source's final end loaded just before buf was read: records below
+  // it were complete and final when the bytes were read. -1: unknown.
   int64_t buf_mark = -1;
 
   void invalidate() {
@@ -57,8 +60,17 @@ class ReadSource {
 };
 
 // Reads up to `max` records at or after c.next from partition p into `out`;
-// with out == nullptr only advances (the tolerant end scan). Returns ok with
-// nothing more when it reaches what is not (yet) readable.
+// with out == nullptr only advances (a shared reader's tolerant end scan,
+// recovery). Returns ok with nothing more when it reaches what is not (yet)
+// readable; then c.pos/c.at are the end of the good records read so far.
+// The rules (docs/file-log-format.md): below a known final end every record
+// must be complete, checksummed and carry the expected offset, else
+// kCorruption naming file and byte, and the cursor stays on it; bytes at or
+// past it are never returned, and the buffer is re-read for records that
+// were not final when it was filled. With no known end (-1), a damaged or
+// incomplete record running to the end of the last segment, or followed
+// only by zeros, is a tail not written yet; the same before a later segment
+// or with data after it is kCorruption.
 Status read_part(ReadSource& core, int32_t p, ReadCursor& c, size_t max, std::vector<Record>* out);
 
 }  // namespace tandem::log::file_log_io
