@@ -1,5 +1,8 @@
-// File log append benchmark: throughput and append-to-ack latency (p50,
-// p99, max) for 1 KB and 10 KB records at the default fsync cadence.
+// File log benchmark: append throughput and append-to-ack latency (p50,
+// p99, max) for 1 KB and 10 KB records at the default fsync cadence, then
+// how fast everything appended is read back by the writer's own consumer
+// (in process, like the proxy's spill drainer) and by a shared reader (like
+// `tandem load --log-dir`, opened next to the writer).
 //
 //   file_log_bench [DIR] [SECONDS] [IN_FLIGHT] [RATE] [FSYNC_INTERVAL_MS]
 //
@@ -34,7 +37,35 @@ using Clock = std::chrono::steady_clock;
 struct Result {
   double records_per_s = 0, mb_per_s = 0, p50_us = 0, p99_us = 0, max_us = 0;
   size_t records = 0;
+  double read_own_per_s = 0, read_shared_per_s = 0;  // records/s read back
 };
+
+// Reads every record of `log` with a fresh consumer group; records/s, or -1
+// when a read fails or falls short.
+double read_all(tandem::log::Log& log, size_t expect) {
+  auto c = log.consumer("bench-read");
+  if (!c.is_ok()) {
+    std::fprintf(stderr, "%s\n", c.status().to_string().c_str());
+    return -1;
+  }
+  const auto t0 = Clock::now();
+  size_t got = 0;
+  for (int empty = 0; got < expect && empty < 3;) {
+    auto r = (*c)->poll(4096, std::chrono::milliseconds(100));
+    if (!r.is_ok()) {
+      std::fprintf(stderr, "%s\n", r.status().to_string().c_str());
+      return -1;
+    }
+    empty = r->empty() ? empty + 1 : 0;
+    got += r->size();
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (got != expect) {
+    std::fprintf(stderr, "read %zu of %zu records\n", got, expect);
+    return -1;
+  }
+  return static_cast<double>(got) / s;
+}
 
 Result run(const std::string& dir, size_t value_bytes, double seconds, size_t in_flight,
            double rate, std::chrono::milliseconds fsync_interval) {
@@ -85,6 +116,14 @@ Result run(const std::string& dir, size_t value_bytes, double seconds, size_t in
   }
   if (!log->flush(std::chrono::seconds(60)).is_ok()) std::fprintf(stderr, "flush timed out\n");
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const size_t appended = lat_us.size() - errors.load();
+  const double read_own = read_all(*log, appended);
+  double read_shared = -1;
+  if (auto reader = tandem::log::open_file_log_reader(dir); reader.is_ok()) {
+    read_shared = read_all(**reader, appended);
+  } else {
+    std::fprintf(stderr, "%s\n", reader.status().to_string().c_str());
+  }
   log.reset();
   std::filesystem::remove_all(dir);
   if (errors) std::fprintf(stderr, "%zu append errors\n", errors.load());
@@ -92,6 +131,8 @@ Result run(const std::string& dir, size_t value_bytes, double seconds, size_t in
   std::sort(lat_us.begin(), lat_us.end());
   Result r;
   r.records = lat_us.size();
+  r.read_own_per_s = read_own;
+  r.read_shared_per_s = read_shared;
   r.records_per_s = static_cast<double>(r.records) / elapsed;
   r.mb_per_s = r.records_per_s * static_cast<double>(value_bytes) / 1e6;
   if (!lat_us.empty()) {
@@ -123,13 +164,13 @@ int main(int argc, char** argv) {
       base.c_str(), seconds, in_flight,
       rate > 0 ? (std::to_string(static_cast<long>(rate)) + " records/s").c_str() : "unthrottled",
       static_cast<long>(fsync_interval.count()));
-  std::printf("%-8s %12s %10s %10s %10s %10s\n", "value", "records/s", "MB/s", "p50 us", "p99 us",
-              "max us");
+  std::printf("%-8s %12s %10s %10s %10s %10s %12s %12s\n", "value", "records/s", "MB/s", "p50 us",
+              "p99 us", "max us", "read own/s", "read shr/s");
   for (size_t bytes : {size_t{1024}, size_t{10240}}) {
     Result r =
         run(base + "-" + std::to_string(bytes), bytes, seconds, in_flight, rate, fsync_interval);
-    std::printf("%-8zu %12.0f %10.1f %10.0f %10.0f %10.0f\n", bytes, r.records_per_s, r.mb_per_s,
-                r.p50_us, r.p99_us, r.max_us);
+    std::printf("%-8zu %12.0f %10.1f %10.0f %10.0f %10.0f %12.0f %12.0f\n", bytes, r.records_per_s,
+                r.mb_per_s, r.p50_us, r.p99_us, r.max_us, r.read_own_per_s, r.read_shared_per_s);
   }
   return 0;
 }

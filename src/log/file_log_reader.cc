@@ -34,6 +34,7 @@
 
 #include "log/file_log_format.h"
 #include "log/file_log_io.h"
+#include "log/file_log_read.h"
 #include "log/log.h"
 
 namespace tandem::log {
@@ -43,7 +44,6 @@ namespace fmt = file_log_format;
 using namespace file_log_io;
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kReadChunkBytes = 1u << 20;
 // How often an idle poll looks again: the published marks are a memory
 // load, so this can be short; without them it means stat/read calls.
 constexpr auto kTickPublished = std::chrono::milliseconds(5);
@@ -51,27 +51,7 @@ constexpr auto kTickTolerant = std::chrono::milliseconds(50);
 // How often a reader without DIR/published checks whether it appeared.
 constexpr auto kRetryPublished = std::chrono::seconds(1);
 
-using RSegment = file_log_io::SegmentFile;
-using RSegPtr = std::shared_ptr<RSegment>;
-
-struct RCursor {
-  RSegPtr seg;
-  uint64_t pos = 0;  // byte position of the record with offset `at`
-  int64_t at = 0;
-  int64_t next = 0;  // next offset to hand out
-  std::string buf;
-  uint64_t buf_pos = 0;
-  // The published mark loaded just before buf was read: records below it
-  // were complete and final when the bytes were read. -1: unknown.
-  int64_t buf_mark = -1;
-
-  void invalidate() {
-    seg.reset();
-    buf.clear();
-  }
-};
-
-class ReaderCore {
+class ReaderCore final : public ReadSource {
  public:
   ReaderCore(std::string dir, int32_t partitions)
       : dir_(std::move(dir)), parts_(partitions), scan_(static_cast<size_t>(partitions)) {}
@@ -83,7 +63,7 @@ class ReaderCore {
 
   // The writer's published end of partition p, or -1 when there is no
   // DIR/published (tolerant reading).
-  int64_t published_end(int32_t p) {
+  int64_t final_end(int32_t p) override {
     std::lock_guard<std::mutex> lk(mu_);
     if (!published_ && Clock::now() >= next_try_) {
       next_try_ = Clock::now() + kRetryPublished;
@@ -101,7 +81,14 @@ class ReaderCore {
     return b;
   }
 
-  Status deleted(int32_t p, int64_t offset, int64_t oldest) {
+  Result<int64_t> oldest(int32_t p) override {
+    TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
+    return b.front();
+  }
+
+  // A shared reader reports a position deleted by retention rather than
+  // skipping the events it lost.
+  Result<int64_t> deleted(int32_t p, int64_t offset, int64_t oldest) override {
     return error(Code::kNotFound, "file log " + pdir(p) + ": offset " + std::to_string(offset) +
                                       " is no longer in the log (deleted by retention; the "
                                       "oldest retained offset is " +
@@ -109,24 +96,24 @@ class ReaderCore {
   }
 
   // Opens the segment holding `offset`.
-  Result<RSegPtr> segment_for(int32_t p, int64_t offset) {
+  Result<SegmentFilePtr> segment_for(int32_t p, int64_t offset) override {
     for (int attempt = 0;; ++attempt) {
       TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
-      if (offset < b.front()) return deleted(p, offset, b.front());
+      if (offset < b.front()) return deleted(p, offset, b.front()).status();
       int64_t base = b.front();
       for (int64_t x : b) {
         if (x <= offset) base = x;
       }
       std::string path = pdir(p) + "/" + fmt::segment_file_name(base);
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) return std::make_shared<RSegment>(base, std::move(path), fd);
+      if (fd >= 0) return std::make_shared<SegmentFile>(base, std::move(path), fd);
       // Retention may have deleted it since the listing: list again.
       if (errno != ENOENT || attempt >= 3) return io_error(path, "open segment", errno);
     }
   }
 
   // The base of the first segment after `base`, or -1 if there is none.
-  Result<int64_t> base_after(int32_t p, int64_t base) {
+  Result<int64_t> base_after(int32_t p, int64_t base) override {
     TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
     for (int64_t x : b) {
       if (x > base) return x;
@@ -146,198 +133,17 @@ class ReaderCore {
   // Tolerant end offsets: scans that only advance, resumed on every call so
   // each record is read once.
   std::mutex scan_mu_;
-  std::vector<RCursor> scan_;
+  std::vector<ReadCursor> scan_;
   std::mutex mu_;
   std::unique_ptr<PublishedEnds> published_;
   Clock::time_point next_try_{};
 };
 
-// Makes [pos, pos+n) available in c.buf if the file has it; *avail is what
-// is there from pos (less than n at end of file). *fresh: bytes were read
-// now rather than served from the buffer.
-Status fill(RCursor& c, uint64_t pos, size_t n, int64_t mark, size_t* avail, bool* fresh) {
-  if (pos >= c.buf_pos && pos + n <= c.buf_pos + c.buf.size()) {
-    *avail = c.buf_pos + c.buf.size() - pos;
-    return Status::ok();
-  }
-  *fresh = true;
-  const size_t want = std::max(n, kReadChunkBytes);
-  c.buf.resize(want);
-  size_t got = 0;
-  Status s = pread_full(c.seg->fd, c.seg->path, c.buf.data(), want, pos, &got);
-  c.buf.resize(got);
-  c.buf_pos = pos;
-  c.buf_mark = mark;
-  if (!s.is_ok()) {
-    c.buf.clear();
-    return s;
-  }
-  *avail = got;
-  return Status::ok();
-}
-
-Result<uint64_t> file_size(const RSegment& seg) {
-  struct stat st;
-  if (::fstat(seg.fd, &st) != 0) return io_error(seg.path, "stat", errno);
-  return static_cast<uint64_t>(st.st_size);
-}
-
-// Tolerant mode: is the damage at `pos` a tail still being written (the
-// record runs to the end of the file, or only zeros follow)?
-Result<bool> looks_torn(const RSegment& seg, uint64_t pos, uint64_t after) {
-  TANDEM_ASSIGN_OR_RETURN(uint64_t size, file_size(seg));
-  if (after >= size) return true;
-  std::string tmp(static_cast<size_t>(std::min<uint64_t>(size - pos, kReadChunkBytes)), '\0');
-  for (uint64_t q = after; q < size;) {
-    size_t got = 0;
-    size_t n = static_cast<size_t>(std::min<uint64_t>(size - q, tmp.size()));
-    TANDEM_RETURN_IF_ERROR(pread_full(seg.fd, seg.path, tmp.data(), n, q, &got));
-    if (got == 0) break;
-    if (!all_zero(tmp.data(), got)) return false;
-    q += got;
-  }
-  return true;
-}
-
-const char* parse_error_text(fmt::ParseStatus st) {
-  switch (st) {
-    case fmt::ParseStatus::kBadLength:
-      return "bad record length";
-    case fmt::ParseStatus::kBadCrc:
-      return "checksum mismatch";
-    case fmt::ParseStatus::kBadKeyLen:
-      return "bad key length";
-    default:
-      return "incomplete record";
-  }
-}
-
-// Reads up to `max` records at or after c.next from partition p into `out`;
-// with out == nullptr only advances (the tolerant end scan). Returns ok with
-// nothing more when it reaches what is not (yet) readable.
-Status read_part(ReaderCore& core, int32_t p, RCursor& c, size_t max, std::vector<Record>* out) {
-  size_t produced = 0;
-  while (produced < max) {
-    const int64_t mark = core.published_end(p);
-    const bool published = mark >= 0;
-    if (published && c.next >= mark) return Status::ok();
-    if (!c.seg || c.next < c.at) {
-      TANDEM_ASSIGN_OR_RETURN(c.seg, core.segment_for(p, c.next));
-      c.buf.clear();
-      c.pos = 0;
-      c.at = c.seg->base;
-    }
-    if (published && c.at >= mark) return Status::ok();
-    // Bytes read before this record was published may be stale (a batch
-    // cut off after a failed write, then rewritten): read them again.
-    if (published && c.at >= c.buf_mark) c.buf.clear();
-
-    bool fresh = false;
-    size_t avail = 0;
-    fmt::ParsedRecord rec;
-    size_t need = 0;
-    fmt::ParseStatus st = fmt::ParseStatus::kNeedMore;
-    auto run_parse = [&]() -> Status {
-      TANDEM_RETURN_IF_ERROR(fill(c, c.pos, fmt::kHeaderBytes, mark, &avail, &fresh));
-      st = fmt::ParseStatus::kNeedMore;
-      if (avail == 0) return Status::ok();
-      st = fmt::parse_record(c.buf.data() + (c.pos - c.buf_pos), avail, &rec, &need);
-      if (st == fmt::ParseStatus::kNeedMore && need > avail) {
-        TANDEM_RETURN_IF_ERROR(fill(c, c.pos, need, mark, &avail, &fresh));
-        st = fmt::parse_record(c.buf.data() + (c.pos - c.buf_pos), avail, &rec, &need);
-      }
-      return Status::ok();
-    };
-    TANDEM_RETURN_IF_ERROR(run_parse());
-    if (st != fmt::ParseStatus::kOk && !fresh) {
-      // Judge failures on bytes read now, not on an old buffer.
-      c.buf.clear();
-      TANDEM_RETURN_IF_ERROR(run_parse());
-    }
-
-    if (avail == 0) {
-      // At a record boundary with nothing after it in this segment.
-      TANDEM_ASSIGN_OR_RETURN(int64_t nb, core.base_after(p, c.seg->base));
-      if (nb < 0) {
-        if (!published) return Status::ok();  // not written yet
-        return corruption(c.seg->path, c.pos,
-                          "the writer published offsets below " + std::to_string(mark) +
-                              " but the log ends at offset " + std::to_string(c.at));
-      }
-      if (nb != c.at) {
-        if (!published) {
-          // The writer may have appended here before rolling: look again.
-          TANDEM_ASSIGN_OR_RETURN(uint64_t size, file_size(*c.seg));
-          if (size > c.pos) continue;
-        }
-        TANDEM_ASSIGN_OR_RETURN(auto b, core.bases(p));
-        if (c.at < b.front()) return core.deleted(p, c.at, b.front());
-        return corruption(c.seg->path, c.pos,
-                          "segment ends at offset " + std::to_string(c.at) +
-                              " but the next segment starts at " + std::to_string(nb));
-      }
-      TANDEM_ASSIGN_OR_RETURN(c.seg, core.segment_for(p, c.at));
-      if (c.seg->base != c.at) {
-        return corruption(c.seg->path, 0,
-                          "expected a segment starting at offset " + std::to_string(c.at));
-      }
-      c.buf.clear();
-      c.pos = 0;
-      continue;
-    }
-    if (st != fmt::ParseStatus::kOk) {
-      if (!published) {
-        // Tolerant: a tail still being written is "not yet"; the same bytes
-        // before a later segment, or followed by data, are damage.
-        TANDEM_ASSIGN_OR_RETURN(int64_t nb, core.base_after(p, c.seg->base));
-        uint64_t after = c.pos;
-        if (st == fmt::ParseStatus::kNeedMore) {
-          after = std::numeric_limits<uint64_t>::max();
-        } else if (st == fmt::ParseStatus::kBadCrc) {
-          uint32_t len;
-          std::memcpy(&len, c.buf.data() + (c.pos - c.buf_pos), 4);
-          after = c.pos + fmt::kHeaderBytes + len;
-        }
-        if (nb < 0) {
-          TANDEM_ASSIGN_OR_RETURN(bool torn, looks_torn(*c.seg, c.pos, after));
-          if (torn) {
-            c.buf.clear();  // read it afresh next time
-            return Status::ok();
-          }
-        }
-        return corruption(
-            c.seg->path, c.pos,
-            std::string(parse_error_text(st)) + " at offset " + std::to_string(c.at) +
-                (nb >= 0 ? " at the end of a sealed segment" : " with data after it"));
-      }
-      return corruption(c.seg->path, c.pos,
-                        std::string(parse_error_text(st)) + " at offset " + std::to_string(c.at) +
-                            ", below the writer's published end " + std::to_string(mark));
-    }
-    if (rec.offset != c.at) {
-      return corruption(
-          c.seg->path, c.pos,
-          "record has offset " + std::to_string(rec.offset) + ", expected " + std::to_string(c.at));
-    }
-    if (c.at >= c.next) {
-      if (out != nullptr) {
-        out->push_back(
-            Record{Partition(p), Offset(rec.offset), std::string(rec.key), std::string(rec.value)});
-      }
-      ++produced;
-      c.next = c.at + 1;
-    }
-    c.pos += rec.size;
-    ++c.at;
-  }
-  return Status::ok();
-}
-
 Result<int64_t> ReaderCore::end_of(int32_t p) {
-  const int64_t mark = published_end(p);
+  const int64_t mark = final_end(p);
   if (mark >= 0) return mark;
   std::lock_guard<std::mutex> lk(scan_mu_);
-  RCursor& c = scan_[static_cast<size_t>(p)];
+  ReadCursor& c = scan_[static_cast<size_t>(p)];
   if (!c.seg) {
     TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
     c.next = std::max(c.next, b.front());
@@ -407,7 +213,7 @@ class ReaderConsumer final : public Consumer {
   std::string group_;
   std::unique_ptr<GroupLock> lock_;
   std::mutex mu_;
-  std::vector<RCursor> cursors_;
+  std::vector<ReadCursor> cursors_;
   size_t rr_ = 0;
   Status pending_error_;
 };
@@ -506,7 +312,7 @@ Result<std::vector<Record>> ReaderConsumer::poll(size_t max_records,
     rr_ = (rr_ + 1) % n;
     const auto now = Clock::now();
     if (!out.empty() || now >= deadline) return out;
-    const auto tick = core_->published_end(0) >= 0 ? kTickPublished : kTickTolerant;
+    const auto tick = core_->final_end(0) >= 0 ? kTickPublished : kTickTolerant;
     std::this_thread::sleep_for(std::min<Clock::duration>(
         tick, std::chrono::duration_cast<Clock::duration>(deadline - now)));
   }
@@ -523,7 +329,7 @@ Status ReaderConsumer::seek(Partition p, Offset next) {
                                              std::to_string(next.get()) + " outside [0, " +
                                              std::to_string(end) + "]");
   }
-  RCursor& c = cursors_[static_cast<size_t>(p.get())];
+  ReadCursor& c = cursors_[static_cast<size_t>(p.get())];
   c.invalidate();
   c.next = next.get();
   return Status::ok();
