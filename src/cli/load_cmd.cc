@@ -2,12 +2,14 @@
 // docs/loader.md). Credentials: TANDEM_BLUE_* / TANDEM_GREEN_* variables.
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "cli/cli.h"
 #include "es/es.h"
 #include "load/load.h"
+#include "migrate/migrate.h"
 #include "state/state.h"
 
 namespace tandem::cli {
@@ -26,9 +28,10 @@ struct LoadFlags {
   int timeout_ms = 60000;
   std::string gc_deletes = "24h";
   std::string instance_id;
-  bool reverse = false;  // apply to blue what green produced
-  std::string from;      // blue | green: apply only events this cluster produced
-  int base_epoch = 0;    // the epoch at which blue was the primary
+  bool reverse = false;   // apply to blue what green produced
+  std::string from;       // blue | green: apply only events this cluster produced
+  int base_epoch = 0;     // the epoch at which blue was the primary
+  std::string migration;  // stop when `tandem migrate finalize` stops replication
 };
 
 // The cluster that produced an event: every flip bumps the epoch by one and
@@ -84,11 +87,29 @@ int run_load(const LoadFlags& f) {
   auto loader = load::make_loader(**consumer, *sink, **store, o);
   const std::atomic<bool>& stop = stop_on_signals();
   std::atomic<bool> done{false};
+  // Its own connection to the store: the loader's threads use theirs.
+  std::unique_ptr<state::Store> mstore;
+  if (!f.migration.empty()) {
+    auto ms = state::open_store(f.state);
+    if (!ms.is_ok()) return fail(ms.status());
+    mstore = std::move(ms).value();
+  }
+  std::atomic<bool> finalized{false};
   std::thread watch([&] {
+    auto next_check = std::chrono::steady_clock::now();
     while (!done) {
       if (stop) {
         loader->stop();
         return;
+      }
+      if (mstore && std::chrono::steady_clock::now() >= next_check) {
+        next_check += std::chrono::milliseconds(500);
+        auto st = migrate::replication_stopped(*mstore, f.migration);
+        if (st.is_ok() && *st) {
+          finalized = true;
+          loader->stop();
+          return;
+        }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -100,6 +121,19 @@ int run_load(const LoadFlags& f) {
   done = true;
   watch.join();
   if (!s.is_ok()) return fail(s);
+  if (finalized) {
+    // What it applied over its life is in its own log; the acknowledgement
+    // carries this run's totals for finalize's summary.
+    const auto st = loader->status();
+    const nlohmann::json ack = {{"applied", st.applied},     {"indexed", st.indexed},
+                                {"deleted", st.deleted},     {"meta", st.meta_applied},
+                                {"skipped", st.skipped},     {"dead_lettered", st.dead_lettered},
+                                {"conflicts", st.conflicts}, {"to", green.label()}};
+    Status a = migrate::ack_loader_stopped(*mstore, f.migration, f.group, ack.dump());
+    if (!a.is_ok()) return fail(a.context("acknowledging the stop of replication"));
+    std::fprintf(stderr, "load: migration %s finalized: replication stopped\n",
+                 f.migration.c_str());
+  }
   return 0;
 }
 
@@ -163,6 +197,9 @@ void register_load(CLI::App& app) {
   cmd->add_option("--from", f->from,
                   "Apply only events produced by this cluster (blue|green); the others are "
                   "skipped, so no event is applied back to the cluster it came from");
+  cmd->add_option("--migration", f->migration,
+                  "Migration name (plan's `name`): stop when `tandem migrate finalize` stops "
+                  "replication, and acknowledge in the state store");
   cmd->add_option("--base-epoch", f->base_epoch, "The epoch at which blue was the primary")
       ->capture_default_str();
   cmd->callback([f] {
