@@ -1,5 +1,6 @@
 // `tandem load`: applies the change log to the secondary (see src/load and
 // docs/loader.md). Credentials: TANDEM_BLUE_* / TANDEM_GREEN_* variables.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,10 @@ struct LoadFlags {
   int bulk_docs = 2000;
   int workers = 4;
   int progress_s = 5;
+  // Short: the loader commits when a poll comes back empty, and a cutover's
+  // catch-up waits for that commit (docs/cutover.md, "The pause").
+  int poll_ms = 50;
+  int commit_ms = 250;  // under steady traffic polls are never empty: commit this often
   int timeout_ms = 60000;
   std::string gc_deletes = "24h";
   std::string instance_id;
@@ -78,6 +83,8 @@ int run_load(const LoadFlags& f) {
   o.workers = f.workers;
   o.until_lag_zero = f.until_lag_zero;
   o.progress_interval = std::chrono::seconds(f.progress_s);
+  o.poll_timeout = std::chrono::milliseconds(std::max(1, f.poll_ms));
+  o.commit_interval = std::chrono::milliseconds(std::max(1, f.commit_ms));
   if (f.epoch >= 0) o.apply.reconcile_epoch = Epoch(static_cast<uint32_t>(f.epoch));
   if (!from.empty()) {
     o.accept = [from, base = f.base_epoch](const event::ChangeEvent& ev) {
@@ -197,6 +204,12 @@ void register_load(CLI::App& app) {
   cmd->add_option("--from", f->from,
                   "Apply only events produced by this cluster (blue|green); the others are "
                   "skipped, so no event is applied back to the cluster it came from");
+  cmd->add_option("--poll-ms", f->poll_ms,
+                  "Longest wait of one poll of the log; an empty poll commits what was applied")
+      ->capture_default_str();
+  cmd->add_option("--commit-ms", f->commit_ms,
+                  "Commit applied positions at least this often under steady traffic")
+      ->capture_default_str();
   cmd->add_option("--migration", f->migration,
                   "Migration name (plan's `name`): stop when `tandem migrate finalize` stops "
                   "replication, and acknowledge in the state store");

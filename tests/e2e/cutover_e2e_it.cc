@@ -340,7 +340,9 @@ class CutoverE2E : public ::testing::Test {
                                      "--state",
                                      (dir_ / "state.db").string(),
                                      "--progress-s",
-                                     "0"};
+                                     "0",
+                                     "--migration",
+                                     name_};
     if (file_log_) {
       args.insert(args.end(), {"--log-dir", (dir_ / "log").string()});
     } else {
@@ -462,6 +464,14 @@ TEST_F(CutoverE2E, TwoProxiesCutoverRollbackCutoverUnderTraffic) {
     }
     expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
                    "after " + cmd + " to " + primary);
+    // Verify across epochs: the follower holds versions from two regimes;
+    // quick and deep both find parity (no false alarm), and the verify
+    // counts for the next flip's gate.
+    r = tandem({"migrate", "verify", plan});
+    EXPECT_EQ(r.rc, 0) << "verify after " << cmd << ":\n" << r.out;
+    EXPECT_NE(r.out.find("PARITY"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(primary == "green" ? "green -> blue" : "blue -> green"), std::string::npos)
+        << r.out;
     traffic.resume();
   }
   traffic.stop();
@@ -477,6 +487,22 @@ TEST_F(CutoverE2E, TwoProxiesCutoverRollbackCutoverUnderTraffic) {
     for (const auto& p : f["proxies"]) EXPECT_GE(p["held_us"].get<int64_t>(), 0);
   }
   std::cerr << "writes: " << ws.size() << ", failed: " << e.failed << "\n";
+
+  // finalize: a last parity check each way, the loaders stop on their own
+  // and acknowledge, the end is recorded; a re-run prints the summary.
+  r = tandem({"migrate", "finalize", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("parity green -> blue: quick 100.00%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("parity blue -> green: quick 100.00%"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("NOT AT PARITY"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("did not acknowledge"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("events applied reverse (green -> blue)"), std::string::npos) << r.out;
+  for (pid_t p : loaders_) EXPECT_EQ(testing::wait_for(p, 20s), 0) << "loader exit";
+  loaders_.clear();
+  EXPECT_EQ(status(plan)["phase"], "finalized");
+  r = tandem({"migrate", "finalize", plan});
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("write pauses:"), std::string::npos) << r.out;
 }
 
 TEST_F(CutoverE2E, FailuresAbortOrResumeCleanly) {
@@ -608,6 +634,8 @@ TEST_F(CutoverE2E, FileLogCutoverAndRollback) {
     EXPECT_EQ(status(plan)["primary"], primary);
     expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
                    "file log, after " + cmd);
+    r = tandem({"migrate", "verify", plan});  // the next flip's verify gate
+    EXPECT_EQ(r.rc, 0) << r.out;
     traffic.resume();
   }
   traffic.stop();
