@@ -368,6 +368,8 @@ int run_plan(const MigrateFlags& f) {
 
 // ---- start -----------------------------------------------------------------
 
+void maybe_crash(const std::string& step);  // test hook, below
+
 Status check_proxies_capturing(Ctx& c, const std::string& want_primary) {
   for (const auto& p : c.plan.proxies.admin) {
     TANDEM_ASSIGN_OR_RETURN(auto a, admin_call(c, p, "GET", "/status", std::chrono::seconds(3)));
@@ -435,6 +437,7 @@ int run_start(const MigrateFlags& f) {
       !s.is_ok()) {
     return fail(s);
   }
+  maybe_crash("copying");
   const int64_t t0 = migrate::now_ms();
   uint64_t docs = 0;
   for (const auto& pattern : c.plan.indices) {
@@ -458,6 +461,7 @@ int run_start(const MigrateFlags& f) {
                 "backfill of " + pattern + " incomplete; re-run `tandem migrate start` to resume"));
     for (const auto& i : rep->indices) docs += i.docs;
   }
+  maybe_crash("copied");
   json bf = {{"docs", docs}, {"ms", migrate::now_ms() - t0}, {"done_ms", migrate::now_ms()}};
   (void)c.m->put("backfill", bf.dump());
   if (Status s = c.m->advance(migrate::Phase::kConverging, "backfill complete"); !s.is_ok()) {
@@ -1275,7 +1279,11 @@ void print_summary(Ctx& c) {
     }
   }
   auto par = c.m->get("final_parity");
-  if (par.is_ok() && *par) fmt::print("{}", **par);
+  if (par.is_ok() && *par) {
+    fmt::print("last parity check, each direction:\n");
+    std::stringstream ss(**par);
+    for (std::string l; std::getline(ss, l);) fmt::print("  {}\n", l);
+  }
 }
 
 // finalize (docs/cutover.md): a last parity check in each direction, then

@@ -645,3 +645,147 @@ TEST_F(CutoverE2E, FileLogCutoverAndRollback) {
 
 }  // namespace
 }  // namespace tandem::e2e
+
+namespace tandem::e2e {
+namespace {
+
+// Reverse replication meets a target that cannot take a change: blue (ES
+// 7.17) refuses an 8.x-only mapping green accepted, and a document green
+// accepted that blue's (drifted, strict) mapping refuses. Both are parked
+// as dead letters -- nothing is dropped silently -- and `status` and the
+// gates show them, so the rollback is refused. A write green itself
+// refuses is refused to the client and never replicated.
+TEST_F(CutoverE2E, ReverseRejectionsAreDeadLettersAndFailTheGates) {
+  start_proxies(1);
+  const std::string plan = write_plan();
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  start_loader(false);
+  start_loader(true);
+  wait_lag_zero(plan);
+  ASSERT_EQ(tandem({"migrate", "verify", plan}).rc, 0);
+  r = tandem({"migrate", "cutover", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto proxy = client_for(proxies_[0].url());
+
+  // 1. A write green refuses: 400 to the client, nothing captured.
+  auto bad = send_tagged(*proxy, "bad-1", "PUT", "/" + index_ + "/_doc/bad-1", "{not json");
+  ASSERT_TRUE(bad.is_ok());
+  EXPECT_GE(bad->status, 400);
+  EXPECT_LT(bad->status, 500);
+
+  // 2. An 8.x-only mapping (dense_vector with index + similarity): green
+  // takes it, blue 7.17 cannot.
+  auto m = send_tagged(
+      *proxy, "meta-1", "PUT", "/" + index_ + "/_mapping",
+      R"({"properties":{"emb":{"type":"dense_vector","dims":3,"index":true,"similarity":"cosine"}}})");
+  ASSERT_TRUE(m.is_ok());
+  ASSERT_EQ(m->status, 200) << m->body;
+
+  // 3. Blue drifted (strict mapping set on the follower directly): a
+  // document with a new field is fine on green, refused by blue.
+  ASSERT_EQ(blue_->req("PUT", "/" + index_ + "/_mapping", R"({"dynamic":"strict"})").status, 200);
+  auto d = send_tagged(*proxy, "doc-1", "PUT", "/" + index_ + "/_doc/drift-1",
+                       R"({"brand_new_field":"x"})");
+  ASSERT_TRUE(d.is_ok());
+  ASSERT_LT(d->status, 300) << d->body;
+
+  // Both loaders settle everything (dead letters are settled), so the lag
+  // reaches 0; then the dead letters show in status and fail the gate.
+  wait_lag_zero(plan);
+  auto s = status(plan);
+  EXPECT_GE(s["dead_letters"].get<int64_t>(), 2) << s.dump();
+  bool gate_failed = false;
+  for (const auto& g : s["gates"]) {
+    if (g["gate"] == "dead-letters") gate_failed = !g["passed"].get<bool>();
+  }
+  EXPECT_TRUE(gate_failed) << s.dump();
+  auto txt = tandem({"migrate", "status", plan});
+  EXPECT_NE(txt.out.find("DEAD LETTERS:"), std::string::npos) << txt.out;
+  r = tandem({"migrate", "rollback", plan});
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("gate 'dead-letters'"), std::string::npos) << r.out;
+  EXPECT_EQ(status(plan)["primary"], "green");
+
+  // The refused write reached no cluster; the parked document is on green
+  // only (explained by its dead letter, not lost: `tandem dlq` holds it).
+  EXPECT_FALSE(green_->source(index_, "bad-1").has_value());
+  EXPECT_FALSE(blue_->source(index_, "bad-1").has_value());
+  EXPECT_TRUE(green_->source(index_, "drift-1").has_value());
+  EXPECT_FALSE(blue_->source(index_, "drift-1").has_value());
+  auto dl = tandem({"dlq", "list", "--state", (dir_ / "state.db").string()});
+  EXPECT_NE(dl.out.find("drift-1"), std::string::npos) << dl.out;
+  EXPECT_NE(dl.out.find("meta"), std::string::npos) << dl.out;
+}
+
+// The alias guard: an index outside the plan put under the plan index's
+// alias on the new primary is reported by status and fails the gate.
+TEST_F(CutoverE2E, AliasGuardReportsAnIndexOutsideThePlanAtOnce) {
+  start_proxies(1);
+  const std::string plan = write_plan();
+  ASSERT_EQ(blue_
+                ->req("POST", "/_aliases",
+                      R"({"actions":[{"add":{"index":")" + index_ + R"(","alias":")" + index_ +
+                          R"(-all"}}]})")
+                .status,
+            200);
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  start_loader(false);
+  start_loader(true);
+  wait_lag_zero(plan);
+  ASSERT_EQ(tandem({"migrate", "verify", plan}).rc, 0);
+  r = tandem({"migrate", "cutover", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto s = status(plan);
+  EXPECT_EQ(s["alias_guard"], "") << s.dump();
+  // Someone creates a second index on green and adds it to the alias.
+  const std::string dup = index_ + "-dup";
+  ASSERT_EQ(
+      green_
+          ->req("PUT", "/" + dup,
+                R"({"settings":{"number_of_replicas":0},"aliases":{")" + index_ + R"(-all":{}}})")
+          .status,
+      200);
+  s = status(plan);
+  EXPECT_NE(s["alias_guard"].get<std::string>().find(dup), std::string::npos) << s.dump();
+  bool gate_failed = false;
+  for (const auto& g : s["gates"]) {
+    if (g["gate"] == "alias-guard") gate_failed = !g["passed"].get<bool>();
+  }
+  EXPECT_TRUE(gate_failed) << s.dump();
+  auto txt = tandem({"migrate", "status", plan});
+  EXPECT_NE(txt.out.find("ALIAS GUARD:"), std::string::npos) << txt.out;
+  green_->req("DELETE", "/" + dup);
+  EXPECT_EQ(status(plan)["alias_guard"], "");
+}
+
+// `migrate start` killed with -9 after it recorded the end marks (before
+// the backfill) and again after the backfill (before it recorded it): each
+// re-run resumes, and the migration converges to parity under traffic.
+TEST_F(CutoverE2E, StartResumesAfterKill9) {
+  start_proxies(1);
+  const std::string plan = write_plan();
+  Traffic traffic({proxies_[0].url()}, index_, 1);
+  auto r = tandem({"migrate", "start", plan}, {{"TANDEM_MIGRATE_CRASH_AT", "copying"}});
+  ASSERT_EQ(r.rc, 137) << r.out;
+  EXPECT_EQ(status(plan)["phase"], "copying");
+  r = tandem({"migrate", "start", plan}, {{"TANDEM_MIGRATE_CRASH_AT", "copied"}});
+  ASSERT_EQ(r.rc, 137) << r.out;
+  EXPECT_EQ(status(plan)["phase"], "copying");
+  r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(status(plan)["phase"], "converging");
+  start_loader(false);
+  std::this_thread::sleep_for(1s);
+  traffic.pause();
+  wait_lag_zero(plan, false);
+  r = tandem({"migrate", "verify", plan});
+  EXPECT_EQ(r.rc, 0) << r.out;
+  traffic.stop();
+  expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
+                 "after start resumed twice");
+}
+
+}  // namespace
+}  // namespace tandem::e2e
