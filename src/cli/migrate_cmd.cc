@@ -402,8 +402,12 @@ int run_start(const MigrateFlags& f) {
     return ph == migrate::Phase::kAborted ? 1 : 0;
   }
   if (Status s = check_proxies_capturing(c, "blue"); !s.is_ok()) return fail(s);
-  if (Status s = c.m->advance(migrate::Phase::kCapturing, "every proxy capturing"); !s.is_ok()) {
-    return fail(s);
+  // A re-run after kill -9 may find the migration copying already: phases
+  // never move back, the steps below are idempotent.
+  if (ph != migrate::Phase::kCopying) {
+    if (Status s = c.m->advance(migrate::Phase::kCapturing, "every proxy capturing"); !s.is_ok()) {
+      return fail(s);
+    }
   }
   auto blue = connect_cluster("blue", c.plan.blue, f.timeout_ms);
   if (!blue.is_ok()) return fail(blue.status());
