@@ -787,5 +787,93 @@ TEST_F(CutoverE2E, StartResumesAfterKill9) {
                  "after start resumed twice");
 }
 
+// scripts/services of this checkout (TANDEM_REPO_ROOT, else derived from
+// this file's path), to stop and start Kafka; empty if not found.
+std::string services_script() {
+  std::filesystem::path root;
+  if (const char* r = std::getenv("TANDEM_REPO_ROOT"); r && *r) {
+    root = r;
+  } else {
+    root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  }
+  const auto script = root / "scripts" / "services";
+  return std::filesystem::exists(script) ? std::filesystem::absolute(script).string() : "";
+}
+
+// Kafka goes down while the coordinator waits for the loader to reach the
+// fence (every proxy prepared, writes held): the flip cannot read the fence
+// or record a decision, so it aborts and releases the proxies to blue (no
+// commit was ever attempted, docs/cutover.md). Writes fail closed while
+// Kafka is down (refused, never acknowledged-and-lost); when it is back the
+// same plan cuts over, and both clusters hold every acknowledged write.
+TEST_F(CutoverE2E, KafkaDownDuringTheFlipAbortsAndLosesNothing) {
+  const std::string svc = services_script();
+  ASSERT_FALSE(svc.empty()) << "no scripts/services to stop Kafka: set TANDEM_REPO_ROOT";
+  start_proxies(2);
+  std::string plan = write_plan({}, "{drain: 5s, hold: 30s, catchup: 6s}");
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::vector<std::string> urls;
+  for (const auto& p : proxies_) urls.push_back(p.url());
+  Traffic traffic(urls, index_, 2);
+  std::this_thread::sleep_for(1s);
+  traffic.pause();
+  start_loader(false);
+  wait_lag_zero(plan, false);
+  ASSERT_EQ(tandem({"migrate", "verify", plan}).rc, 0);
+  // The forward loader stops so the catch-up waits; the flip runs in the
+  // background while Kafka goes down under it.
+  for (pid_t p : loaders_) testing::stop(p, 5s);
+  loaders_.clear();
+  traffic.resume();
+  testing::SpawnOptions so;
+  pid_t flip = testing::spawn({testing::tandem_bin(), "migrate", "cutover", plan},
+                              (dir_ / "flip.out").string(), so);
+  std::this_thread::sleep_for(1500ms);
+  struct KafkaBack {
+    std::string svc;
+    ~KafkaBack() { (void)std::system(("'" + svc + "' up kafka >/dev/null 2>&1").c_str()); }
+  } back{svc};
+  ASSERT_EQ(std::system(("'" + svc + "' down kafka >/dev/null 2>&1").c_str()), 0);
+  const int rc = testing::wait_for(flip, 120s);
+  const std::string out = testing::file_tail((dir_ / "flip.out").string(), 20000);
+  EXPECT_EQ(rc, 2) << out;  // aborted
+  EXPECT_NE(out.find("ABORTED"), std::string::npos) << out;
+  ASSERT_EQ(std::system(("'" + svc + "' up kafka >/dev/null 2>&1").c_str()), 0);
+  // Roles unchanged on every proxy: blue, epoch 0, the flip aborted.
+  for (const auto& p : proxies_) {
+    auto st = json::parse(admin_status(p), nullptr, false);
+    ASSERT_FALSE(st.is_discarded());
+    EXPECT_EQ(st["roles"]["primary"]["name"], "blue") << st.dump();
+    EXPECT_EQ(st["roles"]["epoch"], 0) << st.dump();
+  }
+  // Kafka is back: the proxies capture again, the loader catches up, and
+  // the same plan cuts over.
+  start_loader(false);
+  start_loader(true);
+  std::this_thread::sleep_for(2s);
+  traffic.pause();
+  wait_lag_zero(plan);
+  r = tandem({"migrate", "verify", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  traffic.resume();
+  plan = write_plan();
+  r = tandem({"migrate", "cutover", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::this_thread::sleep_for(1s);
+  traffic.stop();
+  wait_lag_zero(plan);
+  EXPECT_EQ(status(plan)["primary"], "green");
+  const auto ws = traffic.writes();
+  const auto e = expected_state(ws);
+  // Refused while Kafka was down (fail closed), never acknowledged.
+  for (const auto& w : ws) {
+    EXPECT_TRUE(w.status == 0 || w.status < 500 || w.status == 503) << w.tag << " " << w.status;
+  }
+  expect_content(*blue_, *green_, index_, e, kSeed, "after Kafka came back and the cutover");
+  expect_fenced(ws, status(plan)["flips"]);
+  std::cerr << "writes: " << ws.size() << ", refused while Kafka was down: " << e.failed << "\n";
+}
+
 }  // namespace
 }  // namespace tandem::e2e
