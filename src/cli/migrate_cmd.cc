@@ -507,8 +507,7 @@ struct Parity {
 };
 
 Result<Parity> parity(Ctx& c, es::Client& src, const std::string& src_label, es::Client& dst,
-                      const std::string& dst_label, int timeout_ms) {
-  (void)timeout_ms;
+                      const std::string& dst_label) {
   Parity p;
   p.direction = src_label + " -> " + dst_label;
   TANDEM_ASSIGN_OR_RETURN(auto dl, verify::dead_letter_keys(*c.store));
@@ -577,7 +576,7 @@ int run_verify(const MigrateFlags& f) {
   if (!k.is_ok()) return fail(k.status());
   const std::string prim = c.m->state().primary;
   const std::string foll = prim == "green" ? "blue" : "green";
-  auto p = parity(c, k->primary(prim), prim, k->follower(prim), foll, f.timeout_ms);
+  auto p = parity(c, k->primary(prim), prim, k->follower(prim), foll);
   if (!p.is_ok()) return fail(p.status());
   migrate::Migration::VerifySummary v;
   v.at_ms = migrate::now_ms();
@@ -1331,7 +1330,7 @@ int run_finalize(const MigrateFlags& f) {
   for (bool forward : {true, false}) {
     const std::string a = forward ? prim : foll, b = forward ? foll : prim;
     auto p = parity(c, forward ? k->primary(prim) : k->follower(prim), a,
-                    forward ? k->follower(prim) : k->primary(prim), b, f.timeout_ms);
+                    forward ? k->follower(prim) : k->primary(prim), b);
     if (!p.is_ok()) return fail(p.status().context("finalize: parity " + a + " -> " + b));
     fmt::print("{}\n", p->line());
     lines += p->line() + "\n";
