@@ -27,9 +27,9 @@
 #include <string_view>
 #include <vector>
 
+#include "apply/apply.h"
 #include "core/status.h"
 #include "es/es.h"
-#include "load/apply.h"
 #include "log/log.h"
 #include "state/state.h"
 

@@ -6,10 +6,10 @@
 #include <memory>
 #include <string>
 
+#include "apply/apply.h"
 #include "backfill/backfill.h"
 #include "cli/cli.h"
 #include "es/es.h"
-#include "load/apply.h"
 #include "state/state.h"
 
 namespace tandem::cli {

@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "apply/apply.h"
 #include "cli/cli.h"
 #include "es/es.h"
-#include "load/load.h"
 #include "state/state.h"
 
 namespace tandem::cli {

@@ -24,12 +24,12 @@
 #include <sstream>
 #include <thread>
 
+#include "apply/apply.h"
 #include "backfill/backfill.h"
 #include "cli/cli.h"
 #include "es/es.h"
 #include "event/event.h"
 #include "http/http.h"
-#include "load/apply.h"
 #include "meta/meta.h"
 #include "migrate/migrate.h"
 #include "state/state.h"

@@ -17,10 +17,10 @@
 #include <set>
 #include <utility>
 
+#include "apply/apply.h"
 #include "cli/cli.h"
 #include "es/es.h"
 #include "event/event.h"
-#include "load/apply.h"
 #include "state/state.h"
 #include "verify/verify.h"
 

@@ -26,8 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "apply/apply.h"
 #include "core/status.h"
-#include "load/apply.h"
 #include "load/commit.h"
 #include "log/log.h"
 #include "state/state.h"
@@ -110,19 +110,5 @@ std::string format_status(const LoaderStatus& s);
 //   rate=7900/s lag=0
 // rate is settled events per second over the whole run.
 std::string format_summary(const LoaderStatus& s, LoaderExit exit, double elapsed_s);
-
-// ---- dead letters -----------------------------------------------------------
-
-struct DlqRetryReport {
-  size_t attempted = 0;
-  size_t succeeded = 0;               // removed from the store
-  std::vector<std::string> failures;  // "id N: <reason>" (entry kept)
-};
-
-// Re-applies dead letters (all, or the one with `id`) through the same path
-// as the loader; an entry is removed only once its event is settled
-// (applied, already newer, or obsolete).
-Result<DlqRetryReport> retry_dead_letters(state::Store& store, Sink& sink,
-                                          std::optional<int64_t> id, ApplyOptions opts = {});
 
 }  // namespace tandem::load

@@ -12,7 +12,7 @@
 #include "backfill/backfill.h"
 #include "load/it_util.h"
 #include "load/load.h"
-#include "load/test_util.h"
+#include "apply/test_util.h"
 #include "log/log.h"
 #include "support/relay.h"
 #include "support/services.h"

@@ -5,9 +5,9 @@
 #include <random>
 #include <thread>
 
+#include "apply/test_util.h"
 #include "load/it_util.h"
 #include "load/load.h"
-#include "load/test_util.h"
 #include "load/throttling_shim.h"
 #include "log/log.h"
 #include "support/process.h"

@@ -3,9 +3,9 @@
 #include <random>
 #include <thread>
 
-#include "load/fakes.h"
+#include "apply/fakes.h"
+#include "apply/test_util.h"
 #include "load/load.h"
-#include "load/test_util.h"
 
 namespace tandem::load {
 namespace {

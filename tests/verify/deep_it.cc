@@ -13,9 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apply/apply.h"
 #include "es/es.h"
 #include "event/event.h"
-#include "load/apply.h"
 #include "support/clusters.h"
 #include "support/services.h"
 #include "verify/verify.h"

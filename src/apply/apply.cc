@@ -1,4 +1,4 @@
-#include "load/apply.h"
+#include "apply/apply.h"
 
 #include <chrono>
 #include <functional>

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "load/apply.h"
-#include "load/fakes.h"
-#include "load/test_util.h"
+#include "apply/apply.h"
+#include "apply/fakes.h"
+#include "apply/test_util.h"
 
 namespace tandem::load {
 namespace {

@@ -1,7 +1,7 @@
 // `tandem dlq retry`: dead letters go back through the loader's apply path.
 #include <utility>
 
-#include "load/load.h"
+#include "apply/apply.h"
 
 namespace tandem::load {
 

@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "apply/apply.h"
 #include "event/event.h"
-#include "load/apply.h"
 #include "state/state.h"
 
 namespace tandem::load::testing {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "load/retry.h"
+#include "apply/retry.h"
 
 namespace tandem::load {
 namespace {

@@ -1,4 +1,4 @@
-#include "load/retry.h"
+#include "apply/retry.h"
 
 #include <algorithm>
 

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include <nlohmann/json.hpp>
-#include "load/apply.h"
+#include "apply/apply.h"
 #include "meta/meta.h"
 
 namespace tandem::load {

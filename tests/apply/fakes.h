@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "load/apply.h"
+#include "apply/apply.h"
 #include "log/log.h"
 
 namespace tandem::load::testing {

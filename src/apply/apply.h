@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
+#include "apply/retry.h"
 #include "core/status.h"
 #include "es/es.h"
 #include "event/event.h"
-#include "load/retry.h"
 #include "state/state.h"
 
 namespace tandem::load {
@@ -166,5 +166,19 @@ class Applier {
   ApplyOptions opts_;
   const std::atomic<bool>* stop_;
 };
+
+// ---- dead letters -----------------------------------------------------------
+
+struct DlqRetryReport {
+  size_t attempted = 0;
+  size_t succeeded = 0;               // removed from the store
+  std::vector<std::string> failures;  // "id N: <reason>" (entry kept)
+};
+
+// Re-applies dead letters (all, or the one with `id`) through the same path
+// as the loader; an entry is removed only once its event is settled
+// (applied, already newer, or obsolete).
+Result<DlqRetryReport> retry_dead_letters(state::Store& store, Sink& sink,
+                                          std::optional<int64_t> id, ApplyOptions opts = {});
 
 }  // namespace tandem::load
