@@ -1,13 +1,16 @@
 // `tandem load`: applies the change log to the secondary (see src/load and
 // docs/loader.md). Credentials: TANDEM_BLUE_* / TANDEM_GREEN_* variables.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "cli/cli.h"
 #include "es/es.h"
 #include "load/load.h"
+#include "migrate/migrate.h"
 #include "state/state.h"
 
 namespace tandem::cli {
@@ -24,11 +27,16 @@ struct LoadFlags {
   int bulk_docs = 2000;
   int workers = 4;
   int progress_s = 5;
+  // Short: the loader commits when a poll comes back empty, and a cutover's
+  // catch-up waits for that commit (docs/cutover.md, "The pause").
+  int poll_ms = 50;
+  int commit_ms = 250;  // under steady traffic polls are never empty: commit this often
   std::string gc_deletes = "24h";
   std::string instance_id;
-  bool reverse = false;  // apply to blue what green produced
-  std::string from;      // blue | green: apply only events this cluster produced
-  int base_epoch = 0;    // the epoch at which blue was the primary
+  bool reverse = false;   // apply to blue what green produced
+  std::string from;       // blue | green: apply only events this cluster produced
+  int base_epoch = 0;     // the epoch at which blue was the primary
+  std::string migration;  // stop when `tandem migrate finalize` stops replication
 };
 
 // The cluster that produced an event: every flip bumps the epoch by one and
@@ -75,6 +83,8 @@ int run_load(const LoadFlags& f) {
   o.workers = f.workers;
   o.until_lag_zero = f.until_lag_zero;
   o.progress_interval = std::chrono::seconds(f.progress_s);
+  o.poll_timeout = std::chrono::milliseconds(std::max(1, f.poll_ms));
+  o.commit_interval = std::chrono::milliseconds(std::max(1, f.commit_ms));
   if (f.epoch >= 0) o.apply.reconcile_epoch = Epoch(static_cast<uint32_t>(f.epoch));
   if (!from.empty()) {
     o.accept = [from, base = f.base_epoch](const event::ChangeEvent& ev) {
@@ -84,11 +94,29 @@ int run_load(const LoadFlags& f) {
   auto loader = load::make_loader(**consumer, *sink, **store, o);
   const std::atomic<bool>& stop = stop_on_signals();
   std::atomic<bool> done{false};
+  // Its own connection to the store: the loader's threads use theirs.
+  std::unique_ptr<state::Store> mstore;
+  if (!f.migration.empty()) {
+    auto ms = state::open_store(f.state);
+    if (!ms.is_ok()) return fail(ms.status());
+    mstore = std::move(ms).value();
+  }
+  std::atomic<bool> finalized{false};
   std::thread watch([&] {
+    auto next_check = std::chrono::steady_clock::now();
     while (!done) {
       if (stop) {
         loader->stop();
         return;
+      }
+      if (mstore && std::chrono::steady_clock::now() >= next_check) {
+        next_check += std::chrono::milliseconds(500);
+        auto st = migrate::replication_stopped(*mstore, f.migration);
+        if (st.is_ok() && *st) {
+          finalized = true;
+          loader->stop();
+          return;
+        }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -100,6 +128,19 @@ int run_load(const LoadFlags& f) {
   done = true;
   watch.join();
   if (!s.is_ok()) return fail(s);
+  if (finalized) {
+    // What it applied over its life is in its own log; the acknowledgement
+    // carries this run's totals for finalize's summary.
+    const auto st = loader->status();
+    const nlohmann::json ack = {{"applied", st.applied},     {"indexed", st.indexed},
+                                {"deleted", st.deleted},     {"meta", st.meta_applied},
+                                {"skipped", st.skipped},     {"dead_lettered", st.dead_lettered},
+                                {"conflicts", st.conflicts}, {"to", green.label()}};
+    Status a = migrate::ack_loader_stopped(*mstore, f.migration, f.group, ack.dump());
+    if (!a.is_ok()) return fail(a.context("acknowledging the stop of replication"));
+    std::fprintf(stderr, "load: migration %s finalized: replication stopped\n",
+                 f.migration.c_str());
+  }
   return 0;
 }
 
@@ -138,6 +179,15 @@ void register_load(CLI::App& app) {
   cmd->add_option("--from", f->from,
                   "Apply only events produced by this cluster (blue|green); the others are "
                   "skipped, so no event is applied back to the cluster it came from");
+  cmd->add_option("--poll-ms", f->poll_ms,
+                  "Longest wait of one poll of the log; an empty poll commits what was applied")
+      ->capture_default_str();
+  cmd->add_option("--commit-ms", f->commit_ms,
+                  "Commit applied positions at least this often under steady traffic")
+      ->capture_default_str();
+  cmd->add_option("--migration", f->migration,
+                  "Migration name (plan's `name`): stop when `tandem migrate finalize` stops "
+                  "replication, and acknowledge in the state store");
   cmd->add_option("--base-epoch", f->base_epoch, "The epoch at which blue was the primary")
       ->capture_default_str();
   cmd->callback([f] {

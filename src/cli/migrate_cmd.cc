@@ -8,9 +8,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fnmatch.h>
+
 #include <cerrno>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -207,6 +210,45 @@ Result<std::string> alias_problem(es::Client& blue, es::Client& green,
   return problem;
 }
 
+// The alias guard (docs/cutover.md): on `primary`, every alias that
+// resolves to an index of the plan must resolve only to indices of the
+// plan. An index outside the plan under such an alias is not replicated,
+// so reads through the alias see documents the other side lacks (or the
+// same document twice). "" when the guard passes.
+Result<std::string> alias_guard_problem(es::Client& primary, const std::string& label,
+                                        const std::vector<std::string>& patterns) {
+  auto in_plan = [&](const std::string& idx) {
+    for (const auto& p : patterns) {
+      if (::fnmatch(p.c_str(), idx.c_str(), 0) == 0) return true;
+    }
+    return false;
+  };
+  std::set<std::string> aliases;
+  for (const auto& p : patterns) {
+    auto r = primary.call("GET", "/" + p + "/_alias?ignore_unavailable=true&allow_no_indices=true");
+    if (!r.is_ok()) {
+      if (r.status().code() == Code::kNotFound) continue;
+      return r.status();
+    }
+    for (auto& [idx, body] : r->items()) {
+      if (!body.contains("aliases")) continue;
+      for (auto& [alias, _] : body["aliases"].items()) aliases.insert(alias);
+    }
+  }
+  std::string problem;
+  for (const auto& a : aliases) {
+    auto r = primary.call("GET", "/_alias/" + http::encode_path_segment(a));
+    if (!r.is_ok()) return r.status().context("alias " + a);
+    for (auto& [idx, _] : r->items()) {
+      if (in_plan(idx)) continue;
+      if (!problem.empty()) problem += "; ";
+      problem += "on " + label + " (primary): alias '" + a + "' also resolves to '" + idx +
+                 "', which is outside the plan and not replicated";
+    }
+  }
+  return problem;
+}
+
 struct Facts {
   std::optional<int64_t> forward_lag, reverse_lag;
   std::string lag_error;
@@ -214,6 +256,7 @@ struct Facts {
   std::vector<std::string> needs_verify;
   std::string blue_health, green_health;
   std::optional<std::string> aliases;
+  std::optional<std::string> alias_guard;
   std::optional<migrate::Migration::VerifySummary> last_verify;
   json proxies = json::array();
 };
@@ -252,6 +295,12 @@ Facts gather(Ctx& c, int timeout_ms, bool with_proxies) {
       f.aliases = *a;
     }
   }
+  const bool green_primary = c.m->state().primary == "green";
+  auto& primary = green_primary ? green : blue;
+  if (primary.is_ok()) {
+    auto g = alias_guard_problem(**primary, green_primary ? "green" : "blue", c.plan.indices);
+    if (g.is_ok()) f.alias_guard = *g;
+  }
   if (with_proxies) {
     for (const auto& p : c.plan.proxies.admin) {
       auto a = admin_call(c, p, "GET", "/status", std::chrono::milliseconds(3000));
@@ -267,8 +316,9 @@ Facts gather(Ctx& c, int timeout_ms, bool with_proxies) {
   return f;
 }
 
-migrate::GateInputs gate_inputs(const Facts& f, bool rollback) {
+migrate::GateInputs gate_inputs(const Facts& f, bool rollback, Epoch epoch) {
   migrate::GateInputs in;
+  in.epoch = epoch.get();
   in.now_ms = migrate::now_ms();
   in.target = rollback ? "blue" : "green";
   in.lag = rollback ? f.reverse_lag : f.forward_lag;
@@ -277,20 +327,15 @@ migrate::GateInputs gate_inputs(const Facts& f, bool rollback) {
   in.dead_letters = f.dead_letters;
   in.target_health = rollback ? f.blue_health : f.green_health;
   in.alias_problem = f.aliases;
+  in.alias_guard_problem = f.alias_guard;
   return in;
 }
 
-// The gates of a flip. A rollback skips the verify gate: verify across
-// epochs (documents on blue carry versions from two regimes) is not built
-// yet (docs/cutover.md), and a rollback must stay possible.
-std::vector<std::unique_ptr<migrate::Gate>> gates_for(const migrate::Plan& p, bool rollback) {
-  auto all = migrate::default_gates(p.gates);
-  if (!rollback) return all;
-  std::vector<std::unique_ptr<migrate::Gate>> out;
-  for (auto& g : all) {
-    if (g->name() != "verify") out.push_back(std::move(g));
-  }
-  return out;
+// The gates of a flip, the same for a cutover and a rollback: verify runs
+// across epochs (docs/verify.md), so a rollback needs a verify of the
+// direction replication runs in now, like a cutover.
+std::vector<std::unique_ptr<migrate::Gate>> gates_for(const migrate::Plan& p) {
+  return migrate::default_gates(p.gates);
 }
 
 // ---- plan ------------------------------------------------------------------
@@ -328,6 +373,8 @@ int run_plan(const MigrateFlags& f) {
 
 // ---- start -----------------------------------------------------------------
 
+void maybe_crash(const std::string& step);  // test hook, below
+
 Status check_proxies_capturing(Ctx& c, const std::string& want_primary) {
   for (const auto& p : c.plan.proxies.admin) {
     TANDEM_ASSIGN_OR_RETURN(auto a, admin_call(c, p, "GET", "/status", std::chrono::seconds(3)));
@@ -360,8 +407,12 @@ int run_start(const MigrateFlags& f) {
     return ph == migrate::Phase::kAborted ? 1 : 0;
   }
   if (Status s = check_proxies_capturing(c, "blue"); !s.is_ok()) return fail(s);
-  if (Status s = c.m->advance(migrate::Phase::kCapturing, "every proxy capturing"); !s.is_ok()) {
-    return fail(s);
+  // A re-run after kill -9 may find the migration copying already: phases
+  // never move back, the steps below are idempotent.
+  if (ph != migrate::Phase::kCopying) {
+    if (Status s = c.m->advance(migrate::Phase::kCapturing, "every proxy capturing"); !s.is_ok()) {
+      return fail(s);
+    }
   }
   auto blue = connect_cluster("blue", c.plan.blue, f.timeout_ms);
   if (!blue.is_ok()) return fail(blue.status());
@@ -395,6 +446,7 @@ int run_start(const MigrateFlags& f) {
       !s.is_ok()) {
     return fail(s);
   }
+  maybe_crash("copying");
   const int64_t t0 = migrate::now_ms();
   uint64_t docs = 0;
   for (const auto& pattern : c.plan.indices) {
@@ -418,6 +470,7 @@ int run_start(const MigrateFlags& f) {
                 "backfill of " + pattern + " incomplete; re-run `tandem migrate start` to resume"));
     for (const auto& i : rep->indices) docs += i.docs;
   }
+  maybe_crash("copied");
   json bf = {{"docs", docs}, {"ms", migrate::now_ms() - t0}, {"done_ms", migrate::now_ms()}};
   (void)c.m->put("backfill", bf.dump());
   if (Status s = c.m->advance(migrate::Phase::kConverging, "backfill complete"); !s.is_ok()) {
@@ -432,51 +485,118 @@ int run_start(const MigrateFlags& f) {
 
 // ---- verify ----------------------------------------------------------------
 
+// One direction's parity, quick (ids and versions) and deep (content), over
+// every pattern of the plan. `src` is the side whose documents are the
+// truth for this comparison; at the current epoch (docs/verify.md, "Across
+// epochs") a follower document written since the last flip must carry
+// exactly the version the primary's _seq_no implies, and one unchanged
+// since an earlier epoch is proven by content only.
+struct Parity {
+  std::string direction;  // "green -> blue"
+  uint64_t quick_docs = 0, prior_epoch = 0, deep_docs = 0;
+  int64_t quick_diffs = 0, quick_unexplained = 0, deep_diffs = 0, deep_unexplained = 0;
+  double quick_pct = 100, deep_pct = 100;
+  bool ok() const { return quick_unexplained == 0 && deep_unexplained == 0; }
+  std::string line() const {
+    // Floor, not round: 99.999% must never print as 100.00%.
+    auto pct = [](double p) { return std::floor(p * 100.0) / 100.0; };
+    return fmt::format(
+        "parity {}: quick {:.2f}% ({} documents, {} difference(s), {} unexplained{}); content "
+        "{:.2f}% ({} documents, {} difference(s), {} unexplained): {}",
+        direction, pct(quick_pct), quick_docs, quick_diffs, quick_unexplained,
+        prior_epoch > 0
+            ? fmt::format("; {} unchanged since an earlier epoch, proven by content", prior_epoch)
+            : std::string(),
+        pct(deep_pct), deep_docs, deep_diffs, deep_unexplained, ok() ? "PARITY" : "NOT AT PARITY");
+  }
+};
+
+Result<Parity> parity(Ctx& c, es::Client& src, const std::string& src_label, es::Client& dst,
+                      const std::string& dst_label) {
+  Parity p;
+  p.direction = src_label + " -> " + dst_label;
+  TANDEM_ASSIGN_OR_RETURN(auto dl, verify::dead_letter_keys(*c.store));
+  verify::Report quick_all;
+  verify::DeepReport deep_all;
+  for (const auto& pattern : c.plan.indices) {
+    verify::Options o;
+    o.epoch = c.m->state().epoch;
+    o.dead_letters = dl;
+    o.index_pattern = pattern;
+    TANDEM_ASSIGN_OR_RETURN(auto q, verify::quick(src, dst, o));
+    for (auto& i : q.indices) {
+      p.prior_epoch += i.prior_epoch;
+      p.quick_diffs += static_cast<int64_t>(i.missing + i.extra + i.stale + i.newer + i.unchecked +
+                                            i.dead_lettered);
+      quick_all.indices.push_back(std::move(i));
+    }
+    verify::DeepOptions d;
+    d.epoch = c.m->state().epoch;
+    d.dead_letters = dl;
+    d.index_pattern = pattern;
+    TANDEM_ASSIGN_OR_RETURN(auto dr, verify::deep(src, dst, d));
+    for (auto& i : dr.indices) {
+      p.deep_diffs += static_cast<int64_t>(i.missing + i.extra + i.content + i.routing +
+                                           i.unchecked + i.dead_lettered);
+      deep_all.indices.push_back(std::move(i));
+    }
+  }
+  p.quick_docs = quick_all.documents();
+  p.quick_unexplained = static_cast<int64_t>(quick_all.unexplained());
+  p.quick_pct = quick_all.parity_percent();
+  p.deep_docs = deep_all.documents();
+  p.deep_unexplained = static_cast<int64_t>(deep_all.unexplained());
+  p.deep_pct = deep_all.parity_percent();
+  return p;
+}
+
+struct Clients {
+  std::unique_ptr<es::Client> blue, green;
+  es::Client& primary(const std::string& name) { return name == "green" ? *green : *blue; }
+  es::Client& follower(const std::string& name) { return name == "green" ? *blue : *green; }
+};
+
+Result<Clients> connect_both(const Ctx& c, int timeout_ms) {
+  Clients k;
+  TANDEM_ASSIGN_OR_RETURN(k.blue, connect_cluster("blue", c.plan.blue, timeout_ms));
+  TANDEM_ASSIGN_OR_RETURN(k.green, connect_cluster("green", c.plan.green, timeout_ms));
+  return k;
+}
+
+// Verifies the direction replication runs in now (primary -> follower), at
+// the current epoch, quick and deep, and records it for the gates. Before
+// the first cutover it also moves converging <-> verified.
 int run_verify(const MigrateFlags& f) {
   auto cr = open_ctx(f);
   if (!cr.is_ok()) return fail(cr.status());
   Ctx& c = *cr;
   const auto ph = c.m->phase();
-  if (ph != migrate::Phase::kConverging && ph != migrate::Phase::kVerified) {
+  const bool before_cut = ph == migrate::Phase::kConverging || ph == migrate::Phase::kVerified;
+  if (!before_cut && ph != migrate::Phase::kCutOver && ph != migrate::Phase::kRolledBack) {
     return fail(error(Code::kFailedPrecondition,
-                      "migrate verify runs while converging or verified (blue -> green at one "
-                      "epoch); the migration is " +
-                          std::string(migrate::phase_name(ph)) +
-                          " -- verify across epochs is not built yet"));
+                      "migrate verify runs from converging until finalize; the migration is " +
+                          std::string(migrate::phase_name(ph))));
   }
-  auto blue = connect_cluster("blue", c.plan.blue, f.timeout_ms);
-  if (!blue.is_ok()) return fail(blue.status());
-  auto green = connect_cluster("green", c.plan.green, f.timeout_ms);
-  if (!green.is_ok()) return fail(green.status());
-  verify::Options o;
-  o.epoch = c.m->state().epoch;
-  auto dl = verify::dead_letter_keys(*c.store);
-  if (!dl.is_ok()) return fail(dl.status());
-  o.dead_letters = *dl;
-  int64_t diffs = 0, unexplained = 0;
-  uint64_t docs = 0;
-  for (const auto& pattern : c.plan.indices) {
-    o.index_pattern = pattern;
-    auto rep = verify::quick(**blue, **green, o);
-    if (!rep.is_ok()) return fail(rep.status());
-    docs += rep->documents();
-    unexplained += static_cast<int64_t>(rep->unexplained());
-    for (const auto& i : rep->indices) {
-      diffs += static_cast<int64_t>(i.missing + i.extra + i.stale);
-    }
-  }
+  auto k = connect_both(c, f.timeout_ms);
+  if (!k.is_ok()) return fail(k.status());
+  const std::string prim = c.m->state().primary;
+  const std::string foll = prim == "green" ? "blue" : "green";
+  auto p = parity(c, k->primary(prim), prim, k->follower(prim), foll);
+  if (!p.is_ok()) return fail(p.status());
   migrate::Migration::VerifySummary v;
   v.at_ms = migrate::now_ms();
-  v.parity = unexplained == 0;
-  v.differences = diffs;
-  v.explained = diffs - unexplained;
-  v.direction = "blue->green";
+  v.parity = p->ok();
+  v.differences = std::max(p->quick_diffs, p->deep_diffs);
+  v.explained = v.differences - std::max(p->quick_unexplained, p->deep_unexplained);
+  v.direction = prim + "->" + foll;
+  v.epoch = c.m->state().epoch.get();
   if (Status s = c.m->record_verify(v); !s.is_ok()) return fail(s);
-  fmt::print("verify: {} documents, {} difference(s), {} unexplained: {}\n", docs, diffs,
-             unexplained, v.parity ? "PARITY" : "NOT AT PARITY");
-  Status s = c.m->advance(v.parity ? migrate::Phase::kVerified : migrate::Phase::kConverging,
-                          v.parity ? "verify at parity" : "verify found differences");
-  if (!s.is_ok()) return fail(s);
+  fmt::print("{} (epoch {})\n", p->line(), v.epoch);
+  if (before_cut) {
+    Status s = c.m->advance(v.parity ? migrate::Phase::kVerified : migrate::Phase::kConverging,
+                            v.parity ? "verify at parity" : "verify found differences");
+    if (!s.is_ok()) return fail(s);
+  }
   return v.parity ? 0 : 1;
 }
 
@@ -883,8 +1003,8 @@ int run_flip(const MigrateFlags& f, bool rollback) {
   if (Status s = migrate::check_transition(ph, want); !s.is_ok()) return fail(s);
 
   Facts facts = gather(c, f.timeout_ms, false);
-  auto gates = gates_for(c.plan, rollback);
-  auto rep = migrate::run_gates(gates, gate_inputs(facts, rollback));
+  auto gates = gates_for(c.plan);
+  auto rep = migrate::run_gates(gates, gate_inputs(facts, rollback, c.m->state().epoch));
   for (const auto& r : rep.results) {
     fmt::print(stderr, "gate {:<13} {}  {}\n", r.gate, r.passed ? "pass" : "FAIL", r.detail);
   }
@@ -942,8 +1062,8 @@ int run_status(const MigrateFlags& f) {
   Facts facts = gather(c, f.timeout_ms, true);
   const auto& st = c.m->state();
   const bool after_cut = st.primary == "green";
-  auto gates = gates_for(c.plan, after_cut);
-  auto rep = migrate::run_gates(gates, gate_inputs(facts, after_cut));
+  auto gates = gates_for(c.plan);
+  auto rep = migrate::run_gates(gates, gate_inputs(facts, after_cut, st.epoch));
   auto cur = c.m->current_flip();
   json j;
   j["name"] = c.plan.name;
@@ -971,6 +1091,8 @@ int run_status(const MigrateFlags& f) {
     g.push_back({{"gate", r.gate}, {"passed", r.passed}, {"detail", r.detail}});
   }
   j["gates"] = g;
+  j["alias_guard"] = facts.alias_guard ? json(*facts.alias_guard) : json(nullptr);
+  j["dead_letters"] = facts.dead_letters ? json(*facts.dead_letters) : json(nullptr);
   j["proxies"] = facts.proxies;
   j["flip_in_progress"] =
       cur.is_ok() && *cur ? json((*cur)->id + " at " + (*cur)->step) : json(nullptr);
@@ -1014,6 +1136,14 @@ int run_status(const MigrateFlags& f) {
   fmt::print("lag: forward {} event(s), reverse {} event(s){}\n", lagtxt(facts.forward_lag),
              lagtxt(facts.reverse_lag),
              facts.lag_error.empty() ? "" : " (" + facts.lag_error + ")");
+  // Reported at once, before anything else can scroll it away.
+  if (facts.alias_guard && !facts.alias_guard->empty()) {
+    fmt::print("ALIAS GUARD: {}\n", *facts.alias_guard);
+  }
+  if (facts.dead_letters && *facts.dead_letters > 0) {
+    fmt::print("DEAD LETTERS: {} unresolved (`tandem dlq list --state {}`)\n", *facts.dead_letters,
+               c.plan.state);
+  }
   if (bf.is_ok() && *bf) {
     const auto b = json::parse(**bf, nullptr, false);
     const double s = b.value("ms", int64_t{1}) / 1000.0;
@@ -1081,50 +1211,184 @@ int run_abort(const MigrateFlags& f) {
   return 0;
 }
 
+// Waits (bounded) until the loader `group` has applied everything in the
+// log; the lag on the last read, or an error past the deadline.
+Status wait_lag_zero(Ctx& c, const std::string& group, std::chrono::milliseconds bound,
+                     int64_t* last) {
+  auto lg = open_log(c.log_flags);
+  if (!lg.is_ok()) return lg.status();
+  const auto deadline = Clock::now() + bound;
+  std::string why;
+  while (true) {
+    auto l = group_lag(**lg, group);
+    if (l.is_ok()) {
+      *last = *l;
+      if (*l == 0) return Status::ok();
+      why = std::to_string(*l) + " event(s) behind";
+    } else {
+      why = l.status().to_string();
+    }
+    if (Clock::now() > deadline) {
+      return error(Code::kTimeout,
+                   fmt::format("the loader (group {}) did not reach lag 0 within {} ms: {}", group,
+                               bound.count(), why));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void print_summary(Ctx& c) {
+  const auto& st = c.m->state();
+  fmt::print("migration {} finalized: primary {}, epoch {}\n", c.plan.name, st.primary,
+             st.epoch.get());
+  fmt::print("phases:\n");
+  for (size_t i = 0; i + 1 < st.history.size(); ++i) {
+    const int64_t ms = st.history[i + 1].at_ms - st.history[i].at_ms;
+    fmt::print("  {:<12} {:>9.1f} s\n", migrate::phase_name(st.history[i].phase), ms / 1000.0);
+  }
+  if (!st.history.empty()) {
+    fmt::print("  total        {:>9.1f} s\n",
+               (st.history.back().at_ms - st.history.front().at_ms) / 1000.0);
+  }
+  auto bf = c.m->get("backfill");
+  if (bf.is_ok() && *bf) {
+    const auto b = json::parse(**bf, nullptr, false);
+    fmt::print("documents copied by the backfill: {} in {:.1f} s\n", b.value("docs", uint64_t{0}),
+               b.value("ms", int64_t{0}) / 1000.0);
+  }
+  for (const auto& [label, group] :
+       {std::pair<std::string, std::string>{"forward (blue -> green)", c.plan.log.group},
+        {"reverse (green -> blue)", c.plan.log.reverse_group}}) {
+    auto ack = migrate::loader_stopped(*c.store, c.plan.name, group);
+    if (ack.is_ok() && *ack) {
+      const auto j = json::parse(**ack, nullptr, false);
+      fmt::print(
+          "events applied {}: {} ({} index, {} delete, {} meta; {} skipped as the target's own, "
+          "{} dead-lettered)\n",
+          label, j.value("applied", uint64_t{0}), j.value("indexed", uint64_t{0}),
+          j.value("deleted", uint64_t{0}), j.value("meta", uint64_t{0}),
+          j.value("skipped", uint64_t{0}), j.value("dead_lettered", uint64_t{0}));
+    } else {
+      fmt::print("events applied {}: unknown (the loader did not acknowledge the stop)\n", label);
+    }
+  }
+  fmt::print("write pauses:\n");
+  for (const auto& fl : st.flips) {
+    std::string px;
+    for (const auto& r : fl.proxies) {
+      px += fmt::format("{}{:.1f}", px.empty() ? "" : ", ", r.held_us / 1000.0);
+    }
+    if (fl.step == "released") {
+      fmt::print("  {:<8} epoch {} -> {}: held {:.1f} ms in total (per proxy: {} ms)\n", fl.kind,
+                 fl.from_epoch.get(), fl.to_epoch.get(), fl.total_held_us / 1000.0, px);
+    } else {
+      fmt::print("  {:<8} epoch {} -> {}: {} ({})\n", fl.kind, fl.from_epoch.get(),
+                 fl.to_epoch.get(), fl.step, fl.abort_reason);
+    }
+  }
+  auto par = c.m->get("final_parity");
+  if (par.is_ok() && *par) {
+    fmt::print("last parity check, each direction:\n");
+    std::stringstream ss(**par);
+    for (std::string l; std::getline(ss, l);) fmt::print("  {}\n", l);
+  }
+}
+
+// finalize (docs/cutover.md): a last parity check in each direction, then
+// replication stops (the loaders read the mark and acknowledge), green's
+// migration settings are restored (and blue's raised gc_deletes), the end
+// is recorded, and the summary printed. Re-runs print the summary.
 int run_finalize(const MigrateFlags& f) {
   auto cr = open_ctx(f);
   if (!cr.is_ok()) return fail(cr.status());
   Ctx& c = *cr;
-  if (c.m->phase() != migrate::Phase::kFinalized) {
-    if (Status s = migrate::check_transition(c.m->phase(), migrate::Phase::kFinalized);
-        !s.is_ok()) {
-      return fail(s);
+  if (c.m->phase() == migrate::Phase::kFinalized) {
+    print_summary(c);
+    return 0;
+  }
+  if (Status s = migrate::check_transition(c.m->phase(), migrate::Phase::kFinalized); !s.is_ok()) {
+    return fail(s);
+  }
+  auto cur = c.m->current_flip();
+  if (!cur.is_ok()) return fail(cur.status());
+  if (*cur) {
+    return fail(error(Code::kFailedPrecondition,
+                      "flip " + (*cur)->id + " is in progress; re-run its command to finish it"));
+  }
+  auto k = connect_both(c, f.timeout_ms);
+  if (!k.is_ok()) return fail(k.status());
+  const std::string prim = c.m->state().primary;
+  const std::string foll = prim == "green" ? "blue" : "green";
+  // 1. The follower has everything the primary acknowledged.
+  const std::string group = prim == "green" ? c.plan.log.reverse_group : c.plan.log.group;
+  int64_t lag = -1;
+  if (Status s = wait_lag_zero(c, group, c.plan.flip.catchup, &lag); !s.is_ok()) {
+    if (f.force.empty()) {
+      return fail(s.context("finalize: replication " + prim + " -> " + foll +
+                            " keeps running; re-run when it catches up"));
     }
-    auto blue = connect_cluster("blue", c.plan.blue, f.timeout_ms);
-    if (!blue.is_ok()) return fail(blue.status());
-    auto green = connect_cluster("green", c.plan.green, f.timeout_ms);
-    if (!green.is_ok()) return fail(green.status());
-    // Green's migration settings (replicas, refresh, gc_deletes) back to
-    // their recorded or default values.
-    struct Kv final : meta::KeyValue {
-      migrate::Migration& m;
-      explicit Kv(migrate::Migration& mm) : m(mm) {}
-      Status put(std::string_view k, std::string_view v) override { return m.put(k, v); }
-      Result<std::optional<std::string>> get(std::string_view k) override { return m.get(k); }
-    } kv(*c.m);
-    for (const auto& p : c.plan.indices) {
-      Status s = meta::finalize(**blue, **green, p, kv);
-      if (!s.is_ok()) return fail(s.context("finalize " + p));
+    fmt::print(stderr, "--force: {}\n", s.to_string());
+  }
+  // 2. The last parity check, in each direction.
+  std::string lines;
+  bool all_ok = true;
+  for (bool forward : {true, false}) {
+    const std::string a = forward ? prim : foll, b = forward ? foll : prim;
+    auto p = parity(c, forward ? k->primary(prim) : k->follower(prim), a,
+                    forward ? k->follower(prim) : k->primary(prim), b);
+    if (!p.is_ok()) return fail(p.status().context("finalize: parity " + a + " -> " + b));
+    fmt::print("{}\n", p->line());
+    lines += p->line() + "\n";
+    all_ok &= p->ok();
+  }
+  if (!all_ok) {
+    if (f.force.empty()) {
+      return fail(error(Code::kFailedPrecondition,
+                        "finalize refused: the clusters are not at parity; replication keeps "
+                        "running (override: --force \"<reason>\", recorded)"));
     }
-    Status s = c.m->advance(migrate::Phase::kFinalized, "finalized");
-    if (!s.is_ok()) return fail(s);
+    migrate::ForceRecord fr{migrate::now_ms(), "finalize", f.force, {"parity"}};
+    if (Status s = c.m->record_force(fr); !s.is_ok()) return fail(s);
   }
-  const auto& st = c.m->state();
-  fmt::print("migration {} finalized: primary {}, epoch {}\n", c.plan.name, st.primary,
-             st.epoch.get());
-  for (size_t i = 0; i + 1 < st.history.size(); ++i) {
-    fmt::print("  {:<12} {}\n", migrate::phase_name(st.history[i].phase),
-               age_text(st.history[i + 1].at_ms - st.history[i].at_ms));
+  if (Status s = c.m->put("final_parity", lines); !s.is_ok()) return fail(s);
+  // 3. Replication stops: the loaders see the mark and acknowledge.
+  if (Status s = migrate::stop_replication(*c.store, c.plan.name); !s.is_ok()) return fail(s);
+  const auto deadline = Clock::now() + std::chrono::seconds(15);
+  std::vector<std::string> waiting = {c.plan.log.group, c.plan.log.reverse_group};
+  while (!waiting.empty() && Clock::now() < deadline) {
+    std::vector<std::string> still;
+    for (const auto& g : waiting) {
+      auto ack = migrate::loader_stopped(*c.store, c.plan.name, g);
+      if (!ack.is_ok() || !*ack) still.push_back(g);
+    }
+    waiting = std::move(still);
+    if (!waiting.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  auto bf = c.m->get("backfill");
-  if (bf.is_ok() && *bf) {
-    fmt::print("  documents copied: {}\n",
-               json::parse(**bf, nullptr, false).value("docs", uint64_t{0}));
+  for (const auto& g : waiting) {
+    fmt::print(stderr,
+               "loader group {} did not acknowledge the stop within 15 s: it is not running, or "
+               "not with --migration {}; stop it yourself\n",
+               g, c.plan.name);
   }
-  for (const auto& fl : st.flips) {
-    fmt::print("  {} {}: {}, writes held {:.1f} ms\n", fl.kind, fl.id, fl.step,
-               fl.total_held_us / 1000.0);
+  // 4. Green's migration settings (replicas, refresh, gc_deletes) back to
+  // their recorded or default values; blue no longer follows, so its raised
+  // gc_deletes goes back to the default.
+  struct Kv final : meta::KeyValue {
+    migrate::Migration& m;
+    explicit Kv(migrate::Migration& mm) : m(mm) {}
+    Status put(std::string_view key, std::string_view v) override { return m.put(key, v); }
+    Result<std::optional<std::string>> get(std::string_view key) override { return m.get(key); }
+  } kv(*c.m);
+  for (const auto& p : c.plan.indices) {
+    Status s = meta::finalize(*k->blue, *k->green, p, kv);
+    if (!s.is_ok()) return fail(s.context("finalize " + p));
+    auto r =
+        k->blue->call("PUT", "/" + p + "/_settings", json{{"index", {{"gc_deletes", nullptr}}}});
+    if (!r.is_ok()) return fail(r.status().context("restoring index.gc_deletes on blue"));
   }
+  // 5. The end.
+  if (Status s = c.m->advance(migrate::Phase::kFinalized, "finalized"); !s.is_ok()) return fail(s);
+  print_summary(c);
   return 0;
 }
 
@@ -1142,7 +1406,8 @@ void register_migrate(CLI::App& app) {
     sc->add_option("plan", f->plan, "Migration plan (YAML)")->required();
     sc->add_flag("--json", f->json_out, "Machine-readable output");
     sc->add_option("--timeout-ms", f->timeout_ms, "Cluster request timeout")->capture_default_str();
-    if (std::string(name) == "cutover" || std::string(name) == "rollback") {
+    if (std::string(name) == "cutover" || std::string(name) == "rollback" ||
+        std::string(name) == "finalize") {
       sc->add_option("--force", f->force,
                      "Override failing gates; the reason is recorded in the state store");
     }
@@ -1153,7 +1418,9 @@ void register_migrate(CLI::App& app) {
   };
   add("plan", "Validate the plan: clusters, versions, proxies, log", run_plan);
   add("start", "Check the proxies capture, apply metadata, record end marks, backfill", run_start);
-  add("verify", "Verify blue -> green parity and record it (needed by the cutover gate)",
+  add("verify",
+      "Verify the primary -> follower parity at this epoch (quick + deep) and record it (needed "
+      "by the cutover and rollback gates)",
       run_verify);
   add("status", "Phase, lag, backfill, last verify, gates, proxies, epoch and direction",
       run_status);
@@ -1161,7 +1428,10 @@ void register_migrate(CLI::App& app) {
       [](const MigrateFlags& fl) { return run_flip(fl, false); });
   add("rollback", "Fenced flip of every proxy back to blue",
       [](const MigrateFlags& fl) { return run_flip(fl, true); });
-  add("finalize", "Restore green's settings and record the end", run_finalize);
+  add("finalize",
+      "Last parity check each way, stop replication, restore green's settings, record the end, "
+      "print the summary",
+      run_finalize);
   add("abort", "Abandon the migration before cutover (blue stays primary)", run_abort);
 }
 

@@ -285,11 +285,23 @@ class KafkaLog final : public Log, public ClientBase {
     if (group.empty()) {
       return error(Code::kInvalidArgument, where() + ": consumer group name is empty");
     }
-    auto plan = plan_;
-    plan.assign_all = true;
-    KafkaConsumer c(opts_, plan, group, partitions_);
-    TANDEM_RETURN_IF_ERROR(c.start());
-    return c.lag();
+    // One reader per group, kept: a cutover's catch-up polls the lag every
+    // few milliseconds while writes are held, and a fresh client per call
+    // (bootstrap, metadata) cost more than the reads themselves. It never
+    // joins the group (assign, not subscribe), and a failed read drops it so
+    // the next call starts over.
+    std::lock_guard<std::mutex> l(lag_mu_);
+    auto it = lag_readers_.find(group);
+    if (it == lag_readers_.end()) {
+      auto plan = plan_;
+      plan.assign_all = true;
+      auto c = std::make_unique<KafkaConsumer>(opts_, plan, group, partitions_);
+      TANDEM_RETURN_IF_ERROR(c->start());
+      it = lag_readers_.emplace(group, std::move(c)).first;
+    }
+    auto r = it->second->lag();
+    if (!r.is_ok()) lag_readers_.erase(it);
+    return r;
   }
 
  private:
@@ -413,6 +425,8 @@ class KafkaLog final : public Log, public ClientBase {
   std::condition_variable cv_;
   std::deque<bool> done_;  // done_[i]: callback of record base_ + i has run
   uint64_t base_ = 0;
+  std::mutex lag_mu_;
+  std::map<std::string, std::unique_ptr<KafkaConsumer>> lag_readers_;  // group_lag()
 };
 
 }  // namespace

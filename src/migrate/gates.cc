@@ -31,6 +31,14 @@ class VerifyGate final : public Gate {
     const auto& v = *in.last_verify;
     const int64_t age_s = std::max<int64_t>(0, (in.now_ms - v.at_ms) / 1000);
     const std::string age = "last verify " + std::to_string(age_s) + " s ago";
+    if (v.epoch != in.epoch) {
+      // Replication changed direction since: that verify proved the other
+      // direction (docs/verify.md, "Across epochs").
+      return {name(), false,
+              "last verify ran at epoch " + std::to_string(v.epoch) + " (" + v.direction +
+                  "), before the last flip to epoch " + std::to_string(in.epoch) +
+                  "; run `tandem migrate verify`"};
+    }
     if (age_s > max_age_.count()) {
       return {name(), false, age + ", older than " + std::to_string(max_age_.count()) + " s"};
     }
@@ -96,6 +104,20 @@ class AliasGate final : public Gate {
   }
 };
 
+// After a flip, nothing may appear under a plan index's alias on the new
+// primary that replication does not carry (docs/cutover.md, "Alias guard").
+class AliasGuardGate final : public Gate {
+ public:
+  std::string name() const override { return "alias-guard"; }
+  GateResult check(const GateInputs& in) const override {
+    if (!in.alias_guard_problem) return {name(), false, "the primary's aliases were not read"};
+    if (in.alias_guard_problem->empty()) {
+      return {name(), true, "no index outside the plan under a plan index's alias"};
+    }
+    return {name(), false, *in.alias_guard_problem};
+  }
+};
+
 }  // namespace
 
 std::vector<std::unique_ptr<Gate>> default_gates(const GateThresholds& t) {
@@ -106,6 +128,7 @@ std::vector<std::unique_ptr<Gate>> default_gates(const GateThresholds& t) {
   g.push_back(std::make_unique<DeadLetterGate>());
   g.push_back(std::make_unique<HealthGate>(t.min_health));
   g.push_back(std::make_unique<AliasGate>());
+  g.push_back(std::make_unique<AliasGuardGate>());
   return g;
 }
 

@@ -188,7 +188,8 @@ class Migration {
     bool parity = false;
     int64_t differences = 0;
     int64_t explained = 0;  // differences explained by dead letters
-    std::string direction;  // "blue->green" / "green->blue"
+    std::string direction;  // "blue->green" / "green->blue" (primary -> follower)
+    int64_t epoch = 0;      // the epoch it ran at: a flip makes it stale
   };
   Status record_verify(const VerifySummary& v);
   Result<std::optional<VerifySummary>> last_verify();
@@ -216,6 +217,22 @@ class Migration {
   MigrationState st_;
 };
 
+// ---- stopping replication (finalize) ---------------------------------------
+
+// `finalize` tells the loaders to stop through the state store they already
+// share with the migration (docs/cutover.md, "finalize"): it records
+// "replication stopped"; a loader started with `--migration <name>` polls
+// the mark, stops (committing what it applied) and acknowledges with its
+// final status line under its consumer group. The store, not the control
+// channel: loaders do not read the control channel, and they already need
+// the state store for dead letters.
+Status stop_replication(state::Store& store, std::string_view migration);
+Result<bool> replication_stopped(state::Store& store, std::string_view migration);
+Status ack_loader_stopped(state::Store& store, std::string_view migration, std::string_view group,
+                          std::string_view summary);
+Result<std::optional<std::string>> loader_stopped(state::Store& store, std::string_view migration,
+                                                  std::string_view group);
+
 // ---- gates -----------------------------------------------------------------
 
 // The facts the gates judge, gathered by the caller. Unknown facts stay
@@ -229,6 +246,14 @@ struct GateInputs {
   std::optional<int64_t> dead_letters;       // unresolved
   std::string target_health;                 // green|yellow|red, "" unknown
   std::optional<std::string> alias_problem;  // "" = aliases agree; nullopt = not checked
+  // The alias guard after a flip: indices outside the plan that sit under
+  // an alias of a plan index on the current primary ("" = none; nullopt =
+  // not checked). The duplicate-documents incident: an alias that suddenly
+  // spans a second, unreplicated index.
+  std::optional<std::string> alias_guard_problem;
+  // The epoch now: a verify from an earlier epoch proves nothing about the
+  // direction replication runs in today.
+  int64_t epoch = 0;
 };
 
 struct GateResult {

@@ -290,11 +290,8 @@ Status Migration::finish_flip(const FlipRecord& f, std::optional<Phase> to) {
 }
 
 Status Migration::record_verify(const VerifySummary& v) {
-  json j = {{"at_ms", v.at_ms},
-            {"parity", v.parity},
-            {"differences", v.differences},
-            {"explained", v.explained},
-            {"direction", v.direction}};
+  json j = {{"at_ms", v.at_ms},         {"parity", v.parity},       {"differences", v.differences},
+            {"explained", v.explained}, {"direction", v.direction}, {"epoch", v.epoch}};
   return store_.put(key("last_verify"), j.dump());
 }
 
@@ -311,6 +308,7 @@ Result<std::optional<Migration::VerifySummary>> Migration::last_verify() {
   v.differences = j.value("differences", int64_t{0});
   v.explained = j.value("explained", int64_t{0});
   v.direction = j.value("direction", "");
+  v.epoch = j.value("epoch", int64_t{0});
   return std::optional<VerifySummary>(v);
 }
 
@@ -352,6 +350,31 @@ Status Migration::put(std::string_view k, std::string_view value) {
 
 Result<std::optional<std::string>> Migration::get(std::string_view k) {
   return store_.get(key("kv/" + std::string(k)));
+}
+
+namespace {
+std::string mkey(std::string_view migration, std::string_view k) {
+  return "migrate/" + std::string(migration) + "/" + std::string(k);
+}
+}  // namespace
+
+Status stop_replication(state::Store& store, std::string_view migration) {
+  return store.put(mkey(migration, "replication"), "stopped");
+}
+
+Result<bool> replication_stopped(state::Store& store, std::string_view migration) {
+  TANDEM_ASSIGN_OR_RETURN(auto v, store.get(mkey(migration, "replication")));
+  return v && *v == "stopped";
+}
+
+Status ack_loader_stopped(state::Store& store, std::string_view migration, std::string_view group,
+                          std::string_view summary) {
+  return store.put(mkey(migration, "loader-stopped/" + std::string(group)), summary);
+}
+
+Result<std::optional<std::string>> loader_stopped(state::Store& store, std::string_view migration,
+                                                  std::string_view group) {
+  return store.get(mkey(migration, "loader-stopped/" + std::string(group)));
 }
 
 }  // namespace tandem::migrate

@@ -58,6 +58,20 @@ void add_sample(IndexReport& r, const Options& opts, Difference d) {
   if (r.samples.size() < opts.max_samples) r.samples.push_back(std::move(d));
 }
 
+// After a flip the follower holds versions from two regimes: what it got
+// at the current epoch, (epoch << 48) | (_seq_no + 1) of the primary, which
+// must match exactly; and what it held before the flip -- its own internal
+// versions, or external versions of an earlier epoch computed from the
+// other cluster's _seq_no. Those cannot be compared with the primary's
+// _seq_no, and a lower epoch in the version's top bits says so: such a
+// document is matched by id here, and its content is proven by deep verify
+// (docs/verify.md, "Across epochs"). At epoch 0 nothing is from a prior
+// epoch, so quick is exactly what it was.
+bool from_prior_epoch(int64_t version, Epoch epoch) {
+  return epoch.get() > 0 && version >= 0 &&
+         (static_cast<uint64_t>(version) >> 48) < static_cast<uint64_t>(epoch.get());
+}
+
 // Confirms scan differences with GETs on both sides, in rounds: a change in
 // flight (the loader has not applied blue's latest write yet, or blue
 // changed between the two scans) clears within a round or two.
@@ -88,6 +102,12 @@ Status recheck(es::Client& blue, es::Client& green, const IndexName& idx,
       if (b.found && g.found && static_cast<uint64_t>(g.version) == d.expected_version) {
         ++r.resolved_in_flight;
         ++r.matched;
+        continue;
+      }
+      if (b.found && g.found && from_prior_epoch(g.version, opts.epoch)) {
+        ++r.resolved_in_flight;
+        ++r.matched;
+        ++r.prior_epoch;
         continue;
       }
       if (!last) {
@@ -171,6 +191,9 @@ Result<IndexReport> quick_index(es::Client& blue, es::Client& green, const Index
           }
           if (d.version >= 0 && static_cast<uint64_t>(d.version) == it->second.version) {
             ++r.matched;
+          } else if (from_prior_epoch(d.version, opts.epoch)) {
+            ++r.matched;
+            ++r.prior_epoch;
           } else {
             cands.push_back({d.id, it->second.routing});
           }

@@ -82,6 +82,12 @@ std::string render_table(const Report& r) {
     if (i.unchecked > 0) {
       out += fmt::format("  {} more difference(s) not re-checked (limit reached)\n", i.unchecked);
     }
+    if (i.prior_epoch > 0) {
+      out += fmt::format(
+          "  {} document(s) unchanged since an earlier epoch: matched by id, their content is "
+          "proven by verify --deep\n",
+          i.prior_epoch);
+    }
     for (const auto& d : i.samples) {
       out +=
           fmt::format("  {} id={} expected_version={} green_version={}{}\n", diff_kind_name(d.kind),
@@ -119,6 +125,7 @@ nlohmann::json to_json(const Report& r) {
                    {"dead_lettered", i.dead_lettered},
                    {"resolved_in_flight", i.resolved_in_flight},
                    {"unchecked", i.unchecked},
+                   {"prior_epoch", i.prior_epoch},
                    {"problem", i.problem},
                    {"parity_percent", i.parity_percent()},
                    {"unexplained", i.unexplained()},

@@ -66,6 +66,11 @@ struct IndexReport {
   uint64_t missing = 0, extra = 0, stale = 0, newer = 0, dead_lettered = 0;
   uint64_t resolved_in_flight = 0;  // scan differences a re-check cleared
   uint64_t unchecked = 0;           // differences over the re-check limit (unexplained)
+  // Across epochs (Options::epoch > 0): documents on both sides whose
+  // secondary version is from an earlier epoch's regime. Their versions are
+  // not comparable (docs/verify.md, "Across epochs"); they count as matched
+  // by id and are proven by content (`verify --deep`).
+  uint64_t prior_epoch = 0;
   std::string problem;              // e.g. "missing on green", "closed on blue"
   std::vector<Difference> samples;  // first `max_samples` differences
   uint64_t unexplained() const {
@@ -84,6 +89,9 @@ struct Report {
 
 struct Options {
   std::string index_pattern = "*";
+  // The epoch now. "blue" is the side that takes the writes at this epoch
+  // (the primary) and "green" the side that follows it, whichever clusters
+  // those are after a flip.
   Epoch epoch{0};
   int batch_size = 1000;
   size_t max_ids_in_memory = 2'000'000;

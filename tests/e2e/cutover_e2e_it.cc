@@ -340,7 +340,9 @@ class CutoverE2E : public ::testing::Test {
                                      "--state",
                                      (dir_ / "state.db").string(),
                                      "--progress-s",
-                                     "0"};
+                                     "0",
+                                     "--migration",
+                                     name_};
     if (file_log_) {
       args.insert(args.end(), {"--log-dir", (dir_ / "log").string()});
     } else {
@@ -462,6 +464,14 @@ TEST_F(CutoverE2E, TwoProxiesCutoverRollbackCutoverUnderTraffic) {
     }
     expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
                    "after " + cmd + " to " + primary);
+    // Verify across epochs: the follower holds versions from two regimes;
+    // quick and deep both find parity (no false alarm), and the verify
+    // counts for the next flip's gate.
+    r = tandem({"migrate", "verify", plan});
+    EXPECT_EQ(r.rc, 0) << "verify after " << cmd << ":\n" << r.out;
+    EXPECT_NE(r.out.find("PARITY"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(primary == "green" ? "green -> blue" : "blue -> green"), std::string::npos)
+        << r.out;
     traffic.resume();
   }
   traffic.stop();
@@ -477,6 +487,22 @@ TEST_F(CutoverE2E, TwoProxiesCutoverRollbackCutoverUnderTraffic) {
     for (const auto& p : f["proxies"]) EXPECT_GE(p["held_us"].get<int64_t>(), 0);
   }
   std::cerr << "writes: " << ws.size() << ", failed: " << e.failed << "\n";
+
+  // finalize: a last parity check each way, the loaders stop on their own
+  // and acknowledge, the end is recorded; a re-run prints the summary.
+  r = tandem({"migrate", "finalize", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("parity green -> blue: quick 100.00%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("parity blue -> green: quick 100.00%"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("NOT AT PARITY"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("did not acknowledge"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("events applied reverse (green -> blue)"), std::string::npos) << r.out;
+  for (pid_t p : loaders_) EXPECT_EQ(testing::wait_for(p, 20s), 0) << "loader exit";
+  loaders_.clear();
+  EXPECT_EQ(status(plan)["phase"], "finalized");
+  r = tandem({"migrate", "finalize", plan});
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("write pauses:"), std::string::npos) << r.out;
 }
 
 TEST_F(CutoverE2E, FailuresAbortOrResumeCleanly) {
@@ -608,11 +634,245 @@ TEST_F(CutoverE2E, FileLogCutoverAndRollback) {
     EXPECT_EQ(status(plan)["primary"], primary);
     expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
                    "file log, after " + cmd);
+    r = tandem({"migrate", "verify", plan});  // the next flip's verify gate
+    EXPECT_EQ(r.rc, 0) << r.out;
     traffic.resume();
   }
   traffic.stop();
   EXPECT_EQ(expected_state(traffic.writes()).failed, 0);
   expect_fenced(traffic.writes(), status(plan)["flips"]);
+}
+
+}  // namespace
+}  // namespace tandem::e2e
+
+namespace tandem::e2e {
+namespace {
+
+// Reverse replication meets a target that cannot take a change: blue (ES
+// 7.17) refuses an 8.x-only mapping green accepted, and a document green
+// accepted that blue's (drifted, strict) mapping refuses. Both are parked
+// as dead letters -- nothing is dropped silently -- and `status` and the
+// gates show them, so the rollback is refused. A write green itself
+// refuses is refused to the client and never replicated.
+TEST_F(CutoverE2E, ReverseRejectionsAreDeadLettersAndFailTheGates) {
+  start_proxies(1);
+  const std::string plan = write_plan();
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  start_loader(false);
+  start_loader(true);
+  wait_lag_zero(plan);
+  ASSERT_EQ(tandem({"migrate", "verify", plan}).rc, 0);
+  r = tandem({"migrate", "cutover", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto proxy = client_for(proxies_[0].url());
+
+  // 1. A write green refuses: 400 to the client, nothing captured.
+  auto bad = send_tagged(*proxy, "bad-1", "PUT", "/" + index_ + "/_doc/bad-1", "{not json");
+  ASSERT_TRUE(bad.is_ok());
+  EXPECT_GE(bad->status, 400);
+  EXPECT_LT(bad->status, 500);
+
+  // 2. An 8.x-only mapping (dense_vector with index + similarity): green
+  // takes it, blue 7.17 cannot.
+  auto m = send_tagged(
+      *proxy, "meta-1", "PUT", "/" + index_ + "/_mapping",
+      R"({"properties":{"emb":{"type":"dense_vector","dims":3,"index":true,"similarity":"cosine"}}})");
+  ASSERT_TRUE(m.is_ok());
+  ASSERT_EQ(m->status, 200) << m->body;
+
+  // 3. Blue drifted (strict mapping set on the follower directly): a
+  // document with a new field is fine on green, refused by blue.
+  ASSERT_EQ(blue_->req("PUT", "/" + index_ + "/_mapping", R"({"dynamic":"strict"})").status, 200);
+  auto d = send_tagged(*proxy, "doc-1", "PUT", "/" + index_ + "/_doc/drift-1",
+                       R"({"brand_new_field":"x"})");
+  ASSERT_TRUE(d.is_ok());
+  ASSERT_LT(d->status, 300) << d->body;
+
+  // Both loaders settle everything (dead letters are settled), so the lag
+  // reaches 0; then the dead letters show in status and fail the gate.
+  wait_lag_zero(plan);
+  auto s = status(plan);
+  EXPECT_GE(s["dead_letters"].get<int64_t>(), 2) << s.dump();
+  bool gate_failed = false;
+  for (const auto& g : s["gates"]) {
+    if (g["gate"] == "dead-letters") gate_failed = !g["passed"].get<bool>();
+  }
+  EXPECT_TRUE(gate_failed) << s.dump();
+  auto txt = tandem({"migrate", "status", plan});
+  EXPECT_NE(txt.out.find("DEAD LETTERS:"), std::string::npos) << txt.out;
+  r = tandem({"migrate", "rollback", plan});
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("gate 'dead-letters'"), std::string::npos) << r.out;
+  EXPECT_EQ(status(plan)["primary"], "green");
+
+  // The refused write reached no cluster; the parked document is on green
+  // only (explained by its dead letter, not lost: `tandem dlq` holds it).
+  EXPECT_FALSE(green_->source(index_, "bad-1").has_value());
+  EXPECT_FALSE(blue_->source(index_, "bad-1").has_value());
+  EXPECT_TRUE(green_->source(index_, "drift-1").has_value());
+  EXPECT_FALSE(blue_->source(index_, "drift-1").has_value());
+  auto dl = tandem({"dlq", "list", "--state", (dir_ / "state.db").string()});
+  EXPECT_NE(dl.out.find("drift-1"), std::string::npos) << dl.out;
+  EXPECT_NE(dl.out.find("meta"), std::string::npos) << dl.out;
+}
+
+// The alias guard: an index outside the plan put under the plan index's
+// alias on the new primary is reported by status and fails the gate.
+TEST_F(CutoverE2E, AliasGuardReportsAnIndexOutsideThePlanAtOnce) {
+  start_proxies(1);
+  const std::string plan = write_plan();
+  ASSERT_EQ(blue_
+                ->req("POST", "/_aliases",
+                      R"({"actions":[{"add":{"index":")" + index_ + R"(","alias":")" + index_ +
+                          R"(-all"}}]})")
+                .status,
+            200);
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  start_loader(false);
+  start_loader(true);
+  wait_lag_zero(plan);
+  ASSERT_EQ(tandem({"migrate", "verify", plan}).rc, 0);
+  r = tandem({"migrate", "cutover", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto s = status(plan);
+  EXPECT_EQ(s["alias_guard"], "") << s.dump();
+  // Someone creates a second index on green and adds it to the alias.
+  const std::string dup = index_ + "-dup";
+  ASSERT_EQ(
+      green_
+          ->req("PUT", "/" + dup,
+                R"({"settings":{"number_of_replicas":0},"aliases":{")" + index_ + R"(-all":{}}})")
+          .status,
+      200);
+  s = status(plan);
+  EXPECT_NE(s["alias_guard"].get<std::string>().find(dup), std::string::npos) << s.dump();
+  bool gate_failed = false;
+  for (const auto& g : s["gates"]) {
+    if (g["gate"] == "alias-guard") gate_failed = !g["passed"].get<bool>();
+  }
+  EXPECT_TRUE(gate_failed) << s.dump();
+  auto txt = tandem({"migrate", "status", plan});
+  EXPECT_NE(txt.out.find("ALIAS GUARD:"), std::string::npos) << txt.out;
+  green_->req("DELETE", "/" + dup);
+  EXPECT_EQ(status(plan)["alias_guard"], "");
+}
+
+// `migrate start` killed with -9 after it recorded the end marks (before
+// the backfill) and again after the backfill (before it recorded it): each
+// re-run resumes, and the migration converges to parity under traffic.
+TEST_F(CutoverE2E, StartResumesAfterKill9) {
+  start_proxies(1);
+  const std::string plan = write_plan();
+  Traffic traffic({proxies_[0].url()}, index_, 1);
+  auto r = tandem({"migrate", "start", plan}, {{"TANDEM_MIGRATE_CRASH_AT", "copying"}});
+  ASSERT_EQ(r.rc, 137) << r.out;
+  EXPECT_EQ(status(plan)["phase"], "copying");
+  r = tandem({"migrate", "start", plan}, {{"TANDEM_MIGRATE_CRASH_AT", "copied"}});
+  ASSERT_EQ(r.rc, 137) << r.out;
+  EXPECT_EQ(status(plan)["phase"], "copying");
+  r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(status(plan)["phase"], "converging");
+  start_loader(false);
+  std::this_thread::sleep_for(1s);
+  traffic.pause();
+  wait_lag_zero(plan, false);
+  r = tandem({"migrate", "verify", plan});
+  EXPECT_EQ(r.rc, 0) << r.out;
+  traffic.stop();
+  expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
+                 "after start resumed twice");
+}
+
+// scripts/services of this checkout (TANDEM_REPO_ROOT, else derived from
+// this file's path), to stop and start Kafka; empty if not found.
+std::string services_script() {
+  std::filesystem::path root;
+  if (const char* r = std::getenv("TANDEM_REPO_ROOT"); r && *r) {
+    root = r;
+  } else {
+    root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  }
+  const auto script = root / "scripts" / "services";
+  return std::filesystem::exists(script) ? std::filesystem::absolute(script).string() : "";
+}
+
+// Kafka goes down while the coordinator waits for the loader to reach the
+// fence (every proxy prepared, writes held): the flip cannot read the fence
+// or record a decision, so it aborts and releases the proxies to blue (no
+// commit was ever attempted, docs/cutover.md). Writes fail closed while
+// Kafka is down (refused, never acknowledged-and-lost); when it is back the
+// same plan cuts over, and both clusters hold every acknowledged write.
+TEST_F(CutoverE2E, KafkaDownDuringTheFlipAbortsAndLosesNothing) {
+  const std::string svc = services_script();
+  ASSERT_FALSE(svc.empty()) << "no scripts/services to stop Kafka: set TANDEM_REPO_ROOT";
+  start_proxies(2);
+  std::string plan = write_plan({}, "{drain: 5s, hold: 30s, catchup: 6s}");
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::vector<std::string> urls;
+  for (const auto& p : proxies_) urls.push_back(p.url());
+  Traffic traffic(urls, index_, 2);
+  std::this_thread::sleep_for(1s);
+  traffic.pause();
+  start_loader(false);
+  wait_lag_zero(plan, false);
+  ASSERT_EQ(tandem({"migrate", "verify", plan}).rc, 0);
+  // The forward loader stops so the catch-up waits; the flip runs in the
+  // background while Kafka goes down under it.
+  for (pid_t p : loaders_) testing::stop(p, 5s);
+  loaders_.clear();
+  traffic.resume();
+  testing::SpawnOptions so;
+  pid_t flip = testing::spawn({testing::tandem_bin(), "migrate", "cutover", plan},
+                              (dir_ / "flip.out").string(), so);
+  std::this_thread::sleep_for(1500ms);
+  struct KafkaBack {
+    std::string svc;
+    ~KafkaBack() { (void)std::system(("'" + svc + "' up kafka >/dev/null 2>&1").c_str()); }
+  } back{svc};
+  ASSERT_EQ(std::system(("'" + svc + "' down kafka >/dev/null 2>&1").c_str()), 0);
+  const int rc = testing::wait_for(flip, 120s);
+  const std::string out = testing::file_tail((dir_ / "flip.out").string(), 20000);
+  EXPECT_EQ(rc, 2) << out;  // aborted
+  EXPECT_NE(out.find("ABORTED"), std::string::npos) << out;
+  ASSERT_EQ(std::system(("'" + svc + "' up kafka >/dev/null 2>&1").c_str()), 0);
+  // Roles unchanged on every proxy: blue, epoch 0, the flip aborted.
+  for (const auto& p : proxies_) {
+    auto st = json::parse(admin_status(p), nullptr, false);
+    ASSERT_FALSE(st.is_discarded());
+    EXPECT_EQ(st["roles"]["primary"]["name"], "blue") << st.dump();
+    EXPECT_EQ(st["roles"]["epoch"], 0) << st.dump();
+  }
+  // Kafka is back: the proxies capture again, the loader catches up, and
+  // the same plan cuts over.
+  start_loader(false);
+  start_loader(true);
+  std::this_thread::sleep_for(2s);
+  traffic.pause();
+  wait_lag_zero(plan);
+  r = tandem({"migrate", "verify", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  traffic.resume();
+  plan = write_plan();
+  r = tandem({"migrate", "cutover", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::this_thread::sleep_for(1s);
+  traffic.stop();
+  wait_lag_zero(plan);
+  EXPECT_EQ(status(plan)["primary"], "green");
+  const auto ws = traffic.writes();
+  const auto e = expected_state(ws);
+  // Refused while Kafka was down (fail closed), never acknowledged.
+  for (const auto& w : ws) {
+    EXPECT_TRUE(w.status == 0 || w.status < 500 || w.status == 503) << w.tag << " " << w.status;
+  }
+  expect_content(*blue_, *green_, index_, e, kSeed, "after Kafka came back and the cutover");
+  expect_fenced(ws, status(plan)["flips"]);
+  std::cerr << "writes: " << ws.size() << ", refused while Kafka was down: " << e.failed << "\n";
 }
 
 }  // namespace

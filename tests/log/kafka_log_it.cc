@@ -123,6 +123,44 @@ TEST(KafkaLog, AllPartitionsModeReadsEverythingAndResumesAtTheCommit) {
   EXPECT_EQ(r->front().offset, Offset(0));
 }
 
+// group_lag() keeps one reader per group between calls (a cutover polls it
+// while writes are held): every call still reads the committed positions
+// and the end afresh, and the reader never joins the group, so the group's
+// own consumer keeps every partition.
+TEST(KafkaLog, GroupLagIsFreshOnEveryCallAndNeverJoinsTheGroup) {
+  auto log = open_or_fail(options(2));
+  ASSERT_TRUE(log);
+  append_n(*log, 40, "lag-");
+  const std::string group = testing::unique_name("lag");
+  auto sum = [&]() -> int64_t {
+    auto l = log->group_lag(group);
+    EXPECT_TRUE(l.is_ok()) << l.status().to_string();
+    int64_t t = 0;
+    if (l.is_ok()) {
+      for (const auto& p : *l) t += p.lag();
+    }
+    return t;
+  };
+  EXPECT_EQ(sum(), 40);  // nothing committed yet
+  auto c = log->consumer(group);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  std::vector<Record> got;
+  const auto deadline = Clock::now() + 30s;
+  while (got.size() < 40 && Clock::now() < deadline) {
+    auto r = (*c)->poll(1000, 500ms);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    got.insert(got.end(), r->begin(), r->end());
+    EXPECT_GE(sum(), 0);  // read while the member polls: it must keep its partitions
+  }
+  ASSERT_EQ(got.size(), 40u) << "the group's member lost records to the lag reader";
+  std::map<Partition, Offset> next;
+  for (const Record& r : got) next[r.partition] = Offset(r.offset.get() + 1);
+  ASSERT_TRUE((*c)->commit(next).is_ok());
+  EXPECT_EQ(sum(), 0);
+  append_n(*log, 5, "more-");
+  EXPECT_EQ(sum(), 5);  // the end moved: read again, not remembered
+}
+
 // Two members share a group; one leaves mid-way without committing its last
 // batch. Everything is processed at least once, and what the leaver had not
 // committed is read again by the survivor.

@@ -258,10 +258,12 @@ TEST_F(MigrationTest, VerifySummaryPersists) {
   auto none = m->last_verify();
   ASSERT_TRUE(none.is_ok());
   EXPECT_FALSE(none->has_value());
-  ASSERT_TRUE(m->record_verify({42, true, 0, 0, "blue->green"}).is_ok());
+  ASSERT_TRUE(m->record_verify({42, true, 0, 0, "green->blue", 3}).is_ok());
   auto v = m->last_verify();
   ASSERT_TRUE(v.is_ok() && v->has_value());
   EXPECT_EQ((*v)->at_ms, 42);
+  EXPECT_EQ((*v)->epoch, 3);
+  EXPECT_EQ((*v)->direction, "green->blue");
   EXPECT_TRUE((*v)->parity);
 }
 
@@ -274,6 +276,7 @@ GateInputs good() {
   in.dead_letters = 0;
   in.target_health = "yellow";
   in.alias_problem = "";
+  in.alias_guard_problem = "";
   return in;
 }
 
@@ -281,7 +284,7 @@ TEST(Gates, AllPass) {
   auto gates = default_gates(GateThresholds{});
   auto rep = run_gates(gates, good());
   EXPECT_TRUE(rep.passed()) << rep.describe_failures();
-  EXPECT_EQ(rep.results.size(), 6u);
+  EXPECT_EQ(rep.results.size(), 7u);
 }
 
 void expect_fails(GateInputs in, const GateThresholds& t, const std::string& gate,
@@ -334,6 +337,26 @@ TEST(Gates, EachRefusalNamesItsGate) {
   expect_fails(in, t, "aliases", "products-v2");
   in.alias_problem.reset();
   expect_fails(in, t, "aliases", "not compared");
+  in = good();
+  in.alias_guard_problem =
+      "on green (primary): alias 'products' also resolves to 'products-dup', outside the plan";
+  expect_fails(in, t, "alias-guard", "products-dup");
+  in.alias_guard_problem.reset();
+  expect_fails(in, t, "alias-guard", "not read");
+}
+
+// A verify proves the direction replication ran in when it ran: after a
+// flip it no longer counts, in either direction (rollback gates too).
+TEST(Gates, VerifyFromAnEarlierEpochFails) {
+  GateThresholds t;
+  auto in = good();
+  in.epoch = 1;  // cut over since the verify (epoch 0)
+  expect_fails(in, t, "verify", "before the last flip to epoch 1");
+  in.last_verify->epoch = 1;
+  in.last_verify->direction = "green->blue";
+  EXPECT_TRUE(run_gates(default_gates(t), in).passed());
+  in.epoch = 2;  // rolled back since
+  expect_fails(in, t, "verify", "run `tandem migrate verify`");
 }
 
 // A later gate plugs in through the same interface.
