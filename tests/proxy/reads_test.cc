@@ -124,8 +124,8 @@ TEST(ReadCaptureStore, WritesDocumentedRecordsOffThePath) {
   EXPECT_TRUE(json::parse(lines[2])["body"].is_string());
   // Nothing but these keys: no headers (so never an Authorization).
   for (auto it = j.begin(); it != j.end(); ++it) {
-    EXPECT_TRUE((std::set<std::string>{"v", "time_ms", "method", "path", "body", "status",
-                                       "answer", "log_end", "loader_lag"}
+    EXPECT_TRUE((std::set<std::string>{"v", "time_ms", "method", "path", "body", "status", "answer",
+                                       "log_end", "loader_lag"}
                      .count(it.key())))
         << it.key();
   }
