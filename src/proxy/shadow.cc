@@ -105,6 +105,12 @@ void ShadowReads::run(http::Client* client) {
     if (stop_) return;
     auto s = std::move(queue_.front());
     queue_.pop_front();
+    if (Clock::now() < down_until_) {
+      // Queued before the target was found down: drop, don't wait on it.
+      ++stats_.dropped_target_down;
+      if (queue_.empty() && busy_ == 0) idle_cv_.notify_all();
+      continue;
+    }
     ++busy_;
     lock.unlock();
 
