@@ -276,14 +276,16 @@ int run_compare(const CompareFlags& f) {
     queries = std::move(qs).value();
   } else {
     captured = verify::parse_captured_reads(ss.str());
+    if (captured.reads.empty()) {
+      return fail(Status(
+          Code::kInvalidArgument,
+          "no readable captured reads in '" + f.captured + "' (" +
+              std::to_string(captured.corrupt) + " corrupt record(s)" +
+              (captured.problems.empty() ? std::string() : ", first: " + captured.problems[0]) +
+              "); is the proxy's reads.capture.rate set?"));
+    }
     for (const auto& p : captured.problems) {
       fmt::print(stderr, "warning: read capture '{}' {}\n", f.captured, p);
-    }
-    if (captured.reads.empty()) {
-      return fail(Status(Code::kInvalidArgument,
-                         "no readable captured reads in '" + f.captured + "' (" +
-                             std::to_string(captured.corrupt) +
-                             " corrupt record(s)); is the proxy's reads.capture.rate set?"));
     }
     if (captured.corrupt > 0) {
       fmt::print(stderr, "warning: read capture '{}': {} corrupt record(s) skipped\n", f.captured,
