@@ -4,11 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "proxy/reads.h"
 
@@ -82,26 +82,22 @@ bool ReadSampler::take() {
 bool is_replayable_read(std::string_view method, std::string_view target) {
   const bool get = method == "GET" || method == "HEAD";
   if (!get && method != "POST") return false;
+  // Runs for every read while sampling is on: no allocation.
   std::string_view path = target.substr(0, target.find('?'));
-  std::vector<std::string_view> segs;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) segs.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  for (size_t k = 0; k < segs.size(); ++k) {
-    const std::string_view s = segs[k];
-    if (s.empty() || s.front() != '_' || s == "_all") continue;
-    const std::string_view next = k + 1 < segs.size() ? segs[k + 1] : std::string_view();
+  auto next_segment = [&path]() -> std::string_view {
+    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    const size_t j = std::min(path.find('/'), path.size());
+    std::string_view seg = path.substr(0, j);
+    path.remove_prefix(j);
+    return seg;
+  };
+  for (std::string_view s = next_segment(); !s.empty(); s = next_segment()) {
+    if (s.front() != '_' || s == "_all") continue;
+    const std::string_view next = next_segment();
     if (s == "_search") return next != "scroll";
     if (s == "_doc" || s == "_source") return get && !next.empty();
-    static const std::set<std::string_view> reads = {"_msearch",      "_count",   "_mget",
-                                                     "_field_caps",   "_explain", "_termvectors",
-                                                     "_mtermvectors", "_validate"};
-    return reads.count(s) > 0;
+    return s == "_msearch" || s == "_count" || s == "_mget" || s == "_field_caps" ||
+           s == "_explain" || s == "_termvectors" || s == "_mtermvectors" || s == "_validate";
   }
   return false;
 }

@@ -230,6 +230,7 @@ TEST(ReadsConfig, ParsesAndNamesKeys) {
 primary: {url: "http://127.0.0.1:9200"}
 secondary: {url: "http://127.0.0.1:9201"}
 log: {dir: /tmp/tandem-reads-log}
+state: /tmp/tandem-reads-state.db
 reads:
   capture: {rate: 0.05, max_per_second: 20, file: /tmp/r.jsonl, max_bytes: 1mb}
   shadow: {rate: 1, max_per_second: 10, queue: 8, threads: 2, connect_timeout: 50ms, timeout: 300ms}
@@ -257,6 +258,7 @@ reads:
   auto noshadow = parse_config(R"(
 primary: {url: "http://127.0.0.1:9200"}
 log: {dir: /tmp/tandem-reads-log}
+state: /tmp/tandem-reads-state.db
 reads: {shadow: {rate: 0.5}}
 )",
                                "proxy.yaml", env);
