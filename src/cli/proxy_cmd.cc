@@ -23,6 +23,7 @@
 #include "proxy/proxy.h"
 #include "proxy/server.h"
 #include "state/state.h"
+#include "verify/verify.h"
 
 namespace tandem::cli {
 namespace {
@@ -30,7 +31,34 @@ namespace {
 struct ProxyArgs {
   std::string config;
   std::string listen, primary, secondary, log_dir, kafka, topic, state, admin, data_dir;
+  std::string capture_reads, read_capture_file, shadow_reads;
   int workers = -1;
+};
+
+// Shadow answers are compared with the one normalizer `tandem compare`
+// uses (src/verify); the proxy only sees this interface, so it does not
+// depend on verify.
+class CompareJudge : public proxy::ShadowJudge {
+ public:
+  std::string shape(std::string_view method, std::string_view target,
+                    std::string_view body) const override {
+    verify::Query q;
+    q.method = std::string(method);
+    q.path = std::string(target);
+    q.body = std::string(body);
+    return verify::query_shape(q);
+  }
+  proxy::ShadowVerdict judge(int primary_status, std::string_view primary_body,
+                             int secondary_status, std::string_view secondary_body) const override {
+    const auto a = verify::normalize_answer(primary_status, primary_body);
+    const auto b = verify::normalize_answer(secondary_status, secondary_body);
+    proxy::ShadowVerdict v;
+    for (auto& [path, line] : verify::answer_diff(a, b, verify::CompareOptions{}.tolerance)) {
+      v.diff.push_back(std::move(line));
+    }
+    v.match = v.diff.empty();
+    return v;
+  }
 };
 
 // Needs-verify marks go to the SQLite state store.
@@ -79,6 +107,24 @@ Status apply_flags(const ProxyArgs& a, proxy::ProxyConfig* cfg) {
       cfg->log.file.dir = a.data_dir + "/log";
   }
   if (a.workers >= 0) cfg->server.workers = a.workers;
+  if (!a.capture_reads.empty()) {
+    auto r = proxy::parse_rate(a.capture_reads);
+    if (!r.is_ok()) return r.status().context("--capture-reads");
+    cfg->read_capture.rate = r.value();
+  }
+  if (!a.read_capture_file.empty()) cfg->read_capture.file = a.read_capture_file;
+  if (!a.shadow_reads.empty()) {
+    auto r = proxy::parse_rate(a.shadow_reads);
+    if (!r.is_ok()) return r.status().context("--shadow-reads");
+    cfg->shadow.rate = r.value();
+  }
+  // "Next to the log": the file log's directory name with -reads.jsonl.
+  if (cfg->read_capture.file.empty() && cfg->log.backend == proxy::LogConfig::Backend::kFile &&
+      !cfg->log.file.dir.empty()) {
+    std::string dir = cfg->log.file.dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    cfg->read_capture.file = dir + "-reads.jsonl";
+  }
   return proxy::validate(*cfg);
 }
 
@@ -142,6 +188,25 @@ int run_proxy(const ProxyArgs& args) {
   deps.metrics = &metrics;
   deps.classify = [](std::string_view m, std::string_view t) { return proxy::classify(m, t); };
   deps.log = logger;
+
+  // Read capture and shadow reads (both off unless a rate is set).
+  CompareJudge judge;  // outlives the shadow's threads
+  std::unique_ptr<proxy::ReadCaptureStore> read_store;
+  std::unique_ptr<proxy::ShadowReads> shadow;
+  if (cfg.read_capture.rate > 0) {
+    cfg.read_capture.log = logger;
+    auto rs = proxy::ReadCaptureStore::open(cfg.read_capture, log.value().get());
+    if (!rs.is_ok()) return fail(rs.status());
+    read_store = std::move(rs).value();
+  }
+  if (cfg.shadow.rate > 0) {
+    auto sr = proxy::ShadowReads::start(cfg.shadow, cfg.secondary.url, cfg.secondary.tls,
+                                        cfg.secondary.env_prefix, &judge);
+    if (!sr.is_ok()) return fail(sr.status().context("shadow reads"));
+    shadow = std::move(sr).value();
+  }
+  proxy::ReadTap tap(read_store.get(), shadow.get(), cfg.primary.name);
+  if (tap.active()) deps.reads = &tap;
   auto server = proxy::Server::start(cfg.server, std::move(deps));
   if (!server.is_ok()) return fail(server.status());
 
@@ -153,6 +218,7 @@ int run_proxy(const ProxyArgs& args) {
   ad.switch_drain_timeout = cfg.switch_drain_timeout;
   ad.secondary_configured = has_secondary;
   ad.log = logger;
+  if (tap.active()) ad.reads = &tap;
   ad.on_switch = [cap, &log](const proxy::RoleSnapshot& next) -> Status {
     // Nothing is in flight: make every event so far durable, then let
     // later events carry the new epoch.
@@ -210,6 +276,14 @@ void register_proxy(CLI::App& app) {
                   "when not configured");
   cmd->add_option("--admin", args->admin, "Admin API host:port (TANDEM_PROXY_ADMIN_LISTEN)");
   cmd->add_option("--workers", args->workers, "Worker threads, 0 = cores (TANDEM_PROXY_WORKERS)");
+  cmd->add_option("--capture-reads", args->capture_reads,
+                  "Fraction of reads to capture for `tandem compare --captured` (0..1, "
+                  "reads.capture.rate; default 0 = off)");
+  cmd->add_option("--read-capture-file", args->read_capture_file,
+                  "Read-capture store (reads.capture.file; default <log dir>-reads.jsonl)");
+  cmd->add_option("--shadow-reads", args->shadow_reads,
+                  "Fraction of reads to mirror to the secondary and compare (0..1, "
+                  "reads.shadow.rate; default 0 = off)");
   cmd->callback([args] {
     const int rc = run_proxy(*args);
     if (rc != 0) throw CLI::RuntimeError(rc);

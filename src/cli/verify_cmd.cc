@@ -221,6 +221,8 @@ int run(const VerifyFlags& f) {
 struct CompareFlags {
   BlueGreenFlags clusters;
   std::string queries;
+  std::string captured;
+  int lag_grace_ms = 1000;
   std::string direction = "blue-to-green";
   std::string state;
   bool json = false;
@@ -234,14 +236,47 @@ int run_compare(const CompareFlags& f) {
         Status(Code::kInvalidArgument,
                "--direction must be blue-to-green or green-to-blue, not '" + f.direction + "'"));
   }
-  std::ifstream in(f.queries, std::ios::binary);
-  if (!in)
-    return fail(Status(Code::kInvalidArgument, "cannot read query file '" + f.queries + "'"));
+  if (f.queries.empty() == f.captured.empty()) {
+    return fail(Status(Code::kInvalidArgument,
+                       "give either --queries FILE or --captured FILE (the proxy's read-capture "
+                       "store)"));
+  }
+  const std::string& path = f.queries.empty() ? f.captured : f.queries;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return fail(Status(Code::kInvalidArgument,
+                       std::string(f.queries.empty() ? "cannot read read-capture file '"
+                                                     : "cannot read query file '") +
+                           path + "'"));
+  }
   std::stringstream ss;
   ss << in.rdbuf();
-  auto qs = verify::parse_queries(ss.str());
-  if (!qs.is_ok()) return fail(qs.status().context("'" + f.queries + "'"));
-  if (qs->empty()) return fail(Status(Code::kInvalidArgument, "no queries in '" + f.queries + "'"));
+  std::vector<verify::Query> queries;
+  verify::CapturedReads captured;
+  if (!f.queries.empty()) {
+    auto qs = verify::parse_queries(ss.str());
+    if (!qs.is_ok()) return fail(qs.status().context("'" + f.queries + "'"));
+    if (qs->empty())
+      return fail(Status(Code::kInvalidArgument, "no queries in '" + f.queries + "'"));
+    queries = std::move(qs).value();
+  } else {
+    captured = verify::parse_captured_reads(ss.str());
+    if (captured.reads.empty()) {
+      return fail(Status(
+          Code::kInvalidArgument,
+          "no readable captured reads in '" + f.captured + "' (" +
+              std::to_string(captured.corrupt) + " corrupt record(s)" +
+              (captured.problems.empty() ? std::string() : ", first: " + captured.problems[0]) +
+              "); is the proxy's reads.capture.rate set?"));
+    }
+    for (const auto& p : captured.problems) {
+      fmt::print(stderr, "warning: read capture '{}' {}\n", f.captured, p);
+    }
+    if (captured.corrupt > 0) {
+      fmt::print(stderr, "warning: read capture '{}': {} corrupt record(s) skipped\n", f.captured,
+                 captured.corrupt);
+    }
+  }
   auto clusters = f.clusters.connect();
   if (!clusters.is_ok()) return fail(clusters.status());
   std::unique_ptr<es::Client>& blue = clusters->blue;
@@ -250,7 +285,11 @@ int run_compare(const CompareFlags& f) {
   verify::CompareOptions o;
   o.tolerance = f.tolerance;
   o.top = f.top;
-  auto rep = verify::compare(swap ? *green : *blue, swap ? *blue : *green, *qs, o);
+  o.lag_grace = std::chrono::milliseconds(f.lag_grace_ms);
+  auto rep =
+      f.queries.empty()
+          ? verify::compare_captured(swap ? *green : *blue, swap ? *blue : *green, captured, o)
+          : verify::compare(swap ? *green : *blue, swap ? *blue : *green, queries, o);
   if (!rep.is_ok()) return fail(rep.status());
   if (!f.state.empty()) {
     auto st = state::open_store(f.state);
@@ -266,12 +305,19 @@ int run_compare(const CompareFlags& f) {
 }
 
 void register_compare(CLI::App& app) {
-  auto* cmd = app.add_subcommand("compare", "Replay read queries on both clusters; match rate");
+  auto* cmd = app.add_subcommand(
+      "compare",
+      "Replay read queries (a file, or reads the proxy captured) on both clusters; match rate");
   auto f = std::make_shared<CompareFlags>();
   f->clusters.add_to(*cmd);
   cmd->add_option("--queries", f->queries,
-                  "JSON lines: {\"method\":..,\"path\":..,\"body\":..} (reads only)")
-      ->required();
+                  "JSON lines: {\"method\":..,\"path\":..,\"body\":..} (reads only)");
+  cmd->add_option("--captured", f->captured,
+                  "The proxy's read-capture store (reads.capture.file): replay captured reads, "
+                  "telling lag from differences");
+  cmd->add_option("--lag-grace-ms", f->lag_grace_ms,
+                  "Captured reads whose documents changed since capture are re-asked after this")
+      ->capture_default_str();
   cmd->add_option("--direction", f->direction, "blue-to-green (blue answers are the reference)")
       ->capture_default_str();
   cmd->add_option("--state", f->state, "State store: record the result for cutover gates");

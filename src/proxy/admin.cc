@@ -201,11 +201,17 @@ bhttp::response<bhttp::string_body> AdminServer::Impl::route(
   const std::string_view target(req.target().data(), req.target().size());
   const std::string_view path = target.substr(0, target.find('?'));
   if (path == "/status" && req.method() == bhttp::verb::get) {
-    return reply(200, admin_status_json(*deps.roles, *deps.capture, deps.server));
+    std::string body = admin_status_json(*deps.roles, *deps.capture, deps.server);
+    if (deps.reads && !body.empty() && body.back() == '}') {
+      body.pop_back();
+      body += ",\"reads\":" + deps.reads->status_json() + "}";
+    }
+    return reply(200, body);
   }
   if (path == "/metrics" && req.method() == bhttp::verb::get) {
-    return reply(200, admin_metrics_text(*deps.roles, *deps.capture, *deps.metrics),
-                 "text/plain; version=0.0.4");
+    std::string text = admin_metrics_text(*deps.roles, *deps.capture, *deps.metrics);
+    if (deps.reads) text += deps.reads->metrics_text();
+    return reply(200, text, "text/plain; version=0.0.4");
   }
   if (path == "/roles/switch" && req.method() == bhttp::verb::post) return do_switch(req);
   if (path == "/flip" && req.method() == bhttp::verb::get) {

@@ -55,6 +55,9 @@ struct AdminDeps {
   std::function<Result<std::optional<event::FlipDecision>>(const std::string& flip)> read_decision;
   std::chrono::milliseconds decision_poll{1000};
   LogFn log;
+  // Read capture / shadow reads: "reads" in /status, their metrics
+  // appended to /metrics. Optional.
+  const ReadTap* reads = nullptr;
 };
 
 class AdminServer {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -226,12 +227,58 @@ Status read_log(Reader& r, const YAML::Node& n, const EnvFn& env, LogConfig* log
   return Status::ok();
 }
 
+// reads: {capture: {...}, shadow: {...}} (docs/proxy.md, "Read capture
+// and shadow reads").
+Status read_reads(Reader& r, const YAML::Node& n, ProxyConfig* cfg) {
+  TANDEM_RETURN_IF_ERROR(r.keys(n, "reads", {"capture", "shadow"}));
+  if (!n) return Status::ok();
+  auto rate_into = [&r](const YAML::Node& v, const std::string& key, double* out) -> Status {
+    TANDEM_ASSIGN_OR_RETURN(auto t, r.str(v, key));
+    if (!t) return Status::ok();
+    auto x = parse_rate(*t);
+    if (!x.is_ok()) return bad(r.where(key), x.status().message());
+    *out = x.value();
+    return Status::ok();
+  };
+  const YAML::Node c = n["capture"];
+  TANDEM_RETURN_IF_ERROR(
+      r.keys(c, "reads.capture", {"rate", "max_per_second", "file", "max_bytes", "loader_group"}));
+  if (c) {
+    auto& o = cfg->read_capture;
+    TANDEM_RETURN_IF_ERROR(rate_into(c["rate"], "reads.capture.rate", &o.rate));
+    TANDEM_RETURN_IF_ERROR(r.int_into(c["max_per_second"], "reads.capture.max_per_second",
+                                      &o.max_per_second, 1, 100'000));
+    TANDEM_RETURN_IF_ERROR(r.str_into(c["file"], "reads.capture.file", &o.file));
+    TANDEM_RETURN_IF_ERROR(r.size_into(c["max_bytes"], "reads.capture.max_bytes", &o.max_bytes));
+    TANDEM_RETURN_IF_ERROR(
+        r.str_into(c["loader_group"], "reads.capture.loader_group", &o.loader_group));
+  }
+  const YAML::Node sh = n["shadow"];
+  TANDEM_RETURN_IF_ERROR(
+      r.keys(sh, "reads.shadow",
+             {"rate", "max_per_second", "queue", "threads", "connect_timeout", "timeout"}));
+  if (sh) {
+    auto& o = cfg->shadow;
+    TANDEM_RETURN_IF_ERROR(rate_into(sh["rate"], "reads.shadow.rate", &o.rate));
+    TANDEM_RETURN_IF_ERROR(r.int_into(sh["max_per_second"], "reads.shadow.max_per_second",
+                                      &o.max_per_second, 1, 100'000));
+    TANDEM_RETURN_IF_ERROR(
+        r.int_into(sh["queue"], "reads.shadow.queue", &o.queue_max, 1, 1'000'000));
+    TANDEM_RETURN_IF_ERROR(r.int_into(sh["threads"], "reads.shadow.threads", &o.threads, 1, 64));
+    TANDEM_RETURN_IF_ERROR(
+        r.duration_into(sh["connect_timeout"], "reads.shadow.connect_timeout", &o.connect_timeout));
+    TANDEM_RETURN_IF_ERROR(r.duration_into(sh["timeout"], "reads.shadow.timeout", &o.timeout));
+  }
+  return Status::ok();
+}
+
 Status read_yaml(const YAML::Node& root, Reader& r, const EnvFn& env, ProxyConfig* cfg) {
   if (!root || root.IsNull()) return Status::ok();
-  TANDEM_RETURN_IF_ERROR(
-      r.keys(root, "",
-             {"listen", "workers", "limits", "timeouts", "tls", "primary", "secondary", "epoch",
-              "log", "durability", "multi_doc_policy", "admin", "max_held_writes", "state"}));
+  TANDEM_RETURN_IF_ERROR(r.keys(
+      root, "",
+      {"listen", "workers", "limits", "timeouts", "tls", "primary", "secondary", "epoch", "log",
+       "durability", "multi_doc_policy", "admin", "max_held_writes", "state", "reads"}));
+  TANDEM_RETURN_IF_ERROR(read_reads(r, root["reads"], cfg));
   TANDEM_RETURN_IF_ERROR(r.str_into(root["state"], "state", &cfg->state_path));
   auto& s = cfg->server;
   TANDEM_ASSIGN_OR_RETURN(auto listen, r.str(root["listen"], "listen"));
@@ -523,7 +570,26 @@ Status validate(const ProxyConfig& cfg) {
   if (cfg.admin.port != 0 && cfg.admin.port == s.listen_port) {
     return bad("admin.listen", "must use a different port than listen");
   }
+  if (cfg.read_capture.rate > 0 && cfg.read_capture.file.empty() &&
+      cfg.log.backend == LogConfig::Backend::kKafka) {
+    return bad("reads.capture.file", "required with the kafka log (a file path for the captures)");
+  }
+  if (cfg.shadow.rate > 0 && cfg.secondary.url.empty()) {
+    return bad("reads.shadow.rate", "shadow reads need a secondary (secondary.url)");
+  }
   return Status::ok();
+}
+
+Result<double> parse_rate(std::string_view text) {
+  const std::string t(text);
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size() || errno != 0 || !(v >= 0) || v > 1) {
+    return error(Code::kInvalidArgument,
+                 "'" + t + "' is not a sampling rate between 0 and 1 (e.g. 0.01)");
+  }
+  return v;
 }
 
 Result<ProxyConfig> parse_config(std::string_view yaml, std::string_view source, const EnvFn& env) {

@@ -23,6 +23,7 @@
 #include "http/http.h"
 #include "log/log.h"
 #include "proxy/proxy.h"
+#include "proxy/reads.h"
 #include "proxy/server_options.h"
 
 namespace tandem::proxy {
@@ -71,7 +72,14 @@ struct ProxyConfig {
   std::string state_path;
   std::chrono::milliseconds switch_drain_timeout{5000};
   size_t max_held_writes = 10'000;
+  // reads.capture / reads.shadow (reads.h; both off by default). An empty
+  // capture file means "next to the log": <log.dir>-reads.jsonl.
+  ReadCaptureOptions read_capture;
+  ShadowOptions shadow;
 };
+
+// "0.01", "1", "0": a sampling rate in [0, 1].
+Result<double> parse_rate(std::string_view text);
 
 // Looks up an environment variable (injectable for tests).
 using EnvFn = std::function<std::optional<std::string>(const std::string& name)>;

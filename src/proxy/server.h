@@ -36,6 +36,7 @@
 #include "core/status.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
+#include "proxy/reads.h"
 #include "proxy/roles.h"
 #include "proxy/server_options.h"
 #include "proxy/upstream.h"
@@ -54,6 +55,8 @@ struct ServerDeps {
   // Upstream per endpoint name; must hold both names of the role table.
   std::map<std::string, std::shared_ptr<const UpstreamTarget>> upstreams;
   LogFn log;  // optional
+  // Read capture / shadow reads (reads.h); optional, outlives the server.
+  ReadTap* reads = nullptr;
 };
 
 struct ServerStats {

@@ -244,7 +244,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     upstream_ns_ = out.elapsed;
     if (out.ec) return on_upstream_error(out);
     res_ = std::move(out.response);
-    if (!ticket_) return respond(std::nullopt);
+    if (!ticket_) {
+      if (sh_.deps.reads) tap_read();
+      return respond(std::nullopt);
+    }
     up_headers_ = to_header_list(res_);
     UpstreamAnswer answer;
     answer.status = static_cast<int>(res_.result_int());
@@ -313,6 +316,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                                  });
                                });
     ticket_.reset();
+  }
+
+  // A read the primary answered: read capture / shadow reads sample it
+  // (reads.h); request headers are never passed on.
+  void tap_read() {
+    auto sv = [](auto v) { return std::string_view(v.data(), v.size()); };
+    sh_.deps.reads->on_read(target_->name, sv(req_.method_string()), client_target_, req_.body(),
+                            sv(req_[bhttp::field::content_encoding]),
+                            static_cast<int>(res_.result_int()), res_.body(),
+                            sv(res_[bhttp::field::content_encoding]));
   }
 
   // ---- answering -----------------------------------------------------------

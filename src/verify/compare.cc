@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "verify/verify.h"
 
@@ -306,17 +307,41 @@ std::vector<std::pair<std::string, std::string>> answer_diff(const json& a, cons
 }
 
 double CompareReport::match_rate() const {
-  uint64_t n = total - skipped;
+  uint64_t n = total - skipped - lagging;
   return n == 0 ? 100.0 : 100.0 * static_cast<double>(matched) / static_cast<double>(n);
 }
 
-Result<CompareReport> compare(es::Client& p, es::Client& s, const std::vector<Query>& queries,
-                              const CompareOptions& o) {
+namespace {
+
+// Differences of `diffs` not explained by the primary's own noise.
+std::vector<std::string> beyond_noise(
+    const std::vector<std::pair<std::string, std::string>>& diffs,
+    const std::vector<std::pair<std::string, std::string>>& noise) {
+  std::vector<std::string> real;
+  for (const auto& [path, line] : diffs) {
+    bool noisy = std::any_of(noise.begin(), noise.end(), [&](const auto& n) {
+      return path == n.first ||
+             (path.size() > n.first.size() && path.compare(0, n.first.size(), n.first) == 0 &&
+              (path[n.first.size()] == '.' || path[n.first.size()] == '['));
+    });
+    if (!noisy) real.push_back(line);
+  }
+  return real;
+}
+
+struct Item {
+  const Query* q;
+  const CapturedRead* cap;  // null for a query file
+};
+
+Result<CompareReport> run_compare(es::Client& p, es::Client& s, const std::vector<Item>& items,
+                                  const CompareOptions& o) {
   CompareReport r;
   r.primary = p.label();
   r.secondary = s.label();
   std::map<std::string, ShapeStats> shapes;
-  for (const Query& q : queries) {
+  for (const Item& it : items) {
+    const Query& q = *it.q;
     ++r.total;
     if (!is_read(q)) {
       ++r.skipped;
@@ -327,15 +352,25 @@ Result<CompareReport> compare(es::Client& p, es::Client& s, const std::vector<Qu
     TANDEM_ASSIGN_OR_RETURN(Sent b, ask(s, q));
     // Noise: paths where the primary disagrees with itself.
     auto noise = answer_diff(a1.norm, a2.norm, o.tolerance);
-    auto diffs = answer_diff(a1.norm, b.norm, o.tolerance);
-    std::vector<std::string> real;
-    for (const auto& [path, line] : diffs) {
-      bool noisy = std::any_of(noise.begin(), noise.end(), [&](const auto& n) {
-        return path == n.first ||
-               (path.size() > n.first.size() && path.compare(0, n.first.size(), n.first) == 0 &&
-                (path[n.first.size()] == '.' || path[n.first.size()] == '['));
-      });
-      if (!noisy) real.push_back(line);
+    std::vector<std::string> real = beyond_noise(answer_diff(a1.norm, b.norm, o.tolerance), noise);
+    bool lagging = false;
+    if (!real.empty() && it.cap) {
+      // Did the documents behind the answer change since capture? Then a
+      // secondary answering as the primary did at capture time is behind,
+      // not wrong; one that differs from both gets a grace period to
+      // catch up before it counts.
+      const json a0 = normalize_answer(it.cap->status, it.cap->answer);
+      const bool changed = !beyond_noise(answer_diff(a0, a1.norm, o.tolerance), noise).empty();
+      if (changed) {
+        if (beyond_noise(answer_diff(a0, b.norm, o.tolerance), noise).empty()) {
+          lagging = true;
+        } else {
+          std::this_thread::sleep_for(o.lag_grace);
+          TANDEM_ASSIGN_OR_RETURN(Sent a3, ask(p, q));
+          TANDEM_ASSIGN_OR_RETURN(Sent b2, ask(s, q));
+          lagging = beyond_noise(answer_diff(a3.norm, b2.norm, o.tolerance), noise).empty();
+        }
+      }
     }
     std::string shape = query_shape(q);
     ShapeStats& st = shapes[shape];
@@ -351,6 +386,11 @@ Result<CompareReport> compare(es::Client& p, es::Client& s, const std::vector<Qu
     if (real.empty()) {
       ++st.matched;
       ++r.matched;
+      continue;
+    }
+    if (lagging) {
+      ++st.lagging;
+      ++r.lagging;
       continue;
     }
     ++st.mismatched;
@@ -373,26 +413,104 @@ Result<CompareReport> compare(es::Client& p, es::Client& s, const std::vector<Qu
   return r;
 }
 
+}  // namespace
+
+Result<CompareReport> compare(es::Client& p, es::Client& s, const std::vector<Query>& queries,
+                              const CompareOptions& o) {
+  std::vector<Item> items;
+  items.reserve(queries.size());
+  for (const Query& q : queries) items.push_back({&q, nullptr});
+  return run_compare(p, s, items, o);
+}
+
+Result<CompareReport> compare_captured(es::Client& p, es::Client& s, const CapturedReads& reads,
+                                       const CompareOptions& o) {
+  std::vector<Item> items;
+  items.reserve(reads.reads.size());
+  for (const CapturedRead& c : reads.reads) items.push_back({&c.query, &c});
+  TANDEM_ASSIGN_OR_RETURN(CompareReport r, run_compare(p, s, items, o));
+  r.corrupt = reads.corrupt;
+  return r;
+}
+
+CapturedReads parse_captured_reads(std::string_view text) {
+  CapturedReads out;
+  size_t line_no = 0, pos = 0;
+  auto bad = [&](const std::string& why) {
+    ++out.corrupt;
+    if (out.problems.size() < 5) {
+      out.problems.push_back("line " + std::to_string(line_no) + ": " + why);
+    }
+  };
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++line_no;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty()) continue;
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      bad("not a JSON object (torn or corrupt record)");
+      continue;
+    }
+    CapturedRead c;
+    c.line = line_no;
+    auto str = [&](const char* k, std::string* dst) {
+      auto f = j.find(k);
+      if (f == j.end() || !f->is_string()) return false;
+      *dst = f->get<std::string>();
+      return true;
+    };
+    if (j.value("v", 0) != 1) {
+      bad("unknown record version (expected \"v\":1)");
+      continue;
+    }
+    if (!str("method", &c.query.method) || !str("path", &c.query.path) ||
+        !str("body", &c.query.body) || !str("answer", &c.answer) || !j.contains("status") ||
+        !j["status"].is_number_integer()) {
+      bad("missing method, path, body, status or answer");
+      continue;
+    }
+    if (c.query.path.empty() || c.query.path.front() != '/') {
+      bad("path does not start with /");
+      continue;
+    }
+    c.status = j["status"].get<int>();
+    if (j.contains("time_ms") && j["time_ms"].is_number_integer())
+      c.time_ms = j["time_ms"].get<int64_t>();
+    if (j.contains("loader_lag") && j["loader_lag"].is_number_integer())
+      c.loader_lag = j["loader_lag"].get<int64_t>();
+    out.reads.push_back(std::move(c));
+  }
+  return out;
+}
+
 std::string render_compare(const CompareReport& r, size_t top) {
-  std::map<std::string, std::array<uint64_t, 3>> eps;  // total, matched, noisy
+  std::map<std::string, std::array<uint64_t, 4>> eps;  // total, matched, noisy, lagging
   for (const auto& s : r.shapes) {
     auto& e = eps[s.endpoint];
     e[0] += s.total;
     e[1] += s.matched;
     e[2] += s.noisy;
+    e[3] += s.lagging;
   }
-  std::string out = fmt::format("{:<16} {:>8} {:>8} {:>8} {:>8}\n", "endpoint", "queries",
-                                "matched", "noisy", "match");
+  std::string out = fmt::format("{:<16} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "endpoint", "queries",
+                                "matched", "noisy", "lagging", "match");
   for (const auto& [ep, e] : eps) {
+    const uint64_t judged = e[0] - e[3];
     out += fmt::format(
-        "{:<16} {:>8} {:>8} {:>8} {:>7.2f}%\n", ep, e[0], e[1], e[2],
-        e[0] ? std::floor(10000.0 * static_cast<double>(e[1]) / static_cast<double>(e[0])) / 100.0
-             : 100.0);
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>7.2f}%\n", ep, e[0], e[1], e[2], e[3],
+        judged
+            ? std::floor(10000.0 * static_cast<double>(e[1]) / static_cast<double>(judged)) / 100.0
+            : 100.0);
   }
   out += "shapes:\n";
   size_t shown = 0;
   for (const auto& s : r.shapes) {
-    out += fmt::format("  {:>5}/{:<5} {}\n", s.matched, s.total, s.shape);
+    out += fmt::format("  {:>5}/{:<5} {}{}\n", s.matched, s.total - s.lagging, s.shape,
+                       s.lagging ? fmt::format(" ({} lagging)", s.lagging) : std::string());
     if (s.mismatched > 0 && shown < top) {
       ++shown;
       out += "      example: " + s.example + "\n";
@@ -402,8 +520,17 @@ std::string render_compare(const CompareReport& r, size_t top) {
   out += fmt::format(
       "query match: {:.2f}% ({} of {} queries, {} -> {}); {} mismatched, {} noisy on {}, {} "
       "skipped (not reads)\n",
-      std::floor(r.match_rate() * 100.0) / 100.0, r.matched, r.total - r.skipped, r.primary,
-      r.secondary, r.mismatched, r.noisy, r.primary, r.skipped);
+      std::floor(r.match_rate() * 100.0) / 100.0, r.matched, r.total - r.skipped - r.lagging,
+      r.primary, r.secondary, r.mismatched, r.noisy, r.primary, r.skipped);
+  if (r.lagging > 0) {
+    out += fmt::format(
+        "lagging: {} captured read(s) differ because {} was behind (the documents changed after "
+        "capture); not counted against it\n",
+        r.lagging, r.secondary);
+  }
+  if (r.corrupt > 0) {
+    out += fmt::format("read capture: {} corrupt record(s) skipped\n", r.corrupt);
+  }
   return out;
 }
 
@@ -416,6 +543,7 @@ json compare_to_json(const CompareReport& r) {
                       {"matched", s.matched},
                       {"mismatched", s.mismatched},
                       {"noisy", s.noisy},
+                      {"lagging", s.lagging},
                       {"example", s.example},
                       {"diff", s.example_diff}});
   }
@@ -424,6 +552,7 @@ json compare_to_json(const CompareReport& r) {
           {"total", r.total},           {"skipped", r.skipped},
           {"matched", r.matched},       {"mismatched", r.mismatched},
           {"noisy", r.noisy},           {"match_rate", r.match_rate()},
+          {"lagging", r.lagging},       {"corrupt_captures", r.corrupt},
           {"shapes", std::move(shapes)}};
 }
 
@@ -431,7 +560,8 @@ Status record_compare(state::Store& store, const CompareReport& r, int64_t time_
   json j = {{"time_ms", time_ms},
             {"queries", r.total - r.skipped},
             {"match_rate", r.match_rate()},
-            {"mismatched", r.mismatched}};
+            {"mismatched", r.mismatched},
+            {"lagging", r.lagging}};
   return store.put("compare.last", j.dump());
 }
 

@@ -332,9 +332,30 @@ std::vector<std::pair<std::string, std::string>> answer_diff(const nlohmann::jso
                                                              const nlohmann::json& b,
                                                              double tolerance);
 
+// Reads the proxy captured (docs/proxy.md, "Read-capture store"): one
+// JSON object per line with method, path, body, the primary's status and
+// answer at capture time, time_ms and loader_lag (null: unknown).
+struct CapturedRead {
+  Query query;
+  int status = 0;
+  std::string answer;  // the primary's answer when the read was captured
+  int64_t time_ms = 0;
+  int64_t loader_lag = -1;  // events the loader was behind then; -1 unknown
+  size_t line = 0;
+};
+struct CapturedReads {
+  std::vector<CapturedRead> reads;
+  uint64_t corrupt = 0;               // lines that are not a capture record
+  std::vector<std::string> problems;  // the first few: "line N: why"
+};
+// Never fails: unreadable lines (a torn last record, garbage, a record
+// missing a field) are counted in `corrupt` and named in `problems`.
+CapturedReads parse_captured_reads(std::string_view jsonl);
+
 struct ShapeStats {
   std::string endpoint, shape;
   uint64_t total = 0, matched = 0, mismatched = 0, noisy = 0;
+  uint64_t lagging = 0;                   // captured reads explained by the secondary lagging
   std::vector<std::string> example_diff;  // of the first mismatch
   std::string example;                    // its request line
 };
@@ -342,8 +363,15 @@ struct ShapeStats {
 struct CompareReport {
   std::string primary, secondary;
   uint64_t total = 0, skipped = 0, matched = 0, mismatched = 0, noisy = 0;
+  // Captured reads only: the secondary differed from the primary's answer
+  // now, but the documents behind the answer changed after capture and
+  // the secondary answers as the primary did then, or caught up within
+  // lag_grace. Reported, not counted against the secondary.
+  uint64_t lagging = 0;
+  uint64_t corrupt = 0;            // unreadable capture records (skipped)
   std::vector<ShapeStats> shapes;  // most mismatches first
-  double match_rate() const;       // matched / (total - skipped), 100 when none
+  // matched / (total - skipped - lagging), 100 when none
+  double match_rate() const;
   bool ok() const { return mismatched == 0; }
 };
 
@@ -351,14 +379,21 @@ struct CompareOptions {
   double tolerance = 1e-4;
   size_t max_diff_lines = 5;
   size_t top = 10;  // mismatching shapes listed
+  // Captured reads whose documents changed since capture are asked again
+  // on both sides after this long before they count as a mismatch.
+  std::chrono::milliseconds lag_grace{1000};
 };
 
 Result<CompareReport> compare(es::Client& primary, es::Client& secondary,
                               const std::vector<Query>& queries, const CompareOptions& opts);
+// Replays captured reads; each is also judged against the answer the
+// primary gave at capture time to tell lag from real differences.
+Result<CompareReport> compare_captured(es::Client& primary, es::Client& secondary,
+                                       const CapturedReads& reads, const CompareOptions& opts);
 std::string render_compare(const CompareReport& r, size_t top = 10);
 nlohmann::json compare_to_json(const CompareReport& r);
 // The latest compare under the state store key "compare.last":
-// {"time_ms","queries","match_rate","mismatched"}.
+// {"time_ms","queries","match_rate","mismatched","lagging"}.
 Status record_compare(state::Store& store, const CompareReport& r, int64_t time_ms);
 
 }  // namespace tandem::verify

@@ -86,5 +86,17 @@ expect compare-no-file 2 "cannot read query file" -- \
 printf '{"path":"/x/_search"}\nnot json\n' >"$TMP/bad.jsonl"
 expect compare-bad-line 2 "line 2" -- compare --blue "$BLUE" --green "$BLUE" --queries "$TMP/bad.jsonl"
 
+expect compare-both-inputs 2 "either --queries FILE or --captured FILE" -- \
+  compare --blue "$BLUE" --green "$BLUE" --queries "$TMP/bad.jsonl" --captured "$TMP/bad.jsonl"
+expect compare-no-capture 2 "cannot read read-capture file" -- \
+  compare --blue "$BLUE" --green "$BLUE" --captured "$TMP/none.jsonl"
+printf 'garbage\n{"v":1,"method":"GET"}\n' >"$TMP/corrupt-reads.jsonl"
+expect compare-corrupt-capture 2 "no readable captured reads .*2 corrupt record.*line 1" -- \
+  compare --blue "$BLUE" --green "$BLUE" --captured "$TMP/corrupt-reads.jsonl"
+expect proxy-bad-read-rate 2 "--capture-reads: '2' is not a sampling rate" -- \
+  proxy --primary "$BLUE" --log-dir "$TMP/plog" --capture-reads 2
+expect proxy-shadow-needs-secondary 2 "shadow reads need a secondary" -- \
+  proxy --primary "$BLUE" --data-dir "$TMP/pdata" --shadow-reads 0.1
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

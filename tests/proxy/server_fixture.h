@@ -309,6 +309,8 @@ struct Harness {
   std::unique_ptr<Server> server;
   // TLS settings for https upstreams (both endpoints).
   http::TlsOptions upstream_tls;
+  // Read capture / shadow reads (optional; set before start()).
+  ReadTap* reads = nullptr;
 
   // Every line the server logged, as "level: message".
   std::vector<std::string> logs() const {
@@ -328,6 +330,7 @@ struct Harness {
     deps.capture = &capture;
     deps.metrics = &metrics;
     deps.classify = [](std::string_view m, std::string_view t) { return classify(m, t); };
+    deps.reads = reads;
     deps.log = [mu = log_mu_, lines = logs_](std::string_view level, std::string_view msg) {
       std::lock_guard<std::mutex> l(*mu);
       lines->push_back(std::string(level) + ": " + std::string(msg));
