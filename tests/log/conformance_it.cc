@@ -211,7 +211,9 @@ TEST_P(LogConformance, ExplicitPartitionOverridesTheKey) {
     for (int i = 0; i < 30; ++i) {
       ASSERT_TRUE((*acks)[i].status.is_ok()) << (*acks)[i].status.to_string();
       EXPECT_EQ((*acks)[i].partition.get(), 1) << "record " << i;
-      if (i > 0) EXPECT_GT((*acks)[i].offset.get(), (*acks)[i - 1].offset.get());
+      if (i > 0) {
+        EXPECT_GT((*acks)[i].offset.get(), (*acks)[i - 1].offset.get());
+      }
     }
     ASSERT_TRUE((*acks)[30].done);
     EXPECT_EQ((*acks)[30].status.code(), Code::kInvalidArgument) << (*acks)[30].status.to_string();
