@@ -133,7 +133,9 @@ measure() {
   local name=$1 t0 t1 pid rc=0
   shift
   t0=$(now)
-  /usr/bin/time -f '%M' -o "$WORK/$name.rss" "$@" >"$WORK/$name.log" 2>&1 &
+  # Peak RSS (KB), user and system CPU seconds of the command and its
+  # children: what the copy costs, not only how fast it is (issue 14).
+  /usr/bin/time -f '%M %U %S' -o "$WORK/$name.rss" "$@" >"$WORK/$name.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   wait "$pid" || rc=$?
@@ -144,8 +146,13 @@ measure() {
     exit 1
   fi
   SECS=$(calc "round($t1 - $t0, 2)")
-  RSS_MB=$(calc "round($(tail -n 1 "$WORK/$name.rss") / 1024)")
+  local rss usr sys
+  read -r rss usr sys < <(tail -n 1 "$WORK/$name.rss")
+  RSS_MB=$(calc "round($rss / 1024)")
+  CPU_S=$(calc "round($usr + $sys, 2)")
 }
+# CPU-seconds per million documents: per_million CPU_S DOCS
+per_million() { calc "round($1 * 1000000 / $2, 1)"; }
 
 # post_bulks URL TAG: every bulk file to URL, CLIENTS at a time; each answer
 # must say "errors":false (checked after the clock stops).
@@ -179,7 +186,7 @@ settle_copy() {
   expect_count "$GREEN" "$1" "$2" "$3"
   curl -s -o /dev/null -XDELETE "$GREEN/$1"
   RATE=$(calc "round($2 / $SECS)")
-  echo "$3: $2 $4 in $SECS s = $RATE $4/s, peak RSS $RSS_MB MB"
+  echo "$3: $2 $4 in $SECS s = $RATE $4/s, peak RSS $RSS_MB MB, CPU $CPU_S s"
 }
 
 green_index() {  # name: fresh, same body for every green target
@@ -261,7 +268,11 @@ wait "$PROXY_PID" || { tail -n 20 "$WORK/proxy.log" >&2; die "tandem proxy did n
 expect_count "$BLUE" "$IDX" "$DOCS" "blue load"
 BLUE_RATE=$(calc "round($DOCS / ($t1 - $t0))")
 EVENTS=$("$BIN" log stats --kafka "$KAFKA" --topic "$TOPIC" 2>/dev/null | awk '$1=="events" {print $2}')
-[ "${EVENTS:-0}" -eq "$DOCS" ] || die "the Kafka topic holds ${EVENTS:-?} events, expected $DOCS"
+# More events than documents is allowed: a batch that missed the log
+# deadline on a busy machine is spilled, and its late acknowledgement plus
+# the drained copy put it in the log twice (harmless: external versions).
+[ "${EVENTS:-0}" -ge "$DOCS" ] || die "the Kafka topic holds ${EVENTS:-?} events, expected $DOCS"
+[ "$EVENTS" -eq "$DOCS" ] || echo "note: the Kafka topic holds $EVENTS events for $DOCS documents (spilled batches logged twice)"
 echo "blue: $DOCS documents via the proxy at $BLUE_RATE docs/s; Kafka backlog: $EVENTS events"
 
 # --- 1. ceiling ------------------------------------------------------------
@@ -286,6 +297,7 @@ measure backfill "$BIN" backfill --blue "$BLUE" --green "$GREEN" --index "$IDX" 
 settle_copy "$IDX" "$DOCS" backfill docs
 BF=$RATE
 BF_RSS=$RSS_MB
+BF_CPU=$(per_million "$CPU_S" "$DOCS")
 fi
 
 # --- 3. elasticdump --------------------------------------------------------
@@ -307,7 +319,7 @@ for conc in $ED_CONC; do
   settle_copy "$IDX-elasticdump" "$ED_DOCS" elasticdump docs
   rate=$RATE
   [ "$rate" -gt "$EDR" ] && EDR=$rate
-  ED_ROWS+="| elasticdump $ED_VERSION --limit $ED_LIMIT --concurrency $conc%NOTE% | $rate | backfill/elasticdump $(calc "round($BF / $rate, 1)")x | | $RSS_MB MB |"$'\n'
+  ED_ROWS+="| elasticdump $ED_VERSION --limit $ED_LIMIT --concurrency $conc%NOTE% | $rate | backfill/elasticdump $(calc "round($BF / $rate, 1)")x | | $RSS_MB MB | $(per_million "$CPU_S" "$ED_DOCS") |"$'\n'
 done
 
 # --- 4. tandem load --------------------------------------------------------
@@ -321,6 +333,7 @@ measure load "$BIN" load --blue "$BLUE" --green "$GREEN" --kafka "$KAFKA" --topi
 settle_copy "$IDX" "$DOCS" load events
 LD=$RATE
 LD_RSS=$RSS_MB
+LD_CPU=$(per_million "$CPU_S" "$DOCS")
 fi
 
 # --- summary ---------------------------------------------------------------
@@ -332,20 +345,20 @@ LD_WHAT="$DOCS-event Kafka backlog"
 [ "$BLUE_PIPELINE" = 1 ] && LD_WHAT+=", blue index with a default_pipeline (every event reconciled)"
 echo
 echo "== summary: $DOCS documents, average _source $AVG_SRC bytes, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "| writer | docs/s | ratio | target | peak RSS |"
-echo "|---|---|---|---|---|"
-echo "| ceiling: prebuilt bulks, $CLIENTS parallel curl clients, unversioned | $CEIL | 1.00x | | |"
+echo "| writer | docs/s | ratio | target | peak RSS | CPU-s per 1M docs |"
+echo "|---|---|---|---|---|---|"
+echo "| ceiling: prebuilt bulks, $CLIENTS parallel curl clients, unversioned | $CEIL | 1.00x | | | |"
 if step backfill; then
   BF_CEIL=$(calc "round($BF / $CEIL, 2)")
-  echo "| tandem backfill, $SLICES slices, external versions | $BF | ${BF_CEIL}x ceiling | >= 0.8x: $(ok "$BF_CEIL >= 0.8") | $BF_RSS MB |"
+  echo "| tandem backfill, $SLICES slices, external versions | $BF | ${BF_CEIL}x ceiling | >= 0.8x: $(ok "$BF_CEIL >= 0.8") | $BF_RSS MB | $BF_CPU |"
 fi
 printf '%s' "$ED_ROWS"
 if step backfill && [ "$EDR" -gt 0 ]; then
   BF_ED=$(calc "round($BF / $EDR, 1)")
-  echo "| backfill / fastest elasticdump | | ${BF_ED}x | >= 5x: $(ok "$BF_ED >= 5") | |"
+  echo "| backfill / fastest elasticdump | | ${BF_ED}x | >= 5x: $(ok "$BF_ED >= 5") | | |"
 fi
 if step load; then
   LD_CEIL=$(calc "round($LD / $CEIL, 2)")
-  echo "| tandem load --until-lag-zero, $LD_WHAT | $LD | ${LD_CEIL}x ceiling | >= 0.9x: $(ok "$LD_CEIL >= 0.9") | $LD_RSS MB (<= 256: $(ok "$LD_RSS <= 256")) |"
+  echo "| tandem load --until-lag-zero, $LD_WHAT | $LD | ${LD_CEIL}x ceiling | >= 0.9x: $(ok "$LD_CEIL >= 0.9") | $LD_RSS MB (<= 256: $(ok "$LD_RSS <= 256")) | $LD_CPU |"
 fi
 echo "(blue loaded through tandem proxy at $BLUE_RATE docs/s; green targets: 2 shards, 0 replicas, refresh_interval -1)"

@@ -6,14 +6,34 @@
 # Same wrk settings each time; a fresh index per run so every run starts from
 # the same state. tandem's own added latency (proxy time minus blue's time,
 # which for sync capture includes waiting for Kafka's acks=all) comes from
-# its /metrics histogram.
+# its /metrics histogram, counted over the measured run only (warm-up
+# excluded).
+#
+# Three sections (issue 14):
+#   shared   everything on every core, closed loop (wrk -c CONNS);
+#   pinned   the same, with blue on core PIN_BLUE_CPU and the proxy, the
+#            broker and wrk on PIN_PROXY_CPU (taskset), so tandem's cost is
+#            not CPU taken from blue; needs BLUE_PID and KAFKA_PID (the
+#            processes to pin; their affinity is restored afterwards);
+#   rate     open loop at RATE bulks/s (bench/proxy/openloop.py) for
+#            RATE_DURATION seconds: client latency, and tandem's added
+#            latency p50/p99/p99.9 from its histogram;
+#   wakeups  the hand-offs of one write: 500 bulks at 50/s (one at a time),
+#            and the proxy's context switches (voluntary: a thread blocked
+#            and was woken) per request, summed over its threads, from
+#            /proc/PID/task/*/status (not part of the default SECTIONS).
+# With TANDEM_BEFORE=path/to/other/tandem every tandem run is repeated with
+# that binary ("before"), in the same section, for a side-by-side.
 #
 # Usage: bench/proxy/write.sh [path/to/tandem]
 #   env: TANDEM_BLUE_URL (http://127.0.0.1:19200), TANDEM_KAFKA_BROKERS
 #        (127.0.0.1:19092), DURATION (20s), CONNS (8), THREADS (2), WORKERS (2),
-#        PROXY_CONFIG (a tandem proxy YAML file for both tandem runs, optional)
-# Needs: wrk, curl, python3; blue and Kafka running. Every process it
-# starts is stopped by PID on exit.
+#        PROXY_CONFIG (a tandem proxy YAML file for both tandem runs, optional),
+#        SECTIONS ("shared pinned rate"), RATE (100), RATE_DURATION (20),
+#        BLUE_PID, KAFKA_PID, PIN_BLUE_CPU (0), PIN_PROXY_CPU (1),
+#        TANDEM_BEFORE
+# Needs: wrk, curl, python3, taskset (pinned); blue and Kafka running. Every
+# process it starts is stopped by PID on exit.
 set -euo pipefail
 
 TANDEM=${1:-build/tandem}
@@ -23,10 +43,21 @@ DURATION=${DURATION:-20s}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-8}
 WORKERS=${WORKERS:-2}
+SECTIONS=${SECTIONS:-shared pinned rate}
+RATE=${RATE:-100}
+RATE_DURATION=${RATE_DURATION:-20}
+PIN_BLUE_CPU=${PIN_BLUE_CPU:-0}
+PIN_PROXY_CPU=${PIN_PROXY_CPU:-1}
+BEFORE=${TANDEM_BEFORE:-}
+PIN=()  # prefix for the processes this script starts (pinned section)
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d /tmp/tandem-write-bench.XXXXXX)
 PIDS=()
+unpin() {
+  for p in ${BLUE_PID:-} ${KAFKA_PID:-}; do taskset -a -p -c "0-$(($(nproc) - 1))" "$p" >/dev/null 2>&1 || true; done
+}
 cleanup() {
+  unpin
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   curl -s -o /dev/null -X DELETE "$BLUE/bench-write-*" || true
@@ -63,25 +94,57 @@ fresh_index() {  # name
     -d '{"settings":{"number_of_shards":1,"number_of_replicas":0,"refresh_interval":"1s"}}'
 }
 
-run() {  # name, port, index
+run() {  # name, port, index[, admin port]
   fresh_index "$3"
-  wrk -t1 -c2 -d2s -s "$TMP/bulk.lua" "http://127.0.0.1:$2/$3/_bulk" > /dev/null  # warm-up
+  "${PIN[@]}" wrk -t1 -c2 -d2s -s "$TMP/bulk.lua" "http://127.0.0.1:$2/$3/_bulk" > /dev/null  # warm-up
+  [ -n "${4:-}" ] && curl -s "http://127.0.0.1:$4/metrics" > "$TMP/metrics.before"
   local out rps p50 p99 errs
-  out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$TMP/bulk.lua" \
+  out=$("${PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$TMP/bulk.lua" \
         "http://127.0.0.1:$2/$3/_bulk")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
   errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-  printf "%-14s %9s bulks/s (%6.0f docs/s)   p50 %-9s p99 %-9s %s\n" "$1" "$rps" \
+  printf "%-20s %9s bulks/s (%6.0f docs/s)   p50 %-9s p99 %-9s %s\n" "$1" "$rps" \
     "$(python3 -c "print(float('$rps')*100)")" "$p50" "$p99" "$errs"
+  [ -n "${4:-}" ] && added "$4"
+  return 0
 }
 
-start_tandem() {  # log flags...; sets T_PORT and T_ADMIN
-  local dir
+ctx_switches() {  # pid: voluntary and involuntary switches of all its threads
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v, n}'
+}
+
+wakeup_run() {  # name, port, index[, admin port]
+  [ -z "${4:-}" ] && return 0  # only the proxy's own threads are counted
+  fresh_index "$3"
+  wrk -t1 -c1 -d2s -s "$TMP/bulk.lua" "http://127.0.0.1:$2/$3/_bulk" > /dev/null  # warm-up
+  local pid=${PIDS[-1]} v0 n0 v1 n1 threads
+  read -r v0 n0 < <(ctx_switches "$pid")
+  python3 "$HERE/openloop.py" "http://127.0.0.1:$2/$3/_bulk" "$TMP/bulk.ndjson" 50 10 1 > /dev/null
+  read -r v1 n1 < <(ctx_switches "$pid")
+  threads=$(ls /proc/"$pid"/task | wc -l)
+  printf "%-20s %s threads; per request: %.1f voluntary, %.1f involuntary context switches\n" \
+    "$1" "$threads" "$(python3 -c "print(($v1 - $v0) / 500)")" "$(python3 -c "print(($n1 - $n0) / 500)")"
+}
+
+rate_run() {  # name, port, index[, admin port]
+  fresh_index "$3"
+  "${PIN[@]}" wrk -t1 -c2 -d2s -s "$TMP/bulk.lua" "http://127.0.0.1:$2/$3/_bulk" > /dev/null  # warm-up
+  [ -n "${4:-}" ] && curl -s "http://127.0.0.1:$4/metrics" > "$TMP/metrics.before"
+  printf "%-20s %s\n" "$1" "$(python3 "$HERE/openloop.py" "http://127.0.0.1:$2/$3/_bulk" \
+    "$TMP/bulk.ndjson" "$RATE" "$RATE_DURATION")"
+  [ -n "${4:-}" ] && added "$4"
+  return 0
+}
+
+start_tandem() {  # binary, log flags...; sets T_PORT and T_ADMIN
+  local dir BIN=$1
+  shift
   T_PORT=$(free_port); T_ADMIN=$(free_port); dir="$TMP/tandem-$T_PORT"
   mkdir -p "$dir"
-  "$TANDEM" proxy --listen "127.0.0.1:$T_PORT" --primary "$BLUE" --data-dir "$dir" \
+  "${PIN[@]}" "$BIN" proxy --listen "127.0.0.1:$T_PORT" --primary "$BLUE" --data-dir "$dir" \
     --admin "127.0.0.1:$T_ADMIN" --workers "$WORKERS" ${PROXY_CONFIG:+--config "$PROXY_CONFIG"} \
     "$@" > "$dir/out.log" 2>&1 &
   PIDS+=($!)
@@ -93,21 +156,55 @@ start_tandem() {  # log flags...; sets T_PORT and T_ADMIN
   exit 1
 }
 
-added() {  # admin port: added-latency quantiles from the histogram
-  curl -s "http://127.0.0.1:$1/metrics" | python3 -c '
+added() {  # admin port: added-latency quantiles over the measured run
+  curl -s "http://127.0.0.1:$1/metrics" > "$TMP/metrics.after"
+  python3 - "$TMP/metrics.before" "$TMP/metrics.after" <<'PY'
 import sys
-b = []
-for line in sys.stdin:
-    if line.startswith("tandem_proxy_added_latency_seconds_bucket"):
-        le = line.split("le=\"")[1].split("\"")[0]
-        b.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+def buckets(path):
+    b = []
+    for line in open(path):
+        if line.startswith("tandem_proxy_added_latency_seconds_bucket"):
+            le = line.split("le=\"")[1].split("\"")[0]
+            b.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+    return b
+before, after = buckets(sys.argv[1]), buckets(sys.argv[2])
+b = [(le, c - (before[i][1] if i < len(before) else 0)) for i, (le, c) in enumerate(after)]
 total = b[-1][1] if b else 0
 def q(p):
     for le, c in b:
         if c >= p * total:
             return "<= %g ms" % (le * 1000)
     return "?"
-print("  tandem added latency (%d requests): p50 %s, p99 %s, p99.9 %s" % (total, q(.5), q(.99), q(.999)))'
+print("  tandem added latency (%d requests): p50 %s, p99 %s, p99.9 %s" % (total, q(.5), q(.99), q(.999)))
+PY
+}
+
+stop_tandem() {  # stops the last proxy started
+  local p=${PIDS[-1]}
+  kill "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  unset 'PIDS[-1]'
+}
+
+# The proxy variants of one section: label suffix, binary.
+variants() {
+  [ -n "$BEFORE" ] && echo "before $BEFORE"
+  echo "after $TANDEM"
+}
+
+section() {  # runner (run | rate_run)
+  local runner=$1 tag bin n=0
+  "$runner" direct "$BLUE_PORT" bench-write-direct
+  while read -r tag bin; do
+    n=$((n + 1))
+    start_tandem "$bin" --kafka "$KAFKA" --topic "bench-write-$$-$tag-$RANDOM"
+    "$runner" "tandem+kafka $tag" "$T_PORT" bench-write-kafka "$T_ADMIN"
+    stop_tandem
+    start_tandem "$bin" --log-dir "$TMP/filelog-$tag-$RANDOM"
+    "$runner" "tandem+file $tag" "$T_PORT" bench-write-file "$T_ADMIN"
+    stop_tandem
+  done < <(variants)
+  "$runner" direct-again "$BLUE_PORT" bench-write-direct2
 }
 
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -117,11 +214,30 @@ echo "body: $(wc -c < "$TMP/bulk.ndjson") bytes, 100 index actions (auto ids)"
 echo
 
 BLUE_PORT=${BLUE#http://}; BLUE_PORT=${BLUE_PORT%%/*}; BLUE_PORT=${BLUE_PORT##*:}
-run direct "$BLUE_PORT" bench-write-direct
-start_tandem --kafka "$KAFKA" --topic "bench-write-$$"
-run "tandem+kafka" "$T_PORT" bench-write-kafka
-added "$T_ADMIN"
-start_tandem --log-dir "$TMP/filelog"
-run "tandem+file" "$T_PORT" bench-write-file
-added "$T_ADMIN"
-run direct-again "$BLUE_PORT" bench-write-direct2
+[ -n "$BEFORE" ] && [ ! -x "$BEFORE" ] && { echo "error: TANDEM_BEFORE '$BEFORE' not found" >&2; exit 1; }
+for sec in $SECTIONS; do
+  case $sec in
+    shared)
+      echo "== shared: all processes on all $(nproc) cores, wrk -c$CONNS"
+      section run ;;
+    pinned)
+      if [ -z "${BLUE_PID:-}" ] || [ -z "${KAFKA_PID:-}" ]; then
+        echo "== pinned: skipped (set BLUE_PID and KAFKA_PID)"; continue
+      fi
+      echo "== pinned: blue on cpu $PIN_BLUE_CPU; proxy, broker, wrk on cpu $PIN_PROXY_CPU, wrk -c$CONNS"
+      taskset -a -p -c "$PIN_BLUE_CPU" "$BLUE_PID" > /dev/null
+      taskset -a -p -c "$PIN_PROXY_CPU" "$KAFKA_PID" > /dev/null
+      PIN=(taskset -c "$PIN_PROXY_CPU")
+      section run
+      PIN=()
+      unpin ;;
+    rate)
+      echo "== rate: open loop, $RATE bulks/s for ${RATE_DURATION}s, all cores"
+      section rate_run ;;
+    wakeups)
+      echo "== wakeups: 500 bulks at 50/s, one connection"
+      section wakeup_run ;;
+    *) echo "error: unknown section $sec" >&2; exit 1 ;;
+  esac
+  echo
+done

@@ -431,4 +431,22 @@ int32_t partition_for(std::string_view key, int32_t partitions) {
   return positive % partitions;
 }
 
+std::vector<int32_t> request_partitions(const std::vector<ChangeEvent>& events,
+                                        int32_t partitions) {
+  std::vector<int32_t> out(events.size(), 0);
+  std::optional<int32_t> anchor;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const ChangeEvent& e = events[i];
+    if (e.op == Op::kMeta) {
+      out[i] = partition_for(partition_key(e), partitions);
+      continue;
+    }
+    // The first data event's key: as well spread as the documents' keys
+    // are, and a single-document request keeps its per-document partition.
+    if (!anchor) anchor = partition_for(partition_key(e), partitions);
+    out[i] = *anchor;
+  }
+  return out;
+}
+
 }  // namespace tandem::event

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "core/types.h"
@@ -62,6 +63,17 @@ std::string partition_key(const ChangeEvent& e);
 // Stable partition choice for a key (murmur2, same as Kafka's default
 // partitioner so the file log and Kafka agree).
 int32_t partition_for(std::string_view key, int32_t partitions);
+
+// Where the events of one request go (docs/event-format.md, "Partitioning"):
+// one partition per event, in order. Every data event (index, delete,
+// reconcile) of the request goes to the partition of the request's first
+// data event's key, so a 100-document bulk is one produce request to one
+// partition (one log round trip) instead of one per partition. Correct
+// because the loader's external versions commute (Invariant 1): no consumer
+// needs one document's events in one partition. Meta events keep
+// partition_for(partition_key(e)). A request with one data event lands
+// exactly where its key alone would put it.
+std::vector<int32_t> request_partitions(const std::vector<ChangeEvent>& events, int32_t partitions);
 
 // ---- the cutover control record (docs/cutover.md) -------------------------
 // One record per decision of a fenced flip, on the control channel (a

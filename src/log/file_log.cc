@@ -221,7 +221,16 @@ class FileLog final : public Log {
     // Bucket first so each partition's lock is taken once per call.
     std::vector<std::vector<Pending>> buckets(n);
     for (auto& r : batch) {
-      const int32_t p = event::partition_for(r.key, n);
+      if (r.partition >= n) {
+        if (r.done) {
+          r.done(error(Code::kInvalidArgument, "file log " + core_->opts.dir + ": no partition " +
+                                                   std::to_string(r.partition) + " (it has " +
+                                                   std::to_string(n) + ")"),
+                 Partition(-1), Offset(-1));
+        }
+        continue;
+      }
+      const int32_t p = r.partition >= 0 ? r.partition : event::partition_for(r.key, n);
       buckets[p].push_back(Pending{std::move(r.key), std::move(r.value), std::move(r.done), ts});
     }
     for (int32_t p = 0; p < n; ++p) {

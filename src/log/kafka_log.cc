@@ -191,6 +191,7 @@ class KafkaLog final : public Log, public ClientBase {
   void append(std::vector<AppendRecord> batch) override {
     const bool on_poller = std::this_thread::get_id() == poller_.get_id();
     for (AppendRecord& rec : batch) {
+      const int32_t partition = rec.partition;
       auto* p = new Pending{std::move(rec.key), std::move(rec.value), std::move(rec.done), 0};
       {
         std::lock_guard<std::mutex> l(mu_);
@@ -213,11 +214,20 @@ class KafkaLog final : public Log, public ClientBase {
         finish(p, sec, Partition(-1), Offset(-1));
         continue;
       }
+      if (partition >= partitions_) {
+        finish(p,
+               error(Code::kInvalidArgument, where() + ": no partition " +
+                                                 std::to_string(partition) + " (the topic has " +
+                                                 std::to_string(partitions_) + ")"),
+               Partition(-1), Offset(-1));
+        continue;
+      }
       const auto block_until = Clock::now() + plan_.append_block;
       rd_kafka_resp_err_t err;
       for (;;) {
         err = rd_kafka_producev(
-            rk_, RD_KAFKA_V_RKT(rkt_), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+            rk_, RD_KAFKA_V_RKT(rkt_),
+            RD_KAFKA_V_PARTITION(partition >= 0 ? partition : RD_KAFKA_PARTITION_UA),
             RD_KAFKA_V_KEY(p->key.data(), p->key.size()),
             RD_KAFKA_V_VALUE(p->value.empty() ? nullptr : p->value.data(), p->value.size()),
             RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);

@@ -12,7 +12,11 @@
 //    is larger than the log takes (max_record_bytes()) or otherwise
 //    invalid, and appending it again can never succeed. Every other error
 //    may clear (broker down, queue full, disk full), so callers retry those.
-//  - Records with the same key land in the same partition, in append order.
+//  - A record with an explicit partition (AppendRecord::partition >= 0)
+//    lands there; one outside [0, partitions()) is refused with
+//    kInvalidArgument. Without one, records with the same key land in the
+//    same partition (event::partition_for, Kafka's murmur2). Either way,
+//    records appended to one partition keep their append order.
 //  - flush(deadline) waits until every callback of earlier appends has run,
 //    or returns kTimeout. Kafka: if the client hits an authentication or
 //    TLS error while records are outstanding, flush returns it at once
@@ -44,6 +48,10 @@ struct AppendRecord {
   std::string key;
   std::string value;
   AppendCallback done;  // may be empty
+  // -1: by key. Otherwise the partition to write to: the proxy puts all
+  // events of one request in one partition (event::request_partitions) so
+  // the request costs one log round trip; the key stays the document's.
+  int32_t partition = -1;
 };
 
 struct Record {

@@ -2,17 +2,21 @@
 // the failure behaviour.
 //
 // A batch goes through phases Main -> Spill -> Done under its own mutex.
-// Each log callback and each deadline timer moves it forward at most once;
+// Each log callback and each deadline moves it forward at most once;
 // whatever arrives after a phase ended is ignored (a late main-log ack after
 // the record was spilled just means the event is in both places, which the
 // loader's external versions make harmless).
+//
+// Deadlines are entries in one ordered table that a ticker thread scans every
+// `tick` (a tenth of the shorter deadline, at most 50 ms), not a timer per
+// batch: arming and disarming are a map insert and erase under a mutex and
+// wake no thread. A per-batch asio timer cost the write path two or three
+// wake-ups of an extra thread per request (arm interrupts the reactor, the
+// cancel is posted to it) on the critical path; a deadline that fires up to
+// one tick late costs nothing that matters against seconds-long deadlines.
 #include "proxy/durability.h"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -23,7 +27,6 @@
 
 namespace tandem::proxy {
 
-namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -31,6 +34,9 @@ namespace {
 struct Pending {
   std::string key;
   std::string value;
+  // In the main log; -1: by key. Spill journal appends ignore it (one
+  // partition), so drained events go by key.
+  int32_t partition = -1;
 };
 
 enum class Phase { kMain, kSpill, kDone };
@@ -56,6 +62,9 @@ bool refused_for_good(const Status& st) {
 }  // namespace
 
 struct EventSink::Impl {
+  struct Batch;
+  using BatchPtr = std::shared_ptr<Batch>;
+  using DeadlineKey = std::pair<Clock::time_point, uint64_t>;
   struct Batch {
     Impl* impl = nullptr;
     std::mutex mu;
@@ -65,16 +74,25 @@ struct EventSink::Impl {
     size_t outstanding = 0;
     bool live = true;  // counts towards inflight (false: a stranded retry)
     Settled settled;
-    std::shared_ptr<asio::steady_timer> timer;
+    std::optional<DeadlineKey> deadline;  // armed: its entry in `deadlines`
   };
-  using BatchPtr = std::shared_ptr<Batch>;
 
   SinkOptions opts;
   log::Log* main = nullptr;
 
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  std::thread io_thread;
+  // The deadline table (see the top of this file). Lock order: a batch's mu,
+  // then dl_mu; the ticker calls out with neither held.
+  struct Deadline {
+    std::weak_ptr<Batch> batch;
+    void (Impl::*next)(const BatchPtr&) = nullptr;
+  };
+  std::mutex dl_mu;
+  std::condition_variable dl_cv;
+  std::map<DeadlineKey, Deadline> deadlines;
+  uint64_t deadline_seq = 0;
+  bool ticker_stop = false;
+  std::chrono::milliseconds tick{50};
+  std::thread ticker;
   std::thread drainer;
 
   mutable std::mutex mu;  // guards everything below that is not atomic
@@ -146,21 +164,43 @@ struct EventSink::Impl {
     if (opts.dead_letter) opts.dead_letter(index, reason);
   }
 
+  // Called with b->mu held. No thread is woken: the ticker finds it.
   void arm(const BatchPtr& b, std::chrono::milliseconds after,
            void (Impl::*next)(const BatchPtr&)) {
-    // Called with b->mu held, so the cancel posted later happens after.
-    b->timer = std::make_shared<asio::steady_timer>(io, after);
-    b->timer->async_wait([this, b, next](const boost::system::error_code& ec) {
-      if (!ec) (this->*next)(b);
-    });
+    std::lock_guard lk(dl_mu);
+    if (b->deadline) deadlines.erase(*b->deadline);
+    DeadlineKey key{Clock::now() + after, ++deadline_seq};
+    deadlines.emplace(key, Deadline{b, next});
+    b->deadline = key;
   }
 
-  // Hands the timer to the io thread, which cancels it and drops the last
-  // reference there: a timer must never be destroyed after (or while) the
-  // io_context is, and batches can outlive the sink (a late log callback
-  // may hold the last reference to one).
+  // Called with b->mu held.
   void disarm(const BatchPtr& b) {
-    if (auto t = std::move(b->timer)) asio::post(io, [t] { t->cancel(); });
+    if (!b->deadline) return;
+    std::lock_guard lk(dl_mu);
+    deadlines.erase(*b->deadline);
+    b->deadline.reset();
+  }
+
+  void tick_loop() {
+    std::unique_lock lk(dl_mu);
+    while (!ticker_stop) {
+      dl_cv.wait_for(lk, tick, [this] { return ticker_stop; });
+      std::vector<Deadline> due;
+      const auto now = Clock::now();
+      while (!deadlines.empty() && deadlines.begin()->first.first <= now) {
+        due.push_back(std::move(deadlines.begin()->second));
+        deadlines.erase(deadlines.begin());
+      }
+      if (due.empty()) continue;
+      lk.unlock();
+      for (Deadline& d : due) {
+        // The batch may have settled (or re-armed) meanwhile: next()
+        // checks its phase, and disarming an entry that is gone is a no-op.
+        if (BatchPtr b = d.batch.lock()) (this->*d.next)(b);
+      }
+      lk.lock();
+    }
   }
 
   void start(const BatchPtr& b) {
@@ -173,7 +213,8 @@ struct EventSink::Impl {
       out.reserve(b->recs.size());
       for (size_t i = 0; i < b->recs.size(); ++i) {
         out.push_back({b->recs[i].key, b->recs[i].value,
-                       [this, b, i](const Status& st, Partition, Offset) { on_main(b, i, st); }});
+                       [this, b, i](const Status& st, Partition, Offset) { on_main(b, i, st); },
+                       b->recs[i].partition});
       }
     }
     main->append(std::move(out));
@@ -212,7 +253,7 @@ struct EventSink::Impl {
             b->state[i] = kDeadLetter;
             continue;
           }
-          b->recs[i] = std::move(*s);
+          b->recs[i] = std::move(*s);  // by key from here on
         }
         todo.push_back(i);
       }
@@ -574,7 +615,9 @@ Result<std::unique_ptr<EventSink>> EventSink::start(SinkOptions opts, log::Log* 
   // probe interval; a failure is retried by the drainer.
   impl->maybe_open_spill();
   Impl* raw = impl.get();
-  impl->io_thread = std::thread([raw] { raw->io.run(); });
+  impl->tick = std::clamp(std::min(impl->opts.log_deadline, impl->opts.spill_deadline) / 10,
+                          std::chrono::milliseconds(1), std::chrono::milliseconds(50));
+  impl->ticker = std::thread([raw] { raw->tick_loop(); });
   impl->drainer = std::thread([raw] { raw->drain_loop(); });
   return std::unique_ptr<EventSink>(new EventSink(std::move(impl)));
 }
@@ -589,11 +632,12 @@ EventSink::~EventSink() {
     s.cv.notify_all();
   }
   s.drainer.join();
-  // No io.stop(): every batch is settled, so its timer is disarmed; letting
-  // run() finish the posted cancels destroys the timers on the io thread
-  // while the io_context is alive. Bounded by the longest deadline.
-  s.work.reset();
-  s.io_thread.join();
+  {
+    std::lock_guard lk(s.dl_mu);
+    s.ticker_stop = true;
+  }
+  s.dl_cv.notify_all();
+  s.ticker.join();
   s.drain_consumer.reset();
   if (s.spill) (void)s.spill->flush(s.opts.spill_deadline);
 }
@@ -608,8 +652,11 @@ void EventSink::publish(std::vector<event::ChangeEvent> events, Settled settled)
   b->settled = std::move(settled);
   b->recs.reserve(events.size());
   const uint64_t limit = impl_->main->max_record_bytes();
-  for (const event::ChangeEvent& e : events) {
-    Pending p{event::partition_key(e), event::encode(e)};
+  // One partition for the request's data events: one log round trip.
+  const std::vector<int32_t> parts = event::request_partitions(events, impl_->main->partitions());
+  for (size_t i = 0; i < events.size(); ++i) {
+    const event::ChangeEvent& e = events[i];
+    Pending p{event::partition_key(e), event::encode(e), parts[i]};
     if (p.key.size() + p.value.size() > limit) {
       // Known before asking: the log would refuse it (a 20 MiB document
       // against Kafka's 16 MiB). Not even a spill detour.
@@ -618,6 +665,7 @@ void EventSink::publish(std::vector<event::ChangeEvent> events, Settled settled)
                                  " bytes exceeds its record limit of " + std::to_string(limit));
       if (!s) continue;  // a dead letter, already recorded
       p = std::move(*s);
+      p.partition = parts[i];  // the same document: it goes with its request
     }
     b->recs.push_back(std::move(p));
   }

@@ -9,9 +9,12 @@ namespace tandem::proxy {
 namespace {
 
 // Seconds; the interesting range for "added" latency is 20 us .. 10 ms.
+// Steps of 0.25-0.5 ms up to 5 ms so that "added p99 <= 5 ms" (and how far
+// below it) can be read off the histogram, not just "somewhere in 2.5-5 ms".
 const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
-    0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-    0.025,   0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
+    0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.00125, 0.0015, 0.00175,
+    0.002,   0.0025,  0.003,  0.0035,  0.004,  0.0045,  0.005, 0.006,   0.0075, 0.01,
+    0.015,   0.025,   0.05,   0.1,     0.25,   0.5,     1,     2.5,     5,      10};
 
 std::atomic<uint64_t> g_next_id{1};
 

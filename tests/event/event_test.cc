@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "event/murmur2.h"
@@ -87,6 +88,49 @@ TEST(PartitionKey, IndexSlashRoutingOrId) {
   m.op = Op::kMeta;
   m.index = IndexName("products");
   EXPECT_EQ(partition_key(m), "products");
+}
+
+TEST(RequestPartitions, DataEventsOfOneRequestShareTheFirstOnesPartition) {
+  std::vector<ChangeEvent> req;
+  std::set<int32_t> by_key;
+  for (int i = 0; i < 100; ++i) {
+    ChangeEvent e = index_event();
+    e.id = DocId("doc-" + std::to_string(i));
+    if (i % 7 == 3) e.op = Op::kDelete;
+    by_key.insert(partition_for(partition_key(e), 8));
+    req.push_back(e);
+  }
+  ASSERT_GT(by_key.size(), 1u) << "the keys alone would spread the request";
+  auto parts = request_partitions(req, 8);
+  ASSERT_EQ(parts.size(), req.size());
+  for (int32_t p : parts) EXPECT_EQ(p, partition_for(partition_key(req[0]), 8));
+  // One data event: exactly its own key's partition (single-document
+  // writes are placed as before).
+  auto one = request_partitions({req[5]}, 8);
+  EXPECT_EQ(one, std::vector<int32_t>{partition_for(partition_key(req[5]), 8)});
+  EXPECT_TRUE(request_partitions({}, 8).empty());
+}
+
+TEST(RequestPartitions, MetaEventsKeepTheirIndexPartitionAndDoNotAnchor) {
+  ChangeEvent m;
+  m.op = Op::kMeta;
+  m.index = IndexName("products");
+  ChangeEvent a = index_event();
+  a.id = DocId("a");
+  ChangeEvent b = index_event();
+  b.id = DocId("b");
+  auto parts = request_partitions({m, a, b}, 16);
+  EXPECT_EQ(parts[0], partition_for("products", 16));
+  EXPECT_EQ(parts[1], partition_for("products/a", 16));
+  EXPECT_EQ(parts[2], parts[1]);
+  // Across requests the anchor follows the keys, so requests spread.
+  std::set<int32_t> seen;
+  for (int i = 0; i < 200; ++i) {
+    ChangeEvent e = index_event();
+    e.id = DocId("first-" + std::to_string(i));
+    seen.insert(request_partitions({e, b}, 8)[0]);
+  }
+  EXPECT_EQ(seen.size(), 8u);
 }
 
 // --- golden encodings ----------------------------------------------------------

@@ -187,6 +187,47 @@ TEST_P(LogConformance, SameKeyKeepsAppendOrderAcrossInterleavedKeys) {
   for (int k = 0; k < 3; ++k) EXPECT_EQ(next_seq["key-" + std::to_string(k)], 200);
 }
 
+// The proxy's placement (one request, one partition): an explicit
+// partition overrides the key, keeps append order and the record's key; a
+// partition the log does not have is refused for good (kInvalidArgument).
+TEST_P(LogConformance, ExplicitPartitionOverridesTheKey) {
+  ASSERT_TRUE(open());
+  auto acks = std::make_shared<std::vector<Ack>>(31);
+  auto mu = std::make_shared<std::mutex>();
+  std::vector<AppendRecord> batch;
+  for (int i = 0; i < 31; ++i) {
+    AppendRecord r{"doc-" + std::to_string(i), "v" + std::to_string(i),
+                   [acks, mu, i](const Status& s, Partition p, Offset o) {
+                     std::lock_guard<std::mutex> l(*mu);
+                     (*acks)[i] = Ack{s, p, o, true};
+                   }};
+    r.partition = i < 30 ? 1 : kPartitions;
+    batch.push_back(std::move(r));
+  }
+  log_->append(std::move(batch));
+  ASSERT_TRUE(log_->flush(60s).is_ok());
+  {
+    std::lock_guard<std::mutex> l(*mu);
+    for (int i = 0; i < 30; ++i) {
+      ASSERT_TRUE((*acks)[i].status.is_ok()) << (*acks)[i].status.to_string();
+      EXPECT_EQ((*acks)[i].partition.get(), 1) << "record " << i;
+      if (i > 0) {
+        EXPECT_GT((*acks)[i].offset.get(), (*acks)[i - 1].offset.get());
+      }
+    }
+    ASSERT_TRUE((*acks)[30].done);
+    EXPECT_EQ((*acks)[30].status.code(), Code::kInvalidArgument) << (*acks)[30].status.to_string();
+  }
+  auto c = consumer(testing::unique_name("explicit"));
+  ASSERT_TRUE(c);
+  const auto recs = consume(*c, 30);
+  for (size_t i = 0; i < recs.size(); ++i) {
+    EXPECT_EQ(recs[i].partition.get(), 1);
+    EXPECT_EQ(recs[i].key, "doc-" + std::to_string(i));
+    EXPECT_EQ(recs[i].value, "v" + std::to_string(i));
+  }
+}
+
 TEST_P(LogConformance, RecordsAfterTheLastCommitAreRedelivered) {
   ASSERT_TRUE(open());
   const auto kvs = interleaved(6, 20, "redeliver");

@@ -59,6 +59,39 @@ uint64_t file_size(const std::string& path) {
 
 // --- ordering and offsets --------------------------------------------------
 
+// An explicit partition overrides the key (the proxy puts one request's
+// events in one partition); one the log does not have is refused for good.
+TEST(FileLog, ExplicitPartitionOverridesTheKeyAndOutOfRangeIsRefused) {
+  TmpDir dir;
+  auto log = must_open(options(dir.path(), 4));
+  ASSERT_TRUE(log);
+  auto acks = std::make_shared<std::vector<Ack>>(41);
+  std::vector<AppendRecord> batch;
+  for (int i = 0; i < 41; ++i) {
+    AppendRecord r{"key-" + std::to_string(i), "v" + std::to_string(i),
+                   [acks, i](const Status& s, Partition p, Offset o) {
+                     (*acks)[i] = Ack{s, p.get(), o.get()};
+                   }};
+    r.partition = i < 40 ? 2 : 4;
+    batch.push_back(std::move(r));
+  }
+  log->append(std::move(batch));
+  ASSERT_TRUE(log->flush(std::chrono::seconds(60)).is_ok());
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE((*acks)[i].status.is_ok()) << (*acks)[i].status.to_string();
+    EXPECT_EQ((*acks)[i].partition, 2);
+    EXPECT_EQ((*acks)[i].offset, i) << "append order kept within the partition";
+  }
+  EXPECT_EQ((*acks)[40].status.code(), Code::kInvalidArgument) << (*acks)[40].status.to_string();
+  EXPECT_NE((*acks)[40].status.message().find("no partition 4"), std::string::npos);
+  auto c = log->consumer("g");
+  ASSERT_TRUE(c.is_ok());
+  auto got = read_n(**c, 40);
+  ASSERT_TRUE(got.is_ok());
+  ASSERT_EQ(got->size(), 40u);
+  EXPECT_EQ((*got)[7].key, "key-7") << "the key is kept as given";
+}
+
 TEST(FileLog, SameKeySamePartitionInAppendOrderWithDenseOffsets) {
   TmpDir dir;
   auto log = must_open(options(dir.path(), 4));

@@ -83,6 +83,41 @@ TEST(Durability, AckedBatchSettlesDurable) {
   EXPECT_EQ(e->id.get(), "doc3");
 }
 
+// Issue 14: one request, one partition, one log round trip. A 100-event
+// batch whose keys alone would spread over all 8 partitions of a real file
+// log lands in one partition, each record still keyed by its document.
+TEST(Durability, OneRequestsEventsShareOnePartition) {
+  const std::string dir = temp_dir("one-partition");
+  log::FileLogOptions fo;
+  fo.dir = dir + "/main";
+  fo.partitions = 8;
+  auto main = log::open_file_log(fo);
+  ASSERT_TRUE(main.is_ok()) << main.status().to_string();
+  auto sink = EventSink::start(fast(dir + "/spill"), main->get());
+  ASSERT_TRUE(sink.is_ok()) << sink.status().to_string();
+  auto evs = events(100);
+  std::set<int32_t> by_key;
+  for (const auto& e : evs) by_key.insert(event::partition_for(event::partition_key(e), 8));
+  ASSERT_GT(by_key.size(), 4u);
+  EXPECT_TRUE((*sink)->publish_and_wait(evs));
+  auto ends = (*main)->end_offsets();
+  ASSERT_TRUE(ends.is_ok());
+  const int32_t want = event::partition_for(event::partition_key(evs[0]), 8);
+  for (int32_t p = 0; p < 8; ++p) {
+    EXPECT_EQ((*ends)[p].get(), p == want ? 100 : 0) << "partition " << p;
+  }
+  auto c = (*main)->consumer("check");
+  ASSERT_TRUE(c.is_ok());
+  auto got = (*c)->poll(200, 2s);
+  ASSERT_TRUE(got.is_ok());
+  ASSERT_EQ(got->size(), 100u);
+  for (size_t i = 0; i < got->size(); ++i) {
+    auto e = event::decode((*got)[i].value);
+    ASSERT_TRUE(e.is_ok());
+    EXPECT_EQ((*got)[i].key, event::partition_key(*e)) << "records keep their document key";
+  }
+}
+
 TEST(Durability, RefusedEventsSpillThenDrainWhenTheLogRecovers) {
   FakeLog main;
   main.set_mode(FakeLog::Mode::kFail);
