@@ -318,13 +318,14 @@ std::vector<std::string> beyond_noise(
     const std::vector<std::pair<std::string, std::string>>& diffs,
     const std::vector<std::pair<std::string, std::string>>& noise) {
   std::vector<std::string> real;
-  for (const auto& [path, line] : diffs) {
+  for (const auto& d : diffs) {
+    const std::string& path = d.first;
     bool noisy = std::any_of(noise.begin(), noise.end(), [&](const auto& n) {
       return path == n.first ||
              (path.size() > n.first.size() && path.compare(0, n.first.size(), n.first) == 0 &&
               (path[n.first.size()] == '.' || path[n.first.size()] == '['));
     });
-    if (!noisy) real.push_back(line);
+    if (!noisy) real.push_back(d.second);
   }
   return real;
 }

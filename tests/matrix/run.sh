@@ -9,7 +9,8 @@
 #   /{index}/product/{id} writes and a typed _bulk) -> `tandem meta apply` ->
 #   `tandem load` (continuous) -> `tandem backfill` while traffic flows ->
 #   stop traffic, drain the loader to lag 0 -> `tandem verify --quick` must
-#   report 100.00% parity (and on 6.8 the typed writes are on green). The
+#   report 100.00% parity and `tandem verify --deep` 100.00% content parity
+#   (and on 6.8 the typed writes are on green). The
 #   unsupported reverse of some pairs (8.19 -> 7.17, OpenSearch 2.19 ->
 #   Elasticsearch 7.17, OpenSearch 3.8 -> 2.19) must be refused by
 #   `tandem meta plan`, naming the move; `backfill --mode snapshot` must be
@@ -227,6 +228,13 @@ run_pair() {  # pair
   local vrc=$?
   grep -q '^parity: 100.00%' "$dir/verify.txt" && [ $vrc = 0 ] ||
     fail "verify: $(grep -E '^parity' "$dir/verify.txt" || tail -n 5 "$dir/verify.txt")" || return 1
+  # Content, not only versions: every document's canonical _source, routing
+  # and id compared in buckets (docs/verify.md, "verify --deep").
+  "$T" verify --deep --blue "$surl" --green "$durl" --index "$INDEX" --state "$state" \
+    >"$dir/deep.txt" 2>&1
+  local drc=$?
+  grep -q '^content parity: 100.00%' "$dir/deep.txt" && [ $drc = 0 ] ||
+    fail "verify --deep: $(grep -E '^content parity' "$dir/deep.txt" || tail -n 5 "$dir/deep.txt")" || return 1
 
   if [ "$src" = es68 ]; then
     # The typed writes reached green: present ones found, deleted ones gone.
@@ -275,6 +283,7 @@ run_pair() {  # pair
   say "  $(tail -n 1 "$dir/traffic.txt")"
   say "  $(tail -n 1 "$dir/backfill.txt")"
   say "  $(grep -E '^parity' "$dir/verify.txt")"
+  say "  $(grep -E '^content parity' "$dir/deep.txt")"
 }
 
 passed=0 failed=0 failures=()
