@@ -258,6 +258,7 @@ struct Facts {
   std::optional<std::string> aliases;
   std::optional<std::string> alias_guard;
   std::optional<migrate::Migration::VerifySummary> last_verify;
+  std::optional<migrate::GateInputs::QueryMatch> last_compare;
   json proxies = json::array();
 };
 
@@ -281,6 +282,10 @@ Facts gather(Ctx& c, int timeout_ms, bool with_proxies) {
     for (const auto& v : *nv) f.needs_verify.push_back(v.index.get());
   }
   if (auto v = c.m->last_verify(); v.is_ok()) f.last_verify = *v;
+  if (auto q = verify::last_compare(*c.store); q.is_ok() && *q) {
+    f.last_compare = migrate::GateInputs::QueryMatch{(*q)->time_ms, (*q)->match_rate, (*q)->queries,
+                                                     (*q)->lagging};
+  }
   auto blue = connect_cluster("blue", c.plan.blue, timeout_ms);
   auto green = connect_cluster("green", c.plan.green, timeout_ms);
   if (blue.is_ok()) {
@@ -323,6 +328,7 @@ migrate::GateInputs gate_inputs(const Facts& f, bool rollback, Epoch epoch) {
   in.target = rollback ? "blue" : "green";
   in.lag = rollback ? f.reverse_lag : f.forward_lag;
   in.last_verify = f.last_verify;
+  in.last_compare = f.last_compare;
   in.needs_verify = f.needs_verify;
   in.dead_letters = f.dead_letters;
   in.target_health = rollback ? f.blue_health : f.green_health;

@@ -1,5 +1,6 @@
 // The gates a cutover or rollback must pass (docs/cutover.md).
 #include <algorithm>
+#include <cstdio>
 
 #include "migrate/migrate.h"
 
@@ -118,6 +119,45 @@ class AliasGuardGate final : public Gate {
   }
 };
 
+// Query parity: reads replayed on both sides (a query file, or what the
+// proxies captured) answered alike, beyond the primary's own noise.
+class QueryMatchGate final : public Gate {
+ public:
+  QueryMatchGate(double min, std::chrono::seconds max_age) : min_(min), max_age_(max_age) {}
+  std::string name() const override { return "query-match"; }
+  GateResult check(const GateInputs& in) const override {
+    if (!in.last_compare) {
+      return {name(), false,
+              "no compare recorded; run `tandem compare --captured FILE --state STATE` (or "
+              "--queries FILE)"};
+    }
+    const auto& c = *in.last_compare;
+    const int64_t age_s = std::max<int64_t>(0, (in.now_ms - c.at_ms) / 1000);
+    const std::string what = "last compare " + std::to_string(age_s) + " s ago, " +
+                             fmt_percent(c.match_rate) + " of " + std::to_string(c.queries) +
+                             " queries matched";
+    if (age_s > max_age_.count()) {
+      return {name(), false, what + "; older than " + std::to_string(max_age_.count()) + " s"};
+    }
+    if (c.queries == 0) return {name(), false, what + "; nothing was compared"};
+    if (c.match_rate + 1e-9 < min_) {
+      return {name(), false, what + ", below the threshold " + fmt_percent(min_)};
+    }
+    return {name(), true,
+            what + (c.lagging > 0 ? " (" + std::to_string(c.lagging) + " lagging, not counted)"
+                                  : std::string())};
+  }
+
+ private:
+  static std::string fmt_percent(double p) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f%%", p);
+    return buf;
+  }
+  double min_;
+  std::chrono::seconds max_age_;
+};
+
 }  // namespace
 
 std::vector<std::unique_ptr<Gate>> default_gates(const GateThresholds& t) {
@@ -129,6 +169,9 @@ std::vector<std::unique_ptr<Gate>> default_gates(const GateThresholds& t) {
   g.push_back(std::make_unique<HealthGate>(t.min_health));
   g.push_back(std::make_unique<AliasGate>());
   g.push_back(std::make_unique<AliasGuardGate>());
+  if (t.min_query_match) {
+    g.push_back(std::make_unique<QueryMatchGate>(*t.min_query_match, t.verify_max_age));
+  }
   return g;
 }
 

@@ -63,6 +63,10 @@ struct GateThresholds {
   int64_t max_lag = 0;  // events; above it the flip is refused, below it the fence drains them
   std::chrono::seconds verify_max_age{3600};
   std::string min_health = "yellow";  // of the cluster that becomes primary
+  // Query parity (`tandem compare --state`, issue 10): the last compare's
+  // match rate must be at least this many percent, and no older than
+  // verify_max_age. Unset: the gate is not run.
+  std::optional<double> min_query_match;
 };
 
 struct FlipSpec {
@@ -254,6 +258,14 @@ struct GateInputs {
   // The epoch now: a verify from an earlier epoch proves nothing about the
   // direction replication runs in today.
   int64_t epoch = 0;
+  // The last `tandem compare` recorded in the state store.
+  struct QueryMatch {
+    int64_t at_ms = 0;
+    double match_rate = 0;  // percent
+    int64_t queries = 0;
+    int64_t lagging = 0;
+  };
+  std::optional<QueryMatch> last_compare;
 };
 
 struct GateResult {

@@ -2,6 +2,7 @@
 // errors naming the key, so a typo never silently becomes a default.
 #include <yaml-cpp/yaml.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -191,7 +192,8 @@ Result<Plan> parse_plan(std::string_view yaml, std::string_view origin) {
     if (p.state.empty()) return r.bad("state", "required (the state store's path)");
 
     const YAML::Node g = root["gates"];
-    TANDEM_RETURN_IF_ERROR(r.keys(g, "gates", {"max_lag", "verify_max_age", "min_health"}));
+    TANDEM_RETURN_IF_ERROR(
+        r.keys(g, "gates", {"max_lag", "verify_max_age", "min_health", "min_query_match"}));
     if (g) {
       TANDEM_RETURN_IF_ERROR(r.integer(g["max_lag"], "gates.max_lag", &p.gates.max_lag));
       TANDEM_RETURN_IF_ERROR(
@@ -199,6 +201,16 @@ Result<Plan> parse_plan(std::string_view yaml, std::string_view origin) {
       TANDEM_RETURN_IF_ERROR(r.str(g["min_health"], "gates.min_health", &p.gates.min_health));
       if (p.gates.min_health != "green" && p.gates.min_health != "yellow") {
         return r.bad("gates.min_health", "'" + p.gates.min_health + "' is not green or yellow");
+      }
+      if (const YAML::Node q = g["min_query_match"]) {
+        std::string v;
+        TANDEM_RETURN_IF_ERROR(r.str(q, "gates.min_query_match", &v));
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || end != v.c_str() + v.size() || !(x >= 0 && x <= 100)) {
+          return r.bad("gates.min_query_match", "'" + v + "' is not a percentage from 0 to 100");
+        }
+        p.gates.min_query_match = x;
       }
     }
     const YAML::Node f = root["flip"];

@@ -566,4 +566,22 @@ Status record_compare(state::Store& store, const CompareReport& r, int64_t time_
   return store.put("compare.last", j.dump());
 }
 
+Result<std::optional<CompareSummary>> last_compare(state::Store& store) {
+  TANDEM_ASSIGN_OR_RETURN(auto v, store.get("compare.last"));
+  if (!v) return std::optional<CompareSummary>();
+  json j = json::parse(*v, nullptr, false);
+  auto num = [&](const char* k) { return j.contains(k) && j[k].is_number(); };
+  if (!j.is_object() || !num("time_ms") || !num("queries") || !num("match_rate")) {
+    return Status(Code::kCorruption,
+                  "state store key 'compare.last' is not a compare record: " + v->substr(0, 120));
+  }
+  CompareSummary s;
+  s.time_ms = j["time_ms"].get<int64_t>();
+  s.queries = j["queries"].get<int64_t>();
+  s.match_rate = j["match_rate"].get<double>();
+  if (num("mismatched")) s.mismatched = j["mismatched"].get<int64_t>();
+  if (num("lagging")) s.lagging = j["lagging"].get<int64_t>();
+  return std::optional<CompareSummary>(s);
+}
+
 }  // namespace tandem::verify

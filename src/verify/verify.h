@@ -395,5 +395,14 @@ nlohmann::json compare_to_json(const CompareReport& r);
 // The latest compare under the state store key "compare.last":
 // {"time_ms","queries","match_rate","mismatched","lagging"}.
 Status record_compare(state::Store& store, const CompareReport& r, int64_t time_ms);
+struct CompareSummary {
+  int64_t time_ms = 0;
+  int64_t queries = 0;
+  double match_rate = 0;  // percent, lagging reads not counted
+  int64_t mismatched = 0;
+  int64_t lagging = 0;
+};
+// The record above, typed; nullopt when no compare was recorded.
+Result<std::optional<CompareSummary>> last_compare(state::Store& store);
 
 }  // namespace tandem::verify

@@ -375,3 +375,51 @@ TEST(Gates, PluggableGate) {
 
 }  // namespace
 }  // namespace tandem::migrate
+
+// The query-parity gate (issue 10's compare, recorded in the state store):
+// off unless the plan sets gates.min_query_match.
+namespace tandem::migrate {
+namespace {
+
+TEST(Plan, ParsesTheQueryMatchThreshold) {
+  std::string yaml = kPlan;
+  yaml.replace(yaml.find("min_health: green"), 17, "min_health: green, min_query_match: 99.5");
+  auto p = parse_plan(yaml, "plan.yaml");
+  ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+  ASSERT_TRUE(p->gates.min_query_match.has_value());
+  EXPECT_DOUBLE_EQ(*p->gates.min_query_match, 99.5);
+  EXPECT_FALSE(parse_plan(kPlan, "plan.yaml")->gates.min_query_match.has_value());
+  for (const char* bad : {"101", "-1", "most", "99%"}) {
+    std::string b = kPlan;
+    b.replace(b.find("min_health: green"), 17,
+              std::string("min_health: green, min_query_match: \"") + bad + "\"");
+    expect_refused(b, "gates.min_query_match");
+  }
+}
+
+TEST(Gates, QueryMatchGate) {
+  GateThresholds t;
+  t.min_query_match = 99.0;
+  auto in = good();
+  // Not recorded: refused, saying how to record one.
+  auto rep = run_gates(default_gates(t), in);
+  EXPECT_EQ(rep.failing(), std::vector<std::string>{"query-match"});
+  EXPECT_NE(rep.describe_failures().find("tandem compare"), std::string::npos);
+  // Recent and above the threshold: passes, lagging reads named.
+  in.last_compare = GateInputs::QueryMatch{995'000, 99.5, 200, 3};
+  rep = run_gates(default_gates(t), in);
+  EXPECT_TRUE(rep.passed()) << rep.describe_failures();
+  EXPECT_EQ(rep.results.size(), 8u);
+  // Below the threshold.
+  in.last_compare = GateInputs::QueryMatch{995'000, 97.0, 200, 0};
+  expect_fails(in, t, "query-match", "below the threshold 99.00%");
+  // Too old.
+  in.last_compare = GateInputs::QueryMatch{1'000'000 - 7'200'000, 100.0, 200, 0};
+  expect_fails(in, t, "query-match", "older than");
+  // Nothing compared.
+  in.last_compare = GateInputs::QueryMatch{995'000, 100.0, 0, 0};
+  expect_fails(in, t, "query-match", "nothing was compared");
+}
+
+}  // namespace
+}  // namespace tandem::migrate
