@@ -11,18 +11,18 @@
 
 namespace tandem::es {
 
-using detail::pct_encode;
+using http::percent_encode;
 
 namespace {
 
 constexpr std::string_view kIndexKeep = "*,+";  // patterns / lists stay readable
 
 std::string idx_path(const IndexName& idx) {
-  return "/" + pct_encode(idx.get(), kIndexKeep);
+  return "/" + http::encode_path_segment(idx.get(), kIndexKeep);
 }
 
 std::string doc_path(const IndexName& idx, const DocId& id) {
-  return idx_path(idx) + "/_doc/" + pct_encode(id.get());
+  return idx_path(idx) + "/_doc/" + http::encode_path_segment(id.get());
 }
 
 // Appends "k=v" to a target, choosing '?' or '&'.
@@ -30,7 +30,7 @@ void add_query(std::string& target, std::string_view k, std::string_view v) {
   target.push_back(target.find('?') == std::string::npos ? '?' : '&');
   target.append(k);
   target.push_back('=');
-  target += pct_encode(v);
+  target += percent_encode(v);
 }
 
 bool is_2xx(int s) {
@@ -167,7 +167,7 @@ Result<std::vector<IndexStats>> Client::indices(std::string_view pattern) {
   // (legacy system) indices are dropped too unless the pattern asks for them.
   // Before hidden indices (6.x) _cat/indices refuses the parameter and
   // lists open and closed indices anyway.
-  std::string target = "/_cat/indices/" + pct_encode(pattern, kIndexKeep) +
+  std::string target = "/_cat/indices/" + percent_encode(pattern, kIndexKeep) +
                        "?format=json&bytes=b&h=health,status,index,docs.count,docs.deleted,"
                        "store.size&s=index";
   if (info_.caps.hidden_indices) target += "&expand_wildcards=open,closed";
@@ -266,7 +266,7 @@ Result<bool> Client::index_exists(const IndexName& idx) {
 
 Result<nlohmann::json> Client::get_settings(const IndexName& idx, std::string_view names) {
   TANDEM_ASSIGN_OR_RETURN(
-      auto r, send(make_req("GET", idx_path(idx) + "/_settings/" + pct_encode(names, ",*") +
+      auto r, send(make_req("GET", idx_path(idx) + "/_settings/" + percent_encode(names, ",*") +
                                        "?flat_settings=true")));
   if (!is_2xx(r.status)) return error_from(r, idx.get());
   TANDEM_ASSIGN_OR_RETURN(
@@ -305,7 +305,7 @@ Result<nlohmann::json> Client::get_legacy_templates() {
 }
 
 Status Client::put_legacy_template(const std::string& name, const nlohmann::json& body) {
-  return status_of(call("PUT", "/_template/" + pct_encode(name), body));
+  return status_of(call("PUT", "/_template/" + percent_encode(name), body));
 }
 
 // Composable and component templates share one shape: a GET listing
@@ -328,7 +328,7 @@ Status Client::put_composable(const char* path, const std::string& name, const n
                                                  std::string(flavor_name(info_.flavor)) + " " +
                                                  info_.version.to_string() + ") has no " + what);
   }
-  return status_of(call("PUT", std::string(path) + "/" + pct_encode(name), body));
+  return status_of(call("PUT", std::string(path) + "/" + percent_encode(name), body));
 }
 
 Result<nlohmann::json> Client::get_index_templates() {
@@ -414,8 +414,7 @@ Status parse_get(std::string_view body, Doc* d) {
 
 }  // namespace
 
-Status detail::parse_mget(std::string_view body, const std::string& label,
-                            std::vector<Doc>* out) {
+Status detail::parse_mget(std::string_view body, const std::string& label, std::vector<Doc>* out) {
   simdjson::padded_string padded(body);
   od::parser parser;
   od::document doc;

@@ -15,10 +15,6 @@
 
 namespace tandem::es::detail {
 
-// Percent-encodes a path segment or query value: everything but RFC 3986
-// unreserved characters and the bytes in `keep` is %XX-encoded.
-std::string pct_encode(std::string_view raw, std::string_view keep = {});
-
 // "http://host:port/base" without credentials (local copy so that this
 // component's pure parts do not need the transport library to link).
 std::string url_string(const http::Url& u);

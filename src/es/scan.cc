@@ -256,8 +256,8 @@ class ScrollScanner final : public Scanner {
     if (scroll_id_.empty()) {
       nlohmann::json b = base_body(c_, o_);
       b["sort"] = nlohmann::json::array({"_doc"});
-      q.target = "/" + detail::pct_encode(idx_.get(), "*,+") +
-                 "/_search?scroll=" + detail::pct_encode(o_.keep_alive);
+      q.target = "/" + http::encode_path_segment(idx_.get(), "*,+") +
+                 "/_search?scroll=" + http::percent_encode(o_.keep_alive);
       q.body = b.dump();
     } else {
       q.target = "/_search/scroll";
@@ -317,9 +317,9 @@ Result<std::unique_ptr<Scanner>> Client::scan(const IndexName& idx, const ScanOp
   const char* id_key = os ? "pit_id" : "id";
   http::Request q;
   q.method = "POST";
-  q.target = "/" + detail::pct_encode(idx.get(), "*,+") +
+  q.target = "/" + http::encode_path_segment(idx.get(), "*,+") +
              (os ? "/_search/point_in_time?keep_alive=" : "/_pit?keep_alive=") +
-             detail::pct_encode(opts.keep_alive);
+             http::percent_encode(opts.keep_alive);
   q.idempotent = true;  // an extra PIT just expires
   TANDEM_ASSIGN_OR_RETURN(auto r, send(std::move(q)));
   if (r.status < 200 || r.status >= 300) return error_from(r, idx.get());

@@ -13,24 +13,6 @@
 namespace tandem::es {
 namespace detail {
 
-std::string pct_encode(std::string_view raw, std::string_view keep) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(raw.size());
-  for (unsigned char c : raw) {
-    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_' || c == '.' || c == '~';
-    if (unreserved || (c != 0 && keep.find(static_cast<char>(c)) != std::string_view::npos)) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
-  return out;
-}
-
 std::string url_string(const http::Url& u) {
   std::string host = u.host;
   if (host.find(':') != std::string::npos && (host.empty() || host.front() != '[')) {

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -134,8 +135,38 @@ class Client {
 // Creates a pooled client. Fails on bad TLS files (naming the file).
 Result<std::unique_ptr<Client>> make_client(ClientOptions options);
 
-// Percent-encodes one path segment (document ids, index names).
-std::string encode_path_segment(std::string_view raw);
+// ---- request targets (target.cc) --------------------------------------------
+struct SplitTarget {
+  std::string_view path;   // still percent-encoded, starts with '/' when well-formed
+  std::string_view query;  // without the '?', "" when absent
+};
+SplitTarget split_target(std::string_view target);
+
+// Percent-decodes a path segment. Bytes come out exactly as encoded, even
+// when they are not UTF-8 (document ids are arbitrary bytes). '+' stays '+'
+// in paths. A malformed escape ("%zz", a trailing "%") is kept literally:
+// classification must not fail on it, and ES answers such requests itself.
+std::string percent_decode(std::string_view s, bool plus_is_space = false);
+
+// Decoded path segments. Empty segments ("//", a trailing '/') are dropped:
+// that errs towards recognising a write rather than missing one.
+std::vector<std::string> split_path(std::string_view path);
+
+// The decoded value of the first `name` parameter ("" when present without
+// a value), or nullopt when absent. Query values decode '+' as a space,
+// like ES's RestUtils.
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
+
+// Appends "name=value" (value taken as already encoded) to the target.
+std::string add_query_param(std::string_view target, std::string_view name, std::string_view value);
+
+// Percent-encodes: everything but RFC 3986 unreserved characters and the
+// bytes in `keep` becomes %XX.
+std::string percent_encode(std::string_view raw, std::string_view keep = {});
+// One path segment (document ids, index names): percent_encode, and a
+// segment of only dots ("." or "..") is encoded whole so nothing on the way
+// can treat it as a dot-segment.
+std::string encode_path_segment(std::string_view raw, std::string_view keep = {});
 
 // ---- content codings (content_coding.cc) -----------------------------------
 // Bodies as Elasticsearch and its clients send them: a client that accepts

@@ -1,4 +1,4 @@
-// Url::parse / to_string and path-segment encoding.
+// Url::parse / to_string (request targets and percent-coding: target.cc).
 //
 // Base URLs come from the command line and config files, so the parser is
 // strict and its errors say what to type instead. It never echoes userinfo:
@@ -158,29 +158,6 @@ std::string Url::to_string() const {
     out += host;
   }
   out += ":" + std::to_string(port) + base_path;
-  return out;
-}
-
-std::string encode_path_segment(std::string_view raw) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  // A segment made only of dots ("." or "..") would be a dot-segment that
-  // clients and proxies normalise away (RFC 3986 5.2.4); encoding the dots
-  // keeps it a literal id. Any other segment keeps its unreserved chars.
-  bool only_dots = !raw.empty() && raw.find_first_not_of('.') == std::string_view::npos;
-  std::string out;
-  out.reserve(raw.size() * 3);
-  for (char ch : raw) {
-    auto c = static_cast<unsigned char>(ch);
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_' || c == '~' || (c == '.' && !only_dots);
-    if (unreserved) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
   return out;
 }
 

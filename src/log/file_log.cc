@@ -18,7 +18,7 @@
 #include "log/log.h"
 
 namespace tandem::log {
-namespace file_log_io {
+namespace detail {
 
 SegmentPtr Core::find_segment(PartitionState& ps, int64_t offset) {
   std::lock_guard<std::mutex> lk(ps.seg_mu);
@@ -64,12 +64,12 @@ Result<int64_t> Core::deleted(int32_t, int64_t, int64_t oldest) {
   return oldest;
 }
 
-}  // namespace file_log_io
+}  // namespace detail
 
 namespace {
 
 namespace fmt = file_log_format;
-using namespace file_log_io;
+using namespace detail;
 
 // ---- public objects -------------------------------------------------------
 

@@ -49,7 +49,7 @@
 #include "log/file_log_read.h"
 #include "log/log.h"
 
-namespace tandem::log::file_log_io {
+namespace tandem::log::detail {
 
 using Clock = std::chrono::steady_clock;
 
@@ -194,4 +194,4 @@ Status ensure_dir(const std::string& path);
 // tail); sets the writer's position and the published begin and end.
 Status open_partition(Core& core, PartitionState& ps);
 
-}  // namespace tandem::log::file_log_io
+}  // namespace tandem::log::detail

@@ -18,7 +18,7 @@
 
 #include "log/file_log_format.h"
 
-namespace tandem::log::file_log_io {
+namespace tandem::log::detail {
 
 SegmentFile::SegmentFile(int64_t b, std::string p, int f) : base(b), path(std::move(p)), fd(f) {}
 SegmentFile::~SegmentFile() {
@@ -367,4 +367,4 @@ int64_t PublishedEnds::load(int32_t partition) const {
   return __atomic_load_n(&ends_[partition], __ATOMIC_ACQUIRE);
 }
 
-}  // namespace tandem::log::file_log_io
+}  // namespace tandem::log::detail

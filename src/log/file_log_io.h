@@ -14,7 +14,7 @@
 #include "core/status.h"
 #include "core/types.h"
 
-namespace tandem::log::file_log_io {
+namespace tandem::log::detail {
 
 // One open segment file: the offset of its first record, its path and a
 // descriptor that is closed with the last reference (a reader keeps reading
@@ -111,4 +111,4 @@ class PublishedEnds {
   size_t bytes_ = 0;
 };
 
-}  // namespace tandem::log::file_log_io
+}  // namespace tandem::log::detail

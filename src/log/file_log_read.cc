@@ -10,7 +10,7 @@
 
 #include "log/file_log_format.h"
 
-namespace tandem::log::file_log_io {
+namespace tandem::log::detail {
 namespace {
 
 namespace fmt = file_log_format;
@@ -211,4 +211,4 @@ Status read_part(ReadSource& core, int32_t p, ReadCursor& c, size_t max, std::ve
   return Status::ok();
 }
 
-}  // namespace tandem::log::file_log_io
+}  // namespace tandem::log::detail

@@ -14,7 +14,7 @@
 #include "log/file_log_io.h"
 #include "log/log.h"
 
-namespace tandem::log::file_log_io {
+namespace tandem::log::detail {
 
 using SegmentFilePtr = std::shared_ptr<SegmentFile>;
 
@@ -73,4 +73,4 @@ class ReadSource {
 // or with data after it is kCorruption.
 Status read_part(ReadSource& core, int32_t p, ReadCursor& c, size_t max, std::vector<Record>* out);
 
-}  // namespace tandem::log::file_log_io
+}  // namespace tandem::log::detail

@@ -41,7 +41,7 @@ namespace tandem::log {
 namespace {
 
 namespace fmt = file_log_format;
-using namespace file_log_io;
+using namespace detail;
 using Clock = std::chrono::steady_clock;
 
 // How often an idle poll looks again: the published marks are a memory

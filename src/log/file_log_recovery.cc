@@ -14,7 +14,7 @@
 #include "log/file_log_core.h"
 #include "log/file_log_format.h"
 
-namespace tandem::log::file_log_io {
+namespace tandem::log::detail {
 namespace {
 
 namespace fmt = file_log_format;
@@ -204,4 +204,4 @@ Status prepare_dir(const std::string& dir) {
   return fsync_dir(parent);
 }
 
-}  // namespace tandem::log::file_log_io
+}  // namespace tandem::log::detail

@@ -8,7 +8,7 @@
 
 #include "log/file_log_core.h"
 
-namespace tandem::log::file_log_io {
+namespace tandem::log::detail {
 
 // Deletes whole sealed segments beyond retention_bytes / retention_age.
 // Never the active one. Readers holding a deleted segment keep reading it
@@ -70,4 +70,4 @@ int64_t Core::reclaim_before(PartitionState& ps, int64_t before) {
   return freed;
 }
 
-}  // namespace tandem::log::file_log_io
+}  // namespace tandem::log::detail

@@ -11,7 +11,7 @@
 #include "log/file_log_core.h"
 #include "log/file_log_format.h"
 
-namespace tandem::log::file_log_io {
+namespace tandem::log::detail {
 namespace {
 
 namespace fmt = file_log_format;
@@ -191,4 +191,4 @@ void Core::writer_loop(PartitionState& ps) {
   }
 }
 
-}  // namespace tandem::log::file_log_io
+}  // namespace tandem::log::detail

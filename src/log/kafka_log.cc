@@ -43,7 +43,7 @@ namespace tandem::log {
 
 namespace {
 
-using namespace kafka_internal;
+using namespace detail;
 
 // ---------------------------------------------------------------------------
 // Log (producer)
@@ -442,9 +442,9 @@ class KafkaLog final : public Log, public ClientBase {
 }  // namespace
 
 Result<std::unique_ptr<Log>> open_kafka_log(const KafkaLogOptions& opts) {
-  TANDEM_ASSIGN_OR_RETURN(KafkaPlan p, kafka_internal::plan(opts));
+  TANDEM_ASSIGN_OR_RETURN(KafkaPlan p, detail::plan(opts));
   const Redactor redact(opts.properties);
-  TANDEM_RETURN_IF_ERROR(kafka_internal::validate_with_librdkafka(p, redact));
+  TANDEM_RETURN_IF_ERROR(detail::validate_with_librdkafka(p, redact));
   auto log = std::make_unique<KafkaLog>(opts, std::move(p));
   TANDEM_RETURN_IF_ERROR(log->start());
   TANDEM_RETURN_IF_ERROR(log->ensure_topic());

@@ -32,7 +32,7 @@
 #include "core/status.h"
 #include "log/log.h"
 
-namespace tandem::log::kafka_internal {
+namespace tandem::log::detail {
 
 using Properties = std::vector<std::pair<std::string, std::string>>;
 
@@ -68,4 +68,4 @@ class Redactor {
 // for open_kafka_log's early validation.
 Status validate_with_librdkafka(const KafkaPlan& plan, const Redactor& redact);
 
-}  // namespace tandem::log::kafka_internal
+}  // namespace tandem::log::detail

@@ -2,7 +2,7 @@
 // consumer share: kafka_log_client.h.
 #include "log/kafka_log_client.h"
 
-namespace tandem::log::kafka_internal {
+namespace tandem::log::detail {
 
 int remaining_ms(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -60,7 +60,7 @@ Code code_for(rd_kafka_resp_err_t err) {
 rd_kafka_conf_t* make_conf(const Properties& props, const Redactor& redact, Status* st) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [k, v] : props) {
-    *st = kafka_internal::conf_set(conf, k, v, redact);
+    *st = detail::conf_set(conf, k, v, redact);
     if (!st->is_ok()) {
       rd_kafka_conf_destroy(conf);
       return nullptr;
@@ -121,4 +121,4 @@ std::vector<int32_t> all_partitions(int32_t n) {
   return v;
 }
 
-}  // namespace tandem::log::kafka_internal
+}  // namespace tandem::log::detail

@@ -22,7 +22,7 @@
 #include "log/kafka_log.h"
 #include "log/log.h"
 
-namespace tandem::log::kafka_internal {
+namespace tandem::log::detail {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kSlice{100};  // waits that watch for errors
@@ -183,4 +183,4 @@ class KafkaConsumer final : public Consumer, public ClientBase {
   std::map<int32_t, int64_t> pending_seeks_;
 };
 
-}  // namespace tandem::log::kafka_internal
+}  // namespace tandem::log::detail

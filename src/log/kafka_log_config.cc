@@ -13,7 +13,7 @@
 #include "log/kafka_log_client.h"
 
 namespace tandem::log {
-namespace kafka_internal {
+namespace detail {
 namespace {
 
 constexpr std::string_view kProducerPrefix = "producer.";
@@ -256,7 +256,7 @@ Status validate_with_librdkafka(const KafkaPlan& plan, const Redactor& redact) {
   return Status::ok();
 }
 
-}  // namespace kafka_internal
+}  // namespace detail
 
 const std::vector<std::string_view>& kafka_secret_properties() {
   // librdkafka's CONFIGURATION.md, plus the Java client's names that users
@@ -272,7 +272,7 @@ const std::vector<std::string_view>& kafka_secret_properties() {
 }
 
 bool is_secret_kafka_property(std::string_view raw) {
-  std::string n = kafka_internal::lower(raw);
+  std::string n = detail::lower(raw);
   for (std::string_view role : {"producer.", "consumer."}) {
     if (n.compare(0, role.size(), role) == 0) n.erase(0, role.size());
   }

@@ -10,7 +10,7 @@
 
 #include "log/kafka_log_client.h"
 
-namespace tandem::log::kafka_internal {
+namespace tandem::log::detail {
 
 KafkaConsumer::~KafkaConsumer() {
   if (!rk_) return;
@@ -267,4 +267,4 @@ void KafkaConsumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   if (e) rd_kafka_error_destroy(e);
 }
 
-}  // namespace tandem::log::kafka_internal
+}  // namespace tandem::log::detail

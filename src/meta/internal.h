@@ -30,13 +30,6 @@ bool is_managed_setting(std::string_view flat_key);
 // that name (finalize restores index.default_pipeline / final_pipeline).
 Status copy_pipeline(es::Client& blue, es::Client& green, const std::string& id);
 
-// Percent-decodes a path segment ("%2B" -> "+"); malformed escapes stay.
-std::string pct_decode(std::string_view s);
-
-// Splits "/a/b%2Fc/d?x=1" into decoded segments {"a","b/c","d"} and the raw
-// query ("x=1", or empty).
-void split_target(std::string_view target, std::vector<std::string>* segments, std::string* query);
-
 // True when a name contains a wildcard or lists several names.
 bool is_pattern(std::string_view name);
 

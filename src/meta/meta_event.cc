@@ -204,9 +204,9 @@ Status apply_meta_event(es::Client& blue, es::Client& green, std::string_view me
   json body = ev.contains("body") ? ev["body"] : json();
   if (body.is_string()) body = json::parse(body.get<std::string>(), nullptr, false);
   if (body.is_discarded()) body = json();
-  std::vector<std::string> seg;
-  std::string query;
-  detail::split_target(path, &seg, &query);
+  const http::SplitTarget target = http::split_target(path);
+  const std::vector<std::string> seg = http::split_path(target.path);
+  const std::string query(target.query);
   const std::string what = "meta event " + method + " " + path;
   auto unsupported = [&] {
     return Status(Code::kInvalidArgument, what + ": not a metadata write tandem replays");

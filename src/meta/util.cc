@@ -42,42 +42,6 @@ Status copy_pipeline(es::Client& blue, es::Client& green, const std::string& id)
   return Status::ok();
 }
 
-std::string pct_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-void split_target(std::string_view target, std::vector<std::string>* segments, std::string* query) {
-  segments->clear();
-  query->clear();
-  if (auto q = target.find('?'); q != std::string_view::npos) {
-    *query = std::string(target.substr(q + 1));
-    target = target.substr(0, q);
-  }
-  size_t pos = 0;
-  while (pos <= target.size()) {
-    size_t next = target.find('/', pos);
-    if (next == std::string_view::npos) next = target.size();
-    if (next > pos) segments->push_back(pct_decode(target.substr(pos, next - pos)));
-    pos = next + 1;
-  }
-}
-
 bool is_pattern(std::string_view name) {
   return name.find_first_of("*,") != std::string_view::npos || name == "_all";
 }

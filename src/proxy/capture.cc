@@ -16,7 +16,6 @@
 #include "http/http.h"
 #include "proxy/bulk.h"
 #include "proxy/capture_events.h"
-#include "proxy/classify_util.h"
 #include "proxy/durability.h"
 #include "proxy/es_error.h"
 #include "proxy/intents.h"
@@ -55,7 +54,7 @@ std::optional<bool> body_source_flag(std::string_view body) {
 }
 
 bool has_param(std::string_view query, std::string_view name) {
-  return detail::query_param(query, name).has_value();
+  return http::query_param(query, name).has_value();
 }
 
 bool source_filtered(std::string_view query) {
@@ -65,7 +64,7 @@ bool source_filtered(std::string_view query) {
 }
 
 bool uses_pipeline(std::string_view query) {
-  auto p = detail::query_param(query, "pipeline");
+  auto p = http::query_param(query, "pipeline");
   return p && !p->empty() && *p != "_none";
 }
 
@@ -213,7 +212,7 @@ class Capture final : public WriteCapture {
     if (cls.cls == RequestClass::kMultiDocWrite) return done(begin_multi(body.text, cls));
     auto st = std::make_shared<TicketState>();
     st->cls = cls.cls;
-    detail::SplitTarget t = detail::split_target(req.target);
+    http::SplitTarget t = http::split_target(req.target);
     std::vector<Intent> intents;
     if (cls.cls == RequestClass::kDocWrite) {
       prepare_doc(req, body, cls, t.query, *st, out.ticket);
@@ -415,8 +414,8 @@ class Capture final : public WriteCapture {
     d.op = cls.op;
     d.index = cls.index ? cls.index->get() : "";
     if (cls.id) d.id = cls.id->get();
-    d.routing = detail::query_param(query, "routing");
-    if (!d.routing) d.routing = detail::query_param(query, "parent");  // 6.x parent/child
+    d.routing = http::query_param(query, "routing");
+    if (!d.routing) d.routing = http::query_param(query, "parent");  // 6.x parent/child
     d.pipeline = uses_pipeline(query);
     // An unreadable body leaves d.body empty: not JSON, so a reconcile.
     if ((d.op == DocOp::kIndex || d.op == DocOp::kCreate) && body.readable) {
@@ -432,12 +431,12 @@ class Capture final : public WriteCapture {
           *asked ? bulk::UpdateSource::kClientAsked : bulk::UpdateSource::kUnavailable;
     } else if (source_filtered(query)) {
       d.update_source = bulk::UpdateSource::kUnavailable;
-    } else if (auto p = detail::query_param(query, "_source")) {
+    } else if (auto p = http::query_param(query, "_source")) {
       d.update_source =
           *p == "true" ? bulk::UpdateSource::kClientAsked : bulk::UpdateSource::kUnavailable;
     } else {
       d.update_source = bulk::UpdateSource::kInjected;
-      ticket.rewritten_target = detail::add_query_param(req.target, "_source", "true");
+      ticket.rewritten_target = http::add_query_param(req.target, "_source", "true");
     }
   }
 
@@ -445,10 +444,10 @@ class Capture final : public WriteCapture {
                     std::string_view query, TicketState& st, Ticket& ticket) {
     bulk::Defaults d;
     if (cls.index) d.index = cls.index->get();
-    d.routing = detail::query_param(query, "routing");
-    d.source = detail::query_param(query, "_source");
+    d.routing = http::query_param(query, "routing");
+    d.source = http::query_param(query, "_source");
     d.source_filtered = source_filtered(query);
-    d.pipeline = detail::query_param(query, "pipeline");
+    d.pipeline = http::query_param(query, "pipeline");
     if (body.readable && !non_json_content(req.headers)) {
       auto parsed = bulk::parse_request(body.text, d);
       if (parsed.is_ok()) st.bulk.parsed = std::move(parsed).value();
@@ -489,7 +488,7 @@ class Capture final : public WriteCapture {
     // the secondary refuses it visibly.
     m.body = std::string(body.text);
     m.index = cls.index ? cls.index->get() : "";
-    std::vector<std::string> segs = detail::split_path(detail::split_target(req.target).path);
+    std::vector<std::string> segs = http::split_path(http::split_target(req.target).path);
     const std::string& ep = cls.endpoint;
     if ((ep == "template" || ep == "index_template" || ep == "component_template" ||
          ep == "data_stream") &&

@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/classify_util.h"
+#include "http/http.h"
 #include "proxy/proxy.h"
 
 namespace tandem::proxy {
@@ -302,8 +302,8 @@ std::string_view class_name(RequestClass c) {
 }
 
 Classification classify(std::string_view method, std::string_view target) {
-  detail::SplitTarget t = detail::split_target(target);
-  std::vector<std::string> segs = detail::split_path(t.path);
+  http::SplitTarget t = http::split_target(target);
+  std::vector<std::string> segs = http::split_path(t.path);
   unsigned mbit = method_bit(method);
   Classification out;
   for (const CompiledRow& cr : compiled_rows(segs.size())) {
@@ -322,7 +322,7 @@ Classification classify(std::string_view method, std::string_view target) {
       // is still the typed form.
       if (row.typed && m.type && *m.type == "_doc" && segs.size() <= 3) out.typed = false;
       if (out.op == DocOp::kIndex) {
-        std::optional<std::string> op_type = detail::query_param(t.query, "op_type");
+        std::optional<std::string> op_type = http::query_param(t.query, "op_type");
         if (op_type && *op_type == "create") {
           out.op = DocOp::kCreate;
           out.endpoint = "doc.create";

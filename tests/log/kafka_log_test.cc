@@ -15,9 +15,9 @@
 namespace tandem::log {
 namespace {
 
-using kafka_internal::plan;
-using kafka_internal::Redactor;
-using kafka_internal::validate_with_librdkafka;
+using detail::plan;
+using detail::Redactor;
+using detail::validate_with_librdkafka;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -31,7 +31,7 @@ KafkaLogOptions base() {
   return o;
 }
 
-std::string value_of(const kafka_internal::Properties& props, const std::string& name) {
+std::string value_of(const detail::Properties& props, const std::string& name) {
   std::string v;
   for (const auto& [k, val] : props) {
     if (k == name) v = val;  // last one wins, like librdkafka
@@ -81,7 +81,7 @@ TEST(KafkaConfig, PropertiesPassThroughVerbatimAndByRole) {
   EXPECT_EQ(value_of(p->producer, "fetch.wait.max.ms"), "");
   EXPECT_EQ(p->topic_config.at("retention.ms"), "3600000");
   EXPECT_TRUE(p->assign_all);
-  EXPECT_TRUE(kafka_internal::validate_with_librdkafka(*p, Redactor(o.properties)).is_ok());
+  EXPECT_TRUE(detail::validate_with_librdkafka(*p, Redactor(o.properties)).is_ok());
 }
 
 TEST(KafkaConfig, UnknownPropertyIsNamedAndSecretsAreNotShown) {

@@ -187,15 +187,7 @@ TEST(TransformAliases, NullFieldsStripped) {
             json({{"x", {{"routing", "1"}, {"is_hidden", false}}}, {"y", json::object()}}));
 }
 
-TEST(MetaInternal, PathsAndPatterns) {
-  std::vector<std::string> seg;
-  std::string q;
-  detail::split_target("/my%2Bidx/_mapping/_doc?include_type_name=true", &seg, &q);
-  ASSERT_EQ(seg.size(), 3u);
-  EXPECT_EQ(seg[0], "my+idx");
-  EXPECT_EQ(q, "include_type_name=true");
-  detail::split_target("/", &seg, &q);
-  EXPECT_TRUE(seg.empty());
+TEST(MetaInternal, Patterns) {
   EXPECT_TRUE(detail::pattern_match("logs-*", "logs-2024"));
   EXPECT_FALSE(detail::pattern_match("logs-*,-logs-old*", "logs-old-1"));
   EXPECT_TRUE(detail::pattern_match("a,b*", "bee"));
@@ -204,7 +196,6 @@ TEST(MetaInternal, PathsAndPatterns) {
   EXPECT_TRUE(detail::glob_match("a*c*", "abcd"));
   EXPECT_TRUE(detail::is_pattern("a,b"));
   EXPECT_FALSE(detail::is_pattern("abc"));
-  EXPECT_EQ(detail::pct_decode("%zz%41"), "%zzA");
 }
 
 TEST(MemoryKeyValue, PutGet) {

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "proxy/classify_util.h"
+#include "http/http.h"
 #include "proxy/proxy.h"
 
 namespace tandem::proxy {
@@ -216,26 +216,6 @@ TEST(Classify, EndpointNamesAreBounded) {
   EXPECT_EQ(classify("GET", "/x/_search").endpoint, "read.search");
   EXPECT_EQ(classify("GET", "/_whatever123").endpoint, "read.other");
   EXPECT_EQ(classify("GET", "/x").endpoint, "read.index");
-}
-
-TEST(ClassifyUtil, PercentDecodeKeepsBytes) {
-  EXPECT_EQ(detail::percent_decode("%41%62%2f"), "Ab/");
-  EXPECT_EQ(detail::percent_decode("%"), "%");
-  EXPECT_EQ(detail::percent_decode("%4"), "%4");
-  EXPECT_EQ(detail::percent_decode("a+b"), "a+b");
-  EXPECT_EQ(detail::percent_decode("a+b", true), "a b");
-  EXPECT_EQ(detail::percent_decode("%00"), std::string(1, '\0'));
-}
-
-TEST(ClassifyUtil, QueryParams) {
-  EXPECT_EQ(detail::query_param("a=1&b=2", "b"), "2");
-  EXPECT_EQ(detail::query_param("a=1&pretty", "pretty"), "");
-  EXPECT_EQ(detail::query_param("a=1", "b"), std::nullopt);
-  EXPECT_EQ(detail::query_param("_source=a%2Cb", "_source"), "a,b");
-  EXPECT_EQ(detail::add_query_param("/x/_update/1", "_source", "true"),
-            "/x/_update/1?_source=true");
-  EXPECT_EQ(detail::add_query_param("/x/_update/1?refresh=true", "_source", "true"),
-            "/x/_update/1?refresh=true&_source=true");
 }
 
 }  // namespace

@@ -1,6 +1,17 @@
-#include "proxy/classify_util.h"
+// Request targets: splitting, percent-decoding byte-exactly, query
+// parameters, and percent-encoding. The one home for these (the proxy's
+// classification and capture, meta's replay of captured writes, and the
+// es client's paths all use it). No dependency beyond the standard library,
+// so the fuzz targets compile it alone.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
-namespace tandem::proxy::detail {
+#include "http/http.h"
+
+namespace tandem::http {
+
 namespace {
 
 int hex_value(char c) {
@@ -86,4 +97,35 @@ std::string add_query_param(std::string_view target, std::string_view name,
   return out;
 }
 
-}  // namespace tandem::proxy::detail
+std::string percent_encode(std::string_view raw, std::string_view keep) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(raw.size() * 3);
+  for (char ch : raw) {
+    auto c = static_cast<unsigned char>(ch);
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '~' || c == '.';
+    if (unreserved || (c != 0 && keep.find(ch) != std::string_view::npos)) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::string encode_path_segment(std::string_view raw, std::string_view keep) {
+  // A segment made only of dots ("." or "..") would be a dot-segment that
+  // clients and proxies normalise away (RFC 3986 5.2.4); encoding the dots
+  // keeps it a literal id.
+  if (!raw.empty() && raw.find_first_not_of('.') == std::string_view::npos) {
+    std::string out;
+    for (size_t i = 0; i < raw.size(); ++i) out += "%2E";
+    return out;
+  }
+  return percent_encode(raw, keep);
+}
+
+}  // namespace tandem::http
