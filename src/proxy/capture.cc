@@ -190,13 +190,6 @@ class Capture final : public WriteCapture {
     return Status::ok();
   }
 
-  BeginResult begin(const RequestView& req, const Classification& cls) override {
-    std::promise<BeginResult> p;
-    auto f = p.get_future();
-    begin_async(req, cls, [&p](BeginResult r) { p.set_value(std::move(r)); });
-    return f.get();
-  }
-
   void begin_async(const RequestView& req, const Classification& cls, BeginCallback done) override {
     BeginResult out;
     out.ticket.cls = cls;

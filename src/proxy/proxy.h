@@ -113,17 +113,14 @@ using CompleteCallback = std::function<void(std::string client_body)>;
 class WriteCapture {
  public:
   virtual ~WriteCapture() = default;
-  // Before forwarding a non-read request. Journals intents; may reject.
-  virtual BeginResult begin(const RequestView& req, const Classification& cls) = 0;
-  // The same, without blocking the caller on the intents' fdatasync: the
-  // request is read (and any rewrite prepared) before it returns, and
-  // `done` runs exactly once with the result, on any thread (the server
-  // posts back to the connection's executor). The default runs begin()
-  // inline, for captures that never block.
+  // Before forwarding a non-read request: journals intents, may reject.
+  // Never blocks the caller on the intents' fdatasync: the request is read
+  // (and any rewrite prepared) before it returns, and `done` runs exactly
+  // once with the result, on any thread (the server posts back to the
+  // connection's executor).
   using BeginCallback = std::function<void(BeginResult)>;
-  virtual void begin_async(const RequestView& req, const Classification& cls, BeginCallback done) {
-    done(begin(req, cls));
-  }
+  virtual void begin_async(const RequestView& req, const Classification& cls,
+                           BeginCallback done) = 0;
   // With the primary's answer (or with status 0 when the primary could not
   // be reached, so intents can be settled). Calls `done` exactly once, on
   // any thread; the server must post back to the connection's executor.

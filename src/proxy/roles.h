@@ -5,7 +5,7 @@
 // primary. A switch (cutover or rollback) must not let any write straddle
 // it: a write forwarded to the old primary whose events carry the new epoch
 // (or the reverse) would break invariant 1. So every non-read request holds
-// a WriteLease from before capture->begin() until its events are durable
+// a WriteLease from before capture->begin_async() until its events are durable
 // (complete() called back), and switch_roles():
 //   1. holds new writes (they queue, bounded; beyond the bound they get 503),
 //   2. waits -- bounded -- until no lease is outstanding,

@@ -12,7 +12,9 @@ class StubCapture : public WriteCapture {
  public:
   std::string json =
       R"({"durability":"sync","events_emitted":42,"spill_depth":3,"fail_closed":true})";
-  BeginResult begin(const RequestView&, const Classification&) override { return {}; }
+  void begin_async(const RequestView&, const Classification&, BeginCallback done) override {
+    done({});
+  }
   void complete(Ticket, UpstreamAnswer, CompleteCallback done) override { done(""); }
   void abandon(Ticket) override {}
   std::string status_json() const override { return json; }

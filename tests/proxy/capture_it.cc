@@ -10,6 +10,7 @@
 
 #include "http/http.h"
 #include "log/log.h"
+#include "proxy/begin_blocking.h"
 #include "proxy/capture.h"
 #include "support/services.h"
 
@@ -69,7 +70,7 @@ class CaptureBlue : public ::testing::Test {
               const std::string& content_type = "application/json") {
     Classification cls = classify(method, target);
     RequestView view{method, target, nullptr, body};
-    BeginResult b = cap_->begin(view, cls);
+    BeginResult b = testing::begin_blocking(*cap_, view, cls);
     if (b.reply) return {b.reply->status, b.reply->body};
     http::Request req;
     req.method = method;

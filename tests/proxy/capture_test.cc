@@ -11,6 +11,7 @@
 
 #include "capture_testdata.h"
 #include "http/http.h"
+#include "proxy/begin_blocking.h"
 #include "proxy/capture.h"
 
 namespace tandem::proxy {
@@ -55,7 +56,7 @@ class CaptureTest : public ::testing::Test {
                         const std::vector<HttpHeader>* answer_headers = nullptr) {
     Classification cls = classify(method, target);
     RequestView req{method, target, request_headers, body};
-    BeginResult b = cap_->begin(req, cls);
+    BeginResult b = testing::begin_blocking(*cap_, req, cls);
     if (begun) *begun = b;
     EXPECT_FALSE(b.reply) << b.reply->body;
     std::promise<std::string> p;
@@ -293,7 +294,7 @@ TEST_F(CaptureTest, MultiDocRejectedByDefault) {
   open();
   Classification cls = classify("POST", "/products/_update_by_query");
   RequestView req{"POST", "/products/_update_by_query", nullptr, "{}"};
-  BeginResult b = cap_->begin(req, cls);
+  BeginResult b = testing::begin_blocking(*cap_, req, cls);
   ASSERT_TRUE(b.reply);
   EXPECT_EQ(b.reply->status, 400);
   auto j = nlohmann::json::parse(b.reply->body);
@@ -311,7 +312,7 @@ TEST_F(CaptureTest, MultiDocAllowedMarksTheIndex) {
   open();
   std::string body = R"({"source":{"index":"a"},"dest":{"index":"b"}})";
   RequestView req{"POST", "/_reindex", nullptr, body};
-  BeginResult b = cap_->begin(req, classify("POST", "/_reindex"));
+  BeginResult b = testing::begin_blocking(*cap_, req, classify("POST", "/_reindex"));
   EXPECT_FALSE(b.reply);
   auto m = marks_.marks();
   ASSERT_EQ(m.size(), 1u);
@@ -340,7 +341,8 @@ TEST_F(CaptureTest, SyncWaitsForTheLog) {
   open();
   log_.set_mode(FakeLog::Mode::kHang);
   Classification cls = classify("PUT", "/capture-td-es7/_doc/d1");
-  BeginResult b = cap_->begin({"PUT", "/capture-td-es7/_doc/d1", nullptr, "{\"n\":5}"}, cls);
+  BeginResult b =
+      testing::begin_blocking(*cap_, {"PUT", "/capture-td-es7/_doc/d1", nullptr, "{\"n\":5}"}, cls);
   std::atomic<bool> released{false};
   cap_->complete(b.ticket, UpstreamAnswer{201, nullptr, testdata("es7_doc_index.json")},
                  [&](std::string) { released = true; });
@@ -406,21 +408,24 @@ TEST_F(CaptureTest, FailClosedWhenLogAndSpillFail) {
   EXPECT_EQ(s["intents_open"], 1);
   EXPECT_FALSE(marks_.marks().empty());
   // Later writes are refused before they reach the primary.
-  BeginResult b = cap_->begin({"PUT", "/x/_doc/2", nullptr, "{}"}, classify("PUT", "/x/_doc/2"));
+  BeginResult b = testing::begin_blocking(*cap_, {"PUT", "/x/_doc/2", nullptr, "{}"},
+                                          classify("PUT", "/x/_doc/2"));
   ASSERT_TRUE(b.reply);
   EXPECT_EQ(b.reply->status, 503);
   auto j = nlohmann::json::parse(b.reply->body);
   EXPECT_EQ(j["error"]["type"], "tandem_capture_unavailable_exception");
   EXPECT_EQ(j["status"], 503);
   // Reads are never refused.
-  EXPECT_FALSE(
-      cap_->begin({"GET", "/x/_search", nullptr, ""}, classify("GET", "/x/_search")).reply);
+  EXPECT_FALSE(testing::begin_blocking(*cap_, {"GET", "/x/_search", nullptr, ""},
+                                       classify("GET", "/x/_search"))
+                   .reply);
   // Recovery: the prober gets the stranded event into the log.
   log_.set_mode(FakeLog::Mode::kAck);
   ASSERT_TRUE(eventually([&] { return status()["fail_closed"] == false; }));
   EXPECT_EQ(logged().size(), 1u);
-  EXPECT_FALSE(
-      cap_->begin({"PUT", "/x/_doc/2", nullptr, "{}"}, classify("PUT", "/x/_doc/2")).reply);
+  EXPECT_FALSE(testing::begin_blocking(*cap_, {"PUT", "/x/_doc/2", nullptr, "{}"},
+                                       classify("PUT", "/x/_doc/2"))
+                   .reply);
 }
 
 TEST_F(CaptureTest, AsyncReleasesImmediatelyAndTracksTheWindow) {
@@ -439,11 +444,12 @@ TEST_F(CaptureTest, AsyncReleasesImmediatelyAndTracksTheWindow) {
 TEST_F(CaptureTest, CrashLeavesIntentsThatBecomeReconcileEvents) {
   open();
   // Forwarded, never completed: the process "dies" here.
-  cap_->begin({"PUT", "/books/_doc/b%2F1?routing=r", nullptr, "{}"},
-              classify("PUT", "/books/_doc/b%2F1?routing=r"));
-  cap_->begin({"POST", "/books/_doc", nullptr, "{}"}, classify("POST", "/books/_doc"));
+  testing::begin_blocking(*cap_, {"PUT", "/books/_doc/b%2F1?routing=r", nullptr, "{}"},
+                          classify("PUT", "/books/_doc/b%2F1?routing=r"));
+  testing::begin_blocking(*cap_, {"POST", "/books/_doc", nullptr, "{}"},
+                          classify("POST", "/books/_doc"));
   std::string bulk = "{\"delete\":{\"_index\":\"mags\",\"_id\":\"m1\"}}\n";
-  cap_->begin({"POST", "/_bulk", nullptr, bulk}, classify("POST", "/_bulk"));
+  testing::begin_blocking(*cap_, {"POST", "/_bulk", nullptr, bulk}, classify("POST", "/_bulk"));
   EXPECT_EQ(status()["intents_open"], 3);
   open();  // restart on the same directories
   auto ev = logged();
@@ -469,23 +475,26 @@ TEST_F(CaptureTest, CrashLeavesIntentsThatBecomeReconcileEvents) {
 TEST_F(CaptureTest, AbandonReconcilesNowAndAfterTheGrace) {
   tuning_.abandon_grace = 100ms;
   open();
-  BeginResult b =
-      cap_->begin({"DELETE", "/books/_doc/9", nullptr, ""}, classify("DELETE", "/books/_doc/9"));
+  BeginResult b = testing::begin_blocking(*cap_, {"DELETE", "/books/_doc/9", nullptr, ""},
+                                          classify("DELETE", "/books/_doc/9"));
   cap_->abandon(b.ticket);
   ASSERT_EQ(logged().size(), 1u);
   EXPECT_EQ(logged()[0].op, event::Op::kReconcile);
   EXPECT_EQ(status()["intents_open"], 1);
   std::this_thread::sleep_for(150ms);
-  cap_->begin({"GET", "/", nullptr, ""}, classify("GET", "/"));  // reads don't sweep
-  cap_->begin({"POST", "/_refresh", nullptr, ""}, classify("POST", "/_refresh"));
-  cap_->begin({"PUT", "/x", nullptr, ""}, classify("PUT", "/x"));  // a write: sweeps
+  testing::begin_blocking(*cap_, {"GET", "/", nullptr, ""},
+                          classify("GET", "/"));  // reads don't sweep
+  testing::begin_blocking(*cap_, {"POST", "/_refresh", nullptr, ""}, classify("POST", "/_refresh"));
+  testing::begin_blocking(*cap_, {"PUT", "/x", nullptr, ""},
+                          classify("PUT", "/x"));  // a write: sweeps
   EXPECT_TRUE(eventually([&] { return logged().size() == 2; }));
   EXPECT_TRUE(eventually([&] { return status()["intents_open"] == 0; }));
 }
 
 TEST_F(CaptureTest, PrimaryUnreachableSettlesIntents) {
   open();
-  BeginResult b = cap_->begin({"PUT", "/x/_doc/1", nullptr, "{}"}, classify("PUT", "/x/_doc/1"));
+  BeginResult b = testing::begin_blocking(*cap_, {"PUT", "/x/_doc/1", nullptr, "{}"},
+                                          classify("PUT", "/x/_doc/1"));
   EXPECT_EQ(status()["intents_open"], 1);
   std::promise<std::string> p;
   cap_->complete(b.ticket, UpstreamAnswer{0, nullptr, ""}, [&](std::string s) { p.set_value(s); });

@@ -264,16 +264,16 @@ class FakeCapture : public WriteCapture {
   std::chrono::milliseconds complete_delay{0};
   std::optional<std::string> rewrite_target;
 
-  BeginResult begin(const RequestView&, const Classification& cls) override {
+  void begin_async(const RequestView&, const Classification& cls, BeginCallback done) override {
     begins++;
     BeginResult r;
     if (reply) {
       r.reply = reply;
-      return r;
+      return done(std::move(r));
     }
     r.ticket.cls = cls;
     r.ticket.rewritten_target = rewrite_target;
-    return r;
+    done(std::move(r));
   }
   void complete(Ticket, UpstreamAnswer answer, CompleteCallback done) override {
     completes++;
