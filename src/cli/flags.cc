@@ -1,5 +1,4 @@
 #include <atomic>
-#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -35,10 +34,7 @@ void ClusterFlags::add_to(CLI::App& cmd, const std::string& name) {
 }
 
 void ClusterFlags::add_side(CLI::App& cmd, const std::string& side, const std::string& what) {
-  std::string upper;
-  for (char c : side)
-    upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-  env_prefix = "TANDEM_" + upper;
+  env_prefix = http::env_prefix_for(side);
   const std::string f = "--" + side;
   cmd.add_option(f, url, what + " URL (credentials: " + env_prefix + "_*)")->required();
   cmd.add_option(

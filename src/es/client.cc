@@ -122,7 +122,7 @@ Status Client::error_from(const http::Response& r, std::string_view index,
   std::string msg = where + ": " + error_summary(r.body) + " (" + std::to_string(r.status) + ")";
   if (r.status == 401) {
     const std::string& configured = http_->options().env_prefix;
-    std::string p = configured.empty() ? detail::env_prefix(label_) : configured;
+    std::string p = configured.empty() ? http::env_prefix_for(label_) : configured;
     msg += ": check " + p + "_USERNAME/" + p + "_PASSWORD or " + p + "_API_KEY";
   }
   Status s(code_for_http_status(r.status), std::move(msg));
@@ -612,7 +612,7 @@ Result<std::unique_ptr<Client>> connect(std::string label, std::unique_ptr<http:
   std::string where = "cluster '" + label + "' at " + url;
   // The prefix the credentials really came from, when the caller says so;
   // else the conventional one for the label (TANDEM_BLUE for "blue").
-  std::string prefix = o.env_prefix.empty() ? detail::env_prefix(label) : o.env_prefix;
+  std::string prefix = o.env_prefix.empty() ? http::env_prefix_for(label) : o.env_prefix;
   http::Request q;
   q.method = "GET";
   q.target = "/";

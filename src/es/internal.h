@@ -19,9 +19,6 @@ namespace tandem::es::detail {
 // component's pure parts do not need the transport library to link).
 std::string url_string(const http::Url& u);
 
-// "TANDEM_BLUE" for label "blue": the environment prefix for credentials.
-std::string env_prefix(std::string_view label);
-
 // Parses a non-negative or negative decimal integer; nullopt if malformed.
 std::optional<int64_t> parse_int(std::string_view s);
 

@@ -24,20 +24,6 @@ std::string url_string(const http::Url& u) {
   return s;
 }
 
-std::string env_prefix(std::string_view label) {
-  std::string p = "TANDEM_";
-  for (unsigned char c : label) {
-    if (c >= 'a' && c <= 'z') {
-      p.push_back(static_cast<char>(c - 'a' + 'A'));
-    } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-      p.push_back(static_cast<char>(c));
-    } else {
-      p.push_back('_');
-    }
-  }
-  return p;
-}
-
 std::optional<int64_t> parse_int(std::string_view s) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);

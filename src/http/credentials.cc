@@ -176,4 +176,18 @@ TlsOptions TlsOptions::from_env(const std::string& prefix) {
   return t;
 }
 
+std::string env_prefix_for(std::string_view label) {
+  std::string p = "TANDEM_";
+  for (unsigned char c : label) {
+    if (c >= 'a' && c <= 'z') {
+      p.push_back(static_cast<char>(c - 'a' + 'A'));
+    } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      p.push_back(static_cast<char>(c));
+    } else {
+      p.push_back('_');
+    }
+  }
+  return p;
+}
+
 }  // namespace tandem::http

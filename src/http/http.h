@@ -70,6 +70,10 @@ struct TlsOptions {
   static TlsOptions from_env(const std::string& prefix);
 };
 
+// The environment prefix for a cluster label: "TANDEM_BLUE" for "blue"
+// (letters upper-cased, anything but [A-Za-z0-9] becomes '_').
+std::string env_prefix_for(std::string_view label);
+
 // A parsed base URL: scheme://host:port[/base/path]
 struct Url {
   std::string scheme;  // "http" or "https"

@@ -187,10 +187,14 @@ Result<Sent> ask(es::Client& c, const Query& q) {
 
 }  // namespace
 
-Result<std::vector<Query>> parse_queries(std::string_view text) {
-  std::vector<Query> out;
+namespace {
+
+// Calls fn(line number, line) for every non-empty line of a JSON-lines
+// text, with CR and surrounding spaces trimmed; stops at fn's first error.
+template <class F>
+Status for_each_line(std::string_view text, F&& fn) {
   size_t line_no = 0, pos = 0;
-  while (pos <= text.size()) {
+  while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string_view::npos) nl = text.size();
     std::string_view line = text.substr(pos, nl - pos);
@@ -198,7 +202,18 @@ Result<std::vector<Query>> parse_queries(std::string_view text) {
     ++line_no;
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
     while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-    if (line.empty() || line.front() == '#') continue;
+    if (line.empty()) continue;
+    TANDEM_RETURN_IF_ERROR(fn(line_no, line));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::vector<Query>> parse_queries(std::string_view text) {
+  std::vector<Query> out;
+  TANDEM_RETURN_IF_ERROR(for_each_line(text, [&](size_t line_no, std::string_view line) -> Status {
+    if (line.front() == '#') return Status::ok();
     auto bad = [&](const std::string& why) {
       return Status(Code::kInvalidArgument,
                     "query file line " + std::to_string(line_no) + ": " + why);
@@ -219,8 +234,8 @@ Result<std::vector<Query>> parse_queries(std::string_view text) {
       q.body = j["body"].is_string() ? j["body"].get<std::string>() : j["body"].dump();
     }
     out.push_back(std::move(q));
-    if (nl == text.size()) break;
-  }
+    return Status::ok();
+  }));
   return out;
 }
 
@@ -436,25 +451,19 @@ Result<CompareReport> compare_captured(es::Client& p, es::Client& s, const Captu
 
 CapturedReads parse_captured_reads(std::string_view text) {
   CapturedReads out;
-  size_t line_no = 0, pos = 0;
+  size_t line_no = 0;
   auto bad = [&](const std::string& why) {
     ++out.corrupt;
     if (out.problems.size() < 5) {
       out.problems.push_back("line " + std::to_string(line_no) + ": " + why);
     }
   };
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    ++line_no;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-    if (line.empty()) continue;
+  (void)for_each_line(text, [&](size_t n, std::string_view line) -> Status {
+    line_no = n;
     auto j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       bad("not a JSON object (torn or corrupt record)");
-      continue;
+      return Status::ok();
     }
     CapturedRead c;
     c.line = line_no;
@@ -466,17 +475,17 @@ CapturedReads parse_captured_reads(std::string_view text) {
     };
     if (j.value("v", 0) != 1) {
       bad("unknown record version (expected \"v\":1)");
-      continue;
+      return Status::ok();
     }
     if (!str("method", &c.query.method) || !str("path", &c.query.path) ||
         !str("body", &c.query.body) || !str("answer", &c.answer) || !j.contains("status") ||
         !j["status"].is_number_integer()) {
       bad("missing method, path, body, status or answer");
-      continue;
+      return Status::ok();
     }
     if (c.query.path.empty() || c.query.path.front() != '/') {
       bad("path does not start with /");
-      continue;
+      return Status::ok();
     }
     c.status = j["status"].get<int>();
     if (j.contains("time_ms") && j["time_ms"].is_number_integer())
@@ -484,7 +493,8 @@ CapturedReads parse_captured_reads(std::string_view text) {
     if (j.contains("loader_lag") && j["loader_lag"].is_number_integer())
       c.loader_lag = j["loader_lag"].get<int64_t>();
     out.reads.push_back(std::move(c));
-  }
+    return Status::ok();
+  });
   return out;
 }
 

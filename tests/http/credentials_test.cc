@@ -195,3 +195,15 @@ TEST(Basic, Base64Padding) {
 
 }  // namespace
 }  // namespace tandem::http
+
+namespace tandem::http {
+namespace {
+
+TEST(EnvPrefixFor, UpperCasesAndReplacesOddCharacters) {
+  EXPECT_EQ(env_prefix_for("blue"), "TANDEM_BLUE");
+  EXPECT_EQ(env_prefix_for("seed target"), "TANDEM_SEED_TARGET");
+  EXPECT_EQ(env_prefix_for("Es-9"), "TANDEM_ES_9");
+}
+
+}  // namespace
+}  // namespace tandem::http
