@@ -1,14 +1,19 @@
 // A tiny HTTP/1.1 front for green that answers 429 (like a full write
 // thread pool) to a fraction of _bulk requests and forwards everything else.
+// The choice is deterministic, not random: bulk k (counting from 0 across
+// all connections) is rejected when ceil((k+1)*f) > ceil(k*f). So the first
+// bulk is always rejected and exactly a fraction f of any run is, even when
+// the loader sends only one or two bulks (a random draw let such a run see
+// no 429 at all, and the test then proved nothing).
 // Why a shim: thread_pool.write.queue_size is a static node setting, so real
 // rejections cannot be provoked on the shared test cluster at will. The
 // loader sees genuine HTTP 429 answers on the wire either way.
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,8 +74,6 @@ class ThrottlingShim {
   void serve(boost::asio::ip::tcp::socket& sock) {
     namespace beast = boost::beast;
     beast::flat_buffer buf;
-    std::mt19937 rng(
-        static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id())));
     for (int n = 0; n < 100000 && !stop_; ++n) {
       beast::http::request<beast::http::string_body> req;
       boost::system::error_code ec;
@@ -84,7 +87,7 @@ class ThrottlingShim {
       res.keep_alive(true);
       std::string target(req.target());
       bool bulk = target.rfind("/_bulk", 0) == 0;
-      if (bulk && std::uniform_real_distribution<double>(0, 1)(rng) < fraction_) {
+      if (bulk && reject_next_bulk()) {
         ++rejected_;
         res.result(429);
         res.set(beast::http::field::content_type, "application/json");
@@ -114,7 +117,16 @@ class ThrottlingShim {
     }
   }
 
+  bool reject_next_bulk() {
+    uint64_t k = bulks_++;
+    auto ceil_at = [this](uint64_t n) {
+      return static_cast<uint64_t>(std::ceil(static_cast<double>(n) * fraction_));
+    };
+    return ceil_at(k + 1) > ceil_at(k);
+  }
+
   double fraction_;
+  std::atomic<uint64_t> bulks_{0};
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::unique_ptr<http::Client> upstream_;
