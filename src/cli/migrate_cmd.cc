@@ -355,10 +355,12 @@ int run_plan(const MigrateFlags& f) {
   if (!green.is_ok()) return fail(green.status().context("plan: green unreachable"));
   const auto& bv = (*blue)->info().version;
   const auto& gv = (*green)->info().version;
-  if (c->plan.upgrade && gv < bv) {
-    return fail(error(Code::kInvalidArgument,
-                      fmt::format("plan says upgrade, but green ({}) is older than blue ({})",
-                                  gv.to_string(), bv.to_string())));
+  if (c->plan.upgrade) {
+    // The supported-moves table decides, not a version comparison: 7.17 ->
+    // OpenSearch 2.19 is an upgrade although 2 < 7, and OpenSearch ->
+    // Elasticsearch is refused whatever the numbers say.
+    Status pair = meta::check_pair((*blue)->info(), (*green)->info());
+    if (!pair.is_ok()) return fail(pair.context("plan says upgrade, blue -> green"));
   }
   for (const auto& p : c->plan.proxies.admin) {
     auto a = admin_call(*c, p, "GET", "/status", std::chrono::milliseconds(3000));
