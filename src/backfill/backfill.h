@@ -113,6 +113,13 @@ struct SnapshotOptions {
   std::string snapshot;      // default: "tandem-<unix ms>"
   std::string loader_group;  // marks are committed for it if it has no position
   std::string gc_deletes = "24h";
+  // Restore each index `i` as `i + rename_suffix` and point an alias `i` at
+  // it, so everything that writes blue's names (the gap reconcile, the
+  // loader, verify) reaches the restored index, and a later reindex or
+  // cutover can move the alias. A suffix, not ES's rename regex: tandem must
+  // know the restored names exactly, and a Java regex evaluated by a C++
+  // engine could disagree on corner cases. Empty: no rename.
+  std::string rename_suffix;
   Epoch epoch{0};
   std::chrono::seconds timeout{3600};              // snapshot, restore and gap, each
   std::function<void(std::string_view)> progress;  // default: stderr
@@ -121,7 +128,8 @@ struct SnapshotOptions {
 
 struct SnapshotReport {
   std::string snapshot;
-  std::vector<std::string> indices;
+  std::vector<std::string> indices;   // blue's names
+  std::vector<std::string> restored;  // green's: the same, or renamed (alias = blue's name)
   std::vector<Offset> marks;
   uint64_t gap_events = 0;  // data events between the marks and the end
   uint64_t gap_docs = 0;    // distinct documents among them, reconciled

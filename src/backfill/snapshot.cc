@@ -2,6 +2,7 @@
 // secondary, then close the gap from the log's marks (see backfill.h and
 // docs/backfill-snapshot.md).
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -190,10 +191,12 @@ Result<std::vector<event::ChangeEvent>> gap_documents(log::Log& log,
 std::string SnapshotReport::summary() const {
   std::string marks_s;
   for (const auto& m : marks) marks_s += (marks_s.empty() ? "" : ",") + std::to_string(m.get());
+  std::string renamed = restored == indices ? "" : " restored_as=" + join(restored);
   return fmt::format(
-      "backfill snapshot={} indices={} marks=[{}] snapshot_s={:.1f} restore_s={:.1f} "
+      "backfill snapshot={} indices={}{} marks=[{}] snapshot_s={:.1f} restore_s={:.1f} "
       "gap_events={} gap_docs={} gap_s={:.1f}\n",
-      snapshot, join(indices), marks_s, snapshot_s, restore_s, gap_events, gap_docs, gap_s);
+      snapshot, join(indices), renamed, marks_s, snapshot_s, restore_s, gap_events, gap_docs,
+      gap_s);
 }
 
 Status check_snapshot_pair(const es::ClusterInfo& p, const es::ClusterInfo& s) {
@@ -244,16 +247,34 @@ Result<SnapshotReport> run_snapshot(es::Client& primary, es::Client& secondary, 
     return Status(Code::kNotFound,
                   "cluster '" + primary.label() + "': no index matches '" + o.index_pattern + "'");
   }
-  for (const auto& idx : rep.indices) {
-    auto r = secondary.get_index(IndexName(idx));
-    if (r.is_ok()) {
-      return Status(Code::kFailedPrecondition,
-                    "cluster '" + secondary.label() + "' index '" + idx +
-                        "' already exists: --mode snapshot creates the indices by restoring them "
-                        "(delete it on green and do not `meta apply` these indices first, or use "
-                        "--mode scan)");
+  if (!o.rename_suffix.empty()) {
+    auto bad = std::find_if(o.rename_suffix.begin(), o.rename_suffix.end(), [](char c) {
+      return !(std::islower(static_cast<unsigned char>(c)) ||
+               std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+    });
+    if (bad != o.rename_suffix.end()) {
+      return Status(Code::kInvalidArgument,
+                    "--rename-suffix '" + o.rename_suffix +
+                        "': an index name suffix may only hold [a-z0-9._-]");
     }
-    if (r.status().code() != Code::kNotFound) return r.status();
+  }
+  for (const auto& idx : rep.indices) {
+    rep.restored.push_back(idx + o.rename_suffix);
+    // The restored name must be free, and with a rename so must blue's
+    // name (it becomes the alias): HEAD answers for an index or an alias.
+    std::vector<std::string> must_be_free{rep.restored.back()};
+    if (!o.rename_suffix.empty()) must_be_free.push_back(idx);
+    for (const auto& name : must_be_free) {
+      auto r = secondary.index_exists(IndexName(name));
+      if (!r.is_ok()) return r.status();
+      if (*r) {
+        return Status(Code::kFailedPrecondition,
+                      "cluster '" + secondary.label() + "' index or alias '" + name +
+                          "' already exists: --mode snapshot creates the indices by restoring "
+                          "them (delete it on green and do not `meta apply` these indices first, "
+                          "or use --mode scan)");
+      }
+    }
   }
   TANDEM_RETURN_IF_ERROR(register_repo(primary, o, false));
   TANDEM_RETURN_IF_ERROR(register_repo(secondary, o, true));
@@ -295,15 +316,34 @@ Result<SnapshotReport> run_snapshot(es::Client& primary, es::Client& secondary, 
                   rep.snapshot_s, secondary.label()));
 
   t0 = Clock::now();
+  json restore{{"indices", join(rep.indices)},
+               {"include_global_state", false},
+               {"include_aliases", true},
+               {"index_settings", {{"index.gc_deletes", o.gc_deletes}}}};
+  if (!o.rename_suffix.empty()) {
+    // Every index of the snapshot is one of rep.indices, so "(.+)" renames
+    // exactly those, each to its name plus the suffix (validated above: it
+    // holds nothing the replacement string would interpret, like '$').
+    restore["rename_pattern"] = "(.+)";
+    restore["rename_replacement"] = "$1" + o.rename_suffix;
+  }
   TANDEM_RETURN_IF_ERROR(
       secondary
           .call("POST", "/_snapshot/" + enc(o.repository) + "/" + enc(o.snapshot) + "/_restore",
-                json{{"indices", join(rep.indices)},
-                     {"include_global_state", false},
-                     {"include_aliases", true},
-                     {"index_settings", {{"index.gc_deletes", o.gc_deletes}}}})
+                restore)
           .status());
-  TANDEM_RETURN_IF_ERROR(wait_restored(secondary, rep.indices, o));
+  TANDEM_RETURN_IF_ERROR(wait_restored(secondary, rep.restored, o));
+  if (!o.rename_suffix.empty()) {
+    json actions = json::array();
+    for (size_t i = 0; i < rep.indices.size(); ++i) {
+      actions.push_back(
+          {{"add",
+            {{"index", rep.restored[i]}, {"alias", rep.indices[i]}, {"is_write_index", true}}}});
+    }
+    TANDEM_RETURN_IF_ERROR(secondary.update_aliases(actions));
+    say(fmt::format("backfill: restored as {}, each behind an alias of blue's name",
+                    join(rep.restored)));
+  }
   rep.restore_s = secs_since(t0);
   say(fmt::format("backfill: restored in {:.1f}s; reconciling the gap since the marks",
                   rep.restore_s));

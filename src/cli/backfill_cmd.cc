@@ -30,7 +30,7 @@ struct BackfillFlags {
   bool create_missing = false;
   int progress_s = 2;
   std::string mode = "scan";
-  std::string repo_path, snapshot, group;
+  std::string repo_path, snapshot, group, rename_suffix;
 };
 
 int run_snapshot_mode(const BackfillFlags& f, es::Client& blue, es::Client& green,
@@ -45,6 +45,7 @@ int run_snapshot_mode(const BackfillFlags& f, es::Client& blue, es::Client& gree
   o.repo_path = f.repo_path;
   o.snapshot = f.snapshot;
   o.loader_group = f.group;
+  o.rename_suffix = f.rename_suffix;
   o.epoch = Epoch(static_cast<uint32_t>(f.epoch));
   o.stop = &stop_on_signals();
   auto rep = backfill::run_snapshot(blue, green, sink, store, *log, o);
@@ -124,6 +125,9 @@ void register_backfill(CLI::App& app) {
   cmd->add_option("--snapshot-name", f->snapshot, "--mode snapshot: snapshot name");
   cmd->add_option("--group", f->group,
                   "--mode snapshot: the loader's consumer group, started at the marks");
+  cmd->add_option("--rename-suffix", f->rename_suffix,
+                  "--mode snapshot: restore each index as <name><suffix> behind an alias <name> "
+                  "(writes, the loader and verify keep using blue's names)");
   f->log.add_to(*cmd);
   cmd->callback([f] {
     int rc = run_backfill(*f);

@@ -125,14 +125,19 @@ struct Candidate {
 Result<SideSizes> sizes_of(es::Client& c, const IndexName& idx) {
   TANDEM_ASSIGN_OR_RETURN(auto j, c.call("GET", "/" + idx.get() + "/_stats/docs,store"));
   SideSizes s;
-  const auto& all = j["indices"][idx.get()];
-  if (!all.is_object()) return s;
+  const auto& indices = j["indices"];
+  if (!indices.is_object()) return s;
   auto num = [](const nlohmann::json& v) -> uint64_t {
     return v.is_number_unsigned() || v.is_number_integer() ? v.get<uint64_t>() : 0;
   };
-  s.docs = num(all["primaries"]["docs"]["count"]);
-  s.store_bytes = num(all["total"]["store"]["size_in_bytes"]);
-  s.primary_store_bytes = num(all["primaries"]["store"]["size_in_bytes"]);
+  // Keyed by concrete index: `idx` itself, or, when `idx` is an alias there
+  // (a renamed restore), the index or indices it points at. Sum them all.
+  for (const auto& [name, all] : indices.items()) {
+    if (!all.is_object()) continue;
+    s.docs += num(all["primaries"]["docs"]["count"]);
+    s.store_bytes += num(all["total"]["store"]["size_in_bytes"]);
+    s.primary_store_bytes += num(all["primaries"]["store"]["size_in_bytes"]);
+  }
   return s;
 }
 
@@ -520,6 +525,7 @@ Result<DeepReport> deep(es::Client& p, es::Client& s, const DeepOptions& o) {
     return Status(Code::kNotFound, "no index matches '" + o.index_pattern + "' on " + p.label() +
                                        " or " + s.label());
   }
+  TANDEM_ASSIGN_OR_RETURN(auto renamed, reached_through_alias(s, pi));
   auto one_pass = [&](const DeepOptions& opts) -> Result<std::vector<DeepIndexReport>> {
     std::vector<DeepIndexReport> out;
     for (const auto& st : pi) {
@@ -536,7 +542,7 @@ Result<DeepReport> deep(es::Client& p, es::Client& s, const DeepOptions& o) {
     for (const auto& st : si) {
       bool on_p = std::any_of(pi.begin(), pi.end(),
                               [&](const es::IndexStats& b) { return b.index == st.index; });
-      if (on_p) continue;
+      if (on_p || renamed.contains(st.index.get())) continue;
       DeepIndexReport r;
       r.index = st.index;
       r.problem = "only on " + s.label();

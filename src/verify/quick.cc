@@ -232,10 +232,11 @@ Result<Report> quick(es::Client& blue, es::Client& green, const Options& opts) {
     TANDEM_ASSIGN_OR_RETURN(IndexReport r, quick_index(blue, green, st.index, opts));
     rep.indices.push_back(std::move(r));
   }
+  TANDEM_ASSIGN_OR_RETURN(auto renamed, reached_through_alias(green, blue_indices));
   for (const auto& st : green_indices) {
     bool on_blue = std::any_of(blue_indices.begin(), blue_indices.end(),
                                [&](const es::IndexStats& b) { return b.index == st.index; });
-    if (on_blue) continue;
+    if (on_blue || renamed.contains(st.index.get())) continue;
     IndexReport r;
     r.index = st.index;
     r.problem = "only on green";

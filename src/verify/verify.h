@@ -112,6 +112,13 @@ Result<Report> quick(es::Client& blue, es::Client& green, const Options& opts);
 Result<IndexReport> quick_index(es::Client& blue, es::Client& green, const IndexName& idx,
                                 const Options& opts);
 
+// The secondary's concrete indices that a primary index name reaches as an
+// alias there (a snapshot restored with --rename-suffix puts blue's name on
+// the renamed index): they are that primary index under another name, not
+// "only on green". Both verifies skip them in their extra-index pass.
+Result<std::set<std::string>> reached_through_alias(es::Client& secondary,
+                                                    const std::vector<es::IndexStats>& primary);
+
 // Every (index, id) with a dead letter in the state store (all of them, not
 // just the first page).
 Result<std::set<std::pair<std::string, std::string>>> dead_letter_keys(state::Store& store);

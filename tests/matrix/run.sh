@@ -39,6 +39,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 . scripts/lib.sh
+. tests/matrix/lib.sh
 
 DOCS=${TANDEM_MATRIX_DOCS:-10000}
 RATE=${TANDEM_MATRIX_RATE:-150}
@@ -53,78 +54,14 @@ if [ ${#pairs[@]} -eq 0 ]; then read -r -a pairs <<<"${TANDEM_MATRIX_PAIRS:-$ALL
 
 [ -x "$T" ] || die "matrix: $T is not built (make build)"
 
-# Pair member -> service name of scripts/services.
-service_of() {
-  case $1 in
-    es68) echo es68 ;;
-    es717) echo blue ;;
-    es819) echo green ;;
-    es92) echo es92 ;;
-    os219) echo os219 ;;
-    os38) echo os38 ;;
-    *) return 1 ;;
-  esac
-}
-
 for p in "${pairs[@]}"; do
   case " $ALL_PAIRS " in *" $p "*) ;; *) die "matrix: unknown pair '$p' (pairs: $ALL_PAIRS)" ;; esac
 done
 
-# Everything this run starts, to stop at the end (base services only if
-# they were down when we came).
-started=()
-is_up() { scripts/services status "$1" >/dev/null 2>&1; }
-up() {  # service
-  local s=$1
-  if ! is_up "$s"; then
-    started+=("$s")
-  fi
-  scripts/services up "$s" >/dev/null || return 1
-}
-stop_extra() {  # service: stops an extra server this run started
-  local s=$1 i
-  for i in "${!started[@]}"; do
-    if [ "${started[$i]}" = "$s" ]; then
-      scripts/services down "$s" >/dev/null 2>&1 || true
-      unset 'started[i]'
-    fi
-  done
-}
-
-children=()
-kill_children() {
-  local p
-  for p in "${children[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${children[@]}"; do wait "$p" 2>/dev/null || true; done
-  children=()
-}
-cleanup() {
-  kill_children
-  if [ ${#started[@]} -gt 0 ]; then scripts/services down "${started[@]}" >/dev/null 2>&1 || true; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 up kafka || die "matrix: Kafka did not start"
 eval "$(scripts/services env)"
 
-url_of() {  # service
-  case $1 in
-    blue) echo "$TANDEM_BLUE_URL" ;;
-    green) echo "$TANDEM_GREEN_URL" ;;
-    es68) echo "$TANDEM_ES68_URL" ;;
-    es92) echo "$TANDEM_ES92_URL" ;;
-    os219) echo "$TANDEM_OS219_URL" ;;
-    os38) echo "$TANDEM_OS38_URL" ;;
-  esac
-}
-
 WORK="$TANDEM_RUN_DIR/matrix"
-fail_reason=""
-fail() {
-  fail_reason="$*"
-  return 1
-}
 
 # Typed 6.x writes through the proxy: a custom type name in the path and in
 # a _bulk, which the proxy must classify and capture like typeless ones.
@@ -201,8 +138,22 @@ wait_lag_zero() {  # forward|reverse
   fail "the $which loader did not reach lag 0 within 180 s (last lag: $lag)"
 }
 
+# `migrate cutover|rollback` under traffic, then the follower's loader
+# drains to lag 0 and `migrate verify` proves the new direction.
+flip() {  # cutover|rollback forward|reverse (the loader into the follower)
+  local cmd=$1
+  traffic_start
+  sleep 2
+  mig "$cmd" >"$dir/$cmd.txt" || return 1
+  sleep 3
+  traffic_stop "the $cmd" "$([ "$src" = es68 ] && echo typed-updates-may-fail)" || return 1
+  say "  $cmd: $(grep -iE 'pause|held' "$dir/$cmd.txt" | head -n 1)"
+  wait_lag_zero "$2" || return 1
+  mig verify >"$dir/verify-after-$cmd.txt"
+}
+
 run_pair() {  # pair
-  local pair=$1 src dst surl durl topic state proxy_pid t0
+  local pair=$1 surl durl topic state proxy_pid t0
   src=$(service_of "${pair%%-*}")
   dst=$(service_of "${pair##*-}")
   up "$src" || fail "could not start $src" || return 1
@@ -347,29 +298,14 @@ YAML
   # reverse loader keeps the older side current (its writes carry the new
   # epoch, and on 6.8 the index's custom type), proof newer -> older; then
   # roll back under traffic and prove older -> newer again.
-  traffic_start
-  sleep 2
-  mig cutover >"$dir/cutover.txt" || return 1
-  sleep 3
-  traffic_stop "the cutover" "$([ "$src" = es68 ] && echo typed-updates-may-fail)" || return 1
-  say "  cutover: $(grep -iE 'pause|held' "$dir/cutover.txt" | head -n 1)"
-  wait_lag_zero reverse || return 1
-  mig verify >"$dir/verify-after-cutover.txt" || return 1
+  flip cutover reverse || return 1
   "$T" verify --deep --blue "$durl" --green "$surl" --index "$INDEX" >"$dir/deep-reverse.txt" 2>&1
   drc=$?
   grep -q '^content parity: 100.00%' "$dir/deep-reverse.txt" && [ $drc = 0 ] ||
     fail "verify --deep $dst -> $src after the cutover: $(grep -E '^content parity' "$dir/deep-reverse.txt" || tail -n 5 "$dir/deep-reverse.txt")" ||
     return 1
   say "  $dst -> $src after the cutover: $(grep -E '^parity' "$dir/verify-after-cutover.txt" | head -n 1), $(grep -E '^content parity' "$dir/deep-reverse.txt")"
-
-  traffic_start
-  sleep 2
-  mig rollback >"$dir/rollback.txt" || return 1
-  sleep 3
-  traffic_stop "the rollback" "$([ "$src" = es68 ] && echo typed-updates-may-fail)" || return 1
-  say "  rollback: $(grep -iE 'pause|held' "$dir/rollback.txt" | head -n 1)"
-  wait_lag_zero forward || return 1
-  mig verify >"$dir/verify-after-rollback.txt" || return 1
+  flip rollback forward || return 1
   say "  $src -> $dst after the rollback: $(grep -E '^parity' "$dir/verify-after-rollback.txt" | head -n 1)"
 
   kill_children
@@ -391,14 +327,7 @@ for idx in "${!pairs[@]}"; do
     say "matrix: $pair FAILED in $((SECONDS - t0))s: $fail_reason (logs under $WORK/$pair)"
   fi
   kill_children
-  # Stop the extra servers this pair used that the next pair does not need.
-  next=${pairs[$((idx + 1))]:-}
-  for m in "${pair%%-*}" "${pair##*-}"; do
-    s=$(service_of "$m")
-    case $s in blue | green) continue ;; esac
-    case "-$next-" in *"-$m-"*) continue ;; esac
-    stop_extra "$s"
-  done
+  stop_unneeded "$pair" "${pairs[$((idx + 1))]:-}"
 done
 
 say "matrix: ${#pairs[@]} pairs in $((SECONDS - matrix_t0))s"
