@@ -214,11 +214,16 @@ Result<Plan> parse_plan(std::string_view yaml, std::string_view origin) {
       }
     }
     const YAML::Node f = root["flip"];
-    TANDEM_RETURN_IF_ERROR(r.keys(f, "flip", {"drain", "hold", "catchup"}));
+    TANDEM_RETURN_IF_ERROR(
+        r.keys(f, "flip", {"drain", "hold", "catchup", "predrain", "predrain_lag"}));
     if (f) {
       TANDEM_RETURN_IF_ERROR(r.duration(f["drain"], "flip.drain", &p.flip.drain));
       TANDEM_RETURN_IF_ERROR(r.duration(f["hold"], "flip.hold", &p.flip.hold));
       TANDEM_RETURN_IF_ERROR(r.duration(f["catchup"], "flip.catchup", &p.flip.catchup));
+      TANDEM_RETURN_IF_ERROR(r.duration(f["predrain"], "flip.predrain", &p.flip.predrain));
+      TANDEM_RETURN_IF_ERROR(
+          r.integer(f["predrain_lag"], "flip.predrain_lag", &p.flip.predrain_lag));
+      if (p.flip.predrain_lag < 0) return r.bad("flip.predrain_lag", "must be 0 or more");
     }
   } catch (const YAML::Exception& e) {
     return error(Code::kInvalidArgument, std::string(origin) + ": " + e.what());
