@@ -462,6 +462,9 @@ int run_start(const MigrateFlags& f) {
     o.job = "migrate-" + c.plan.name;
     o.index_pattern = pattern;
     o.epoch = c.m->state().epoch;
+    o.slices = static_cast<int>(c.plan.backfill.slices);
+    o.batch_size = static_cast<int>(c.plan.backfill.batch_size);
+    o.throttle_docs_per_s = static_cast<double>(c.plan.backfill.throttle);
     o.stop = &stop_on_signals();
     o.progress = [&c](std::string_view line) {
       std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());

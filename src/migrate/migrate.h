@@ -83,6 +83,15 @@ struct FlipSpec {
   int64_t predrain_lag = 50;
 };
 
+// How `migrate start` copies (tandem backfill's options): parallel slices,
+// scan page size, and a rate limit (documents per second, 0 = none) that
+// keeps the copy from crowding out blue's live traffic.
+struct BackfillSpec {
+  int64_t slices = 4;
+  int64_t batch_size = 1000;
+  int64_t throttle = 0;
+};
+
 struct Plan {
   std::string name;  // one migration per name in a state store
   ClusterSpec blue;
@@ -94,6 +103,7 @@ struct Plan {
   std::string state;  // state store path
   GateThresholds gates;
   FlipSpec flip;
+  BackfillSpec backfill;
 };
 
 // Unknown keys are refused with the key named; `origin` (the file name)
