@@ -855,7 +855,9 @@ struct Flip {
         for (size_t p = 0; p < ends->size(); ++p) {
           const auto part = static_cast<int32_t>(p);
           auto pos = migrate::loader_position(*c.store, c.plan.name, group, part);
-          if (pos.is_ok() && *pos) {
+          // Past the log's end a record cannot be this log's (a stale one,
+          // e.g. from a topic recreated under the same name): ignored.
+          if (pos.is_ok() && *pos && **pos <= (*ends)[p].get()) {
             auto& k = known_committed[part];
             k = std::max(k, **pos);
           }
@@ -933,7 +935,9 @@ struct Flip {
         auto it = known_committed.find(part);
         if (it != known_committed.end() && it->second >= rec.fence[p]) continue;
         auto pos = migrate::loader_position(*c.store, c.plan.name, group, part);
-        if (pos.is_ok() && *pos) {
+        // Nothing can be committed past the fence (no event entered the log
+        // since): a record beyond it is stale, not proof.
+        if (pos.is_ok() && *pos && **pos <= rec.fence[p]) {
           auto& k = known_committed[part];
           k = std::max(k, **pos);
         }
