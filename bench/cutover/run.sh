@@ -66,10 +66,10 @@ EOF
 PLAN=$WORK/plan.yaml
 "$BIN" migrate start "$PLAN" >"$WORK/start.out" 2>&1
 "$BIN" load --blue "$BLUE" --green "$GREEN" --kafka "$KAFKA" --topic "$NAME" --group "$NAME-fwd" \
-  --state "$WORK/state.db" --from blue --progress-s 0 >"$WORK/fwd.out" 2>&1 &
+  --state "$WORK/state.db" --from blue --migration "$NAME" --progress-s 0 >"$WORK/fwd.out" 2>&1 &
 PIDS+=($!)
 "$BIN" load --blue "$BLUE" --green "$GREEN" --kafka "$KAFKA" --topic "$NAME" --group "$NAME-rev" \
-  --state "$WORK/state.db" --reverse --progress-s 0 >"$WORK/rev.out" 2>&1 &
+  --state "$WORK/state.db" --reverse --migration "$NAME" --progress-s 0 >"$WORK/rev.out" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 120); do
   lag=$("$BIN" migrate status "$PLAN" --json 2>/dev/null | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["lag"]["forward"])' || echo x)
@@ -116,6 +116,12 @@ for kind in ("cutover", "rollback"):
     for step in ("prepare", "fence", "catchup", "decide", "commit"):
         v = [f["steps_us"][step] / 1000 for f in fl]
         print(f"  {step:8s} p50 {pct(v,50):6.1f} ms  max {max(v):6.1f} ms")
+    # Before the hold (not part of it): the pre-drain's wait and the lag it
+    # left for the fenced window (absent in builds without a pre-drain).
+    v = [f["steps_us"].get("predrain", -1000) / 1000 for f in fl]
+    lag = [f.get("lag_at_hold", -1) for f in fl]
+    print(f"  (before the hold: predrain p50 {pct(v,50):.1f} ms max {max(v):.1f} ms; "
+          f"committed lag at hold p50 {pct(lag,50)} max {max(lag)} events)")
 aborted = [f for f in s["flips"] if f["step"] != "released"]
 print(f"aborted flips: {len(aborted)}")
 EOF

@@ -48,6 +48,10 @@ class EsSink final : public Sink {
     meta::MigrationOptions mo;
     mo.gc_deletes = o_.gc_deletes;
     Status s = meta::apply_meta_event(p_, s_, meta_json, mo);
+    // Name the cluster that could not take it: in reverse replication the
+    // target is blue, and a refusal (e.g. an 8.x mapping 7.x cannot
+    // express) becomes a dead letter that must say where it failed.
+    if (!s.is_ok()) s = s.context("cluster '" + s_.label() + "'");
     // An index may have been deleted or recreated, or its settings
     // changed: look again next time.
     MutexLock g(mu_);

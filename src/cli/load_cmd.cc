@@ -1,8 +1,11 @@
 // `tandem load`: applies the change log to the secondary (see src/load and
 // docs/loader.md). Credentials: TANDEM_BLUE_* / TANDEM_GREEN_* variables.
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -29,8 +32,10 @@ struct LoadFlags {
   int progress_s = 5;
   // Short: the loader commits when a poll comes back empty, and a cutover's
   // catch-up waits for that commit (docs/cutover.md, "The pause").
-  int poll_ms = 50;
-  int commit_ms = 250;  // under steady traffic polls are never empty: commit this often
+  int poll_ms = 25;
+  // Under steady traffic polls are never empty: commit this often, so the
+  // committed lag a flip's pre-drain reads stays close to what was applied.
+  int commit_ms = 100;
   std::string gc_deletes = "24h";
   std::string instance_id;
   bool reverse = false;   // apply to blue what green produced
@@ -91,6 +96,22 @@ int run_load(const LoadFlags& f) {
       return origin_of(ev.epoch, base) == from;
     };
   }
+  // With --migration, committed positions go to the state store (below), so
+  // a flip's catch-up sees them without a round trip per partition to the
+  // log (docs/cutover.md, "The pause"). The polling thread only hands them
+  // over; the watch thread writes them.
+  std::mutex pos_mu;
+  std::map<int32_t, int64_t> pos_pending;
+  std::condition_variable pos_cv;
+  if (!f.migration.empty()) {
+    o.on_commit = [&](const std::map<Partition, Offset>& next) {
+      {
+        std::lock_guard<std::mutex> l(pos_mu);
+        for (const auto& [p, off] : next) pos_pending[p.get()] = off.get();
+      }
+      pos_cv.notify_one();
+    };
+  }
   auto loader = load::make_loader(**consumer, *sink, **store, o);
   const std::atomic<bool>& stop = stop_on_signals();
   std::atomic<bool> done{false};
@@ -109,6 +130,24 @@ int run_load(const LoadFlags& f) {
         loader->stop();
         return;
       }
+      if (mstore) {
+        std::map<int32_t, int64_t> pos;
+        {
+          std::unique_lock<std::mutex> l(pos_mu);
+          // Woken by a commit: record it at once (a flip may be waiting).
+          pos_cv.wait_for(l, std::chrono::milliseconds(50), [&] { return !pos_pending.empty(); });
+          pos.swap(pos_pending);
+        }
+        if (!pos.empty()) {
+          Status ps = migrate::record_loader_positions(*mstore, f.migration, f.group, pos);
+          if (!ps.is_ok()) {
+            std::fprintf(stderr, "load: recording committed positions failed: %s\n",
+                         ps.to_string().c_str());
+          }
+        }
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
       if (mstore && std::chrono::steady_clock::now() >= next_check) {
         next_check += std::chrono::milliseconds(500);
         auto st = migrate::replication_stopped(*mstore, f.migration);
@@ -118,7 +157,6 @@ int run_load(const LoadFlags& f) {
           return;
         }
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
   std::fprintf(stderr, "load: %s -> cluster '%s' (group %s%s%s)\n", (*log)->describe().c_str(),

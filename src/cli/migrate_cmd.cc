@@ -464,6 +464,9 @@ int run_start(const MigrateFlags& f) {
     o.job = "migrate-" + c.plan.name;
     o.index_pattern = pattern;
     o.epoch = c.m->state().epoch;
+    o.slices = static_cast<int>(c.plan.backfill.slices);
+    o.batch_size = static_cast<int>(c.plan.backfill.batch_size);
+    o.throttle_docs_per_s = static_cast<double>(c.plan.backfill.throttle);
     o.stop = &stop_on_signals();
     o.progress = [&c](std::string_view line) {
       std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
@@ -661,6 +664,12 @@ struct Flip {
   // Opened before writes are held, so the held time pays no connects.
   std::unique_ptr<log::Log> ev_log;
   std::unique_ptr<log::Log> ctl_log;
+  // Per partition, the highest committed offset of the fence's loader
+  // known so far (from the log or from the loader's record).
+  std::map<int32_t, int64_t> known_committed;
+  // A background read of the group's offsets from the log (uses ev_log,
+  // so declared after it: destroyed, i.e. waited for, first).
+  std::future<Result<std::vector<log::PartitionLag>>> lag_read;
 
   Status save() { return c.m->save_flip(rec); }
 
@@ -777,6 +786,9 @@ struct Flip {
     }
     // Best effort: on failure record_flip_decision opens its own.
     if (auto cl = open_control_writer(c.control); cl.is_ok()) ctl_log = std::move(cl).value();
+    // Everything slow is done (store write, log and control handles): the
+    // pre-drain's last read is the lag writes are held with.
+    if (Status s = predrain(); !s.is_ok()) return abort(s.message());
     hold_t0 = Clock::now();
     const std::string extra =
         fmt::format("&drain={}ms&hold={}ms", c.plan.flip.drain.count(), c.plan.flip.hold.count());
@@ -814,31 +826,144 @@ struct Flip {
     return catch_up();
   }
 
-  int catch_up() {
-    const std::string& group = rec.kind == "rollback" ? c.plan.log.reverse_group : c.plan.log.group;
-    const auto deadline = Clock::now() + c.plan.flip.catchup;
-    const auto t_catchup = Clock::now();
-    std::string behind;
+  const std::string& fence_group() const {
+    return rec.kind == "rollback" ? c.plan.log.reverse_group : c.plan.log.group;
+  }
+
+  // Pre-drain (docs/cutover.md, "The pause"), before any write is held:
+  // waits, bounded by flip.predrain, until the loader that must reach the
+  // fence has at most flip.predrain_lag events committed-unapplied. The
+  // fenced window then only waits for that short tail instead of whatever
+  // backlog the loader happened to carry when the flip started.
+  Status predrain() {
+    const auto t0 = Clock::now();
+    const auto deadline = t0 + c.plan.flip.predrain;
+    const std::string group = fence_group();
+    std::string last;
+    // The log's own answer once (a round trip per partition, slow enough
+    // that the end offsets it reads last have moved on by the time it
+    // answers), then the loader's recorded positions against the log's end
+    // offsets (one cheap read each).
+    if (auto lags = ev_log->group_lag(group); lags.is_ok()) {
+      note_committed(*lags);
+    } else {
+      last = lags.status().to_string();
+    }
     while (true) {
-      auto lags = ev_log->group_lag(group);
-      if (lags.is_ok()) {
-        behind.clear();
-        for (const auto& l : *lags) {
-          const auto p = static_cast<size_t>(l.partition.get());
-          const int64_t need = p < rec.fence.size() ? rec.fence[p] : 0;
-          if (std::max<int64_t>(l.committed.get(), 0) < need) {
-            behind += fmt::format(" p{}:{}<{}", p, l.committed.get(), need);
+      auto ends = ev_log->end_offsets();
+      if (ends.is_ok()) {
+        bool complete = true;
+        int64_t lag = 0;
+        for (size_t p = 0; p < ends->size(); ++p) {
+          const auto part = static_cast<int32_t>(p);
+          auto pos = migrate::loader_position(*c.store, c.plan.name, group, part);
+          // Past the log's end a record cannot be this log's (a stale one,
+          // e.g. from a topic recreated under the same name): ignored.
+          if (pos.is_ok() && *pos && **pos <= (*ends)[p].get()) {
+            auto& k = known_committed[part];
+            k = std::max(k, **pos);
           }
+          auto it = known_committed.find(part);
+          if (it == known_committed.end()) {
+            complete = false;
+            continue;
+          }
+          lag += std::max<int64_t>((*ends)[p].get() - std::max<int64_t>(it->second, 0), 0);
         }
-        if (behind.empty()) break;
+        if (complete) {
+          rec.lag_at_hold = lag;
+          if (lag <= c.plan.flip.predrain_lag) break;
+          last = std::to_string(lag) + " event(s) behind";
+        } else {
+          // A partition neither the log nor the loader's record answered
+          // for: ask the log again.
+          if (auto lags = ev_log->group_lag(group); lags.is_ok()) note_committed(*lags);
+        }
       } else {
-        behind = " " + lags.status().to_string();
+        last = ends.status().to_string();
       }
       if (Clock::now() > deadline) {
-        return abort(fmt::format("the loader (group {}) did not reach the fence within {} ms:{}",
-                                 group, c.plan.flip.catchup.count(), behind));
+        rec.predrain_us = us_since(t0);
+        return error(
+            Code::kTimeout,
+            fmt::format("pre-drain: the loader (group {}) was not within {} event(s) of "
+                        "the log's end within {} ms (last read: {}); no write was held. "
+                        "Is it running and keeping up? Re-run, or raise "
+                        "flip.predrain_lag / flip.predrain",
+                        group, c.plan.flip.predrain_lag, c.plan.flip.predrain.count(), last));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    rec.predrain_us = us_since(t0);
+    return Status::ok();
+  }
+
+  void note_committed(const std::vector<log::PartitionLag>& lags) {
+    for (const auto& l : lags) {
+      auto& k = known_committed[l.partition.get()];
+      k = std::max(k, l.committed.get());
+    }
+  }
+
+  // " p3:120<130 ..." for every partition whose known committed offset is
+  // below the fence; "" once the loader has reached it.
+  std::string behind_fence() const {
+    std::string b;
+    for (size_t p = 0; p < rec.fence.size(); ++p) {
+      auto it = known_committed.find(static_cast<int32_t>(p));
+      const int64_t have = it == known_committed.end() ? -1 : it->second;
+      if (std::max<int64_t>(have, 0) < rec.fence[p]) {
+        b += fmt::format(" p{}:{}<{}", p, have, rec.fence[p]);
+      }
+    }
+    return b;
+  }
+
+  // Waits (bounded by flip.catchup) until the loader's committed positions
+  // reach the fence. Two sources, whichever proves it first: the positions
+  // a `tandem load --migration` records in the state store after each
+  // commit (a local read, every few milliseconds), and the log's own
+  // committed offsets (one round trip per partition: ~160 ms for 8
+  // partitions on a busy machine, so it runs in the background and also
+  // covers a loader started without --migration).
+  int catch_up() {
+    const std::string group = fence_group();
+    const auto deadline = Clock::now() + c.plan.flip.catchup;
+    const auto t_catchup = Clock::now();
+    std::string behind, log_error;
+    while (true) {
+      for (size_t p = 0; p < rec.fence.size(); ++p) {
+        const auto part = static_cast<int32_t>(p);
+        auto it = known_committed.find(part);
+        if (it != known_committed.end() && it->second >= rec.fence[p]) continue;
+        auto pos = migrate::loader_position(*c.store, c.plan.name, group, part);
+        // Nothing can be committed past the fence (no event entered the log
+        // since): a record beyond it is stale, not proof.
+        if (pos.is_ok() && *pos && **pos <= rec.fence[p]) {
+          auto& k = known_committed[part];
+          k = std::max(k, **pos);
+        }
+      }
+      if (!lag_read.valid()) {
+        lag_read =
+            std::async(std::launch::async, [this, group] { return ev_log->group_lag(group); });
+      } else if (lag_read.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        auto lags = lag_read.get();
+        if (lags.is_ok()) {
+          note_committed(*lags);
+          log_error.clear();
+        } else {
+          log_error = " (" + lags.status().to_string() + ")";
+        }
+      }
+      behind = behind_fence();
+      if (behind.empty()) break;
+      if (Clock::now() > deadline) {
+        return abort(fmt::format("the loader (group {}) did not reach the fence within {} ms:{}{}",
+                                 group, c.plan.flip.catchup.count(), behind, log_error));
+      }
+      // Short: every millisecond here is a millisecond every write waits.
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     rec.catchup_us = us_since(t_catchup);
     rec.step = "caught-up";
@@ -941,9 +1066,10 @@ struct Flip {
                  rec.total_held_us / 1000.0);
       fmt::print(
           "  steps: prepare {:.1f} ms, fence {:.1f} ms, catch-up {:.1f} ms, decision {:.1f} ms, "
-          "commit {:.1f} ms\n",
+          "commit {:.1f} ms (before the hold: pre-drain {:.1f} ms, to a lag of {} event(s))\n",
           rec.prepare_us / 1000.0, rec.fence_us / 1000.0, rec.catchup_us / 1000.0,
-          rec.decide_us / 1000.0, rec.commit_us / 1000.0);
+          rec.decide_us / 1000.0, rec.commit_us / 1000.0, rec.predrain_us / 1000.0,
+          rec.lag_at_hold);
     }
     if (f.json_out) {
       json j = {{"flip", rec.id},
@@ -1121,7 +1247,9 @@ int run_status(const MigrateFlags& f) {
                        {"fence", fl.fence_us},
                        {"catchup", fl.catchup_us},
                        {"decide", fl.decide_us},
-                       {"commit", fl.commit_us}}},
+                       {"commit", fl.commit_us},
+                       {"predrain", fl.predrain_us}}},
+                     {"lag_at_hold", fl.lag_at_hold},
                      {"abort_reason", fl.abort_reason},
                      {"proxies", px}});
   }

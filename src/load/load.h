@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,9 @@ struct LoaderOptions {
   std::function<bool(const event::ChangeEvent&)> accept;
   // Progress lines; default writes them to stderr.
   std::function<void(std::string_view)> progress;
+  // Called (from the polling thread) after each successful commit with the
+  // committed next offsets; must be quick (hand them to another thread).
+  std::function<void(const std::map<Partition, Offset>&)> on_commit;
 };
 
 struct LoaderStatus {

@@ -6,6 +6,7 @@
 #include <cassert>
 #include <cstdio>
 #include <deque>
+#include <future>
 #include <thread>
 #include <utility>
 
@@ -271,8 +272,22 @@ class LoaderImpl final : public Loader {
         data.push_back(&it);
       }
     }
-    TANDEM_RETURN_IF_ERROR(a.apply_reconciles(reconciles));
-    return a.apply_data(data);
+    if (reconciles.empty() || data.empty()) {
+      TANDEM_RETURN_IF_ERROR(a.apply_reconciles(reconciles));
+      return a.apply_data(data);
+    }
+    // Both kinds: the reconciles (read the secondary, then the primary,
+    // then write) and the plain writes go at the same time, as two workers
+    // would; external versions make their order irrelevant. The batch
+    // settles when the slower of the two is done, so the tail a cutover's
+    // catch-up waits for is one request chain shorter (docs/cutover.md).
+    auto rec = std::async(std::launch::async, [this, &reconciles] {
+      apply::Applier ra(sink_, &store_, c_, o_.apply, &abort_);
+      return ra.apply_reconciles(reconciles);
+    });
+    Status ds = a.apply_data(data);
+    Status rs = rec.get();
+    return rs.is_ok() ? ds : rs;
   }
 
   void settle(Partition p, Offset o, size_t bytes) {
@@ -341,6 +356,8 @@ class LoaderImpl final : public Loader {
     if (!s.is_ok()) {
       tracker_.forget_reported();
       o_.progress("load: commit failed (will retry): " + s.message());
+    } else if (o_.on_commit) {
+      o_.on_commit(next);
     }
     return s;
   }

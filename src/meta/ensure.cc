@@ -32,8 +32,9 @@ Status ensure_index(es::Client& blue, es::Client& green, const IndexName& idx,
   if (!meta.is_ok()) return meta.status().context(where);
   auto t = transform_index(*meta, Target(green.info(), blue.info()));
   if (!t.is_ok())
-    return t.status().context(where + " (blue " + blue.info().version.to_string() + " -> green " +
-                              green.info().version.to_string() + ")");
+    return t.status().context(where + " (" + blue.label() + " " + blue.info().version.to_string() +
+                              " -> " + green.label() + " " + green.info().version.to_string() +
+                              ")");
   json body = std::move(t->body);
   // Aliases are added afterwards through the alias guard: creating the index
   // with them could add a second write index or join an alias that points

@@ -143,6 +143,67 @@ void drop_param(json& field, const char* param, const std::string& path, const s
   }
 }
 
+// Field types Elasticsearch added in 8.x, with the version that added them:
+// a 7.x target (Target::downgrade_from_es8) has no mapper for them. The
+// 7.x sparse_vector was a different, removed type; 8.11 re-added the name.
+struct AddedType {
+  std::string_view type;
+  std::string_view since;
+};
+constexpr AddedType kTypesAddedIn8[] = {
+    {"sparse_vector", "8.11"}, {"counted_keyword", "8.12"}, {"passthrough", "8.13"},
+    {"semantic_text", "8.15"}, {"patterned_text", "9.1"},   {"exponential_histogram", "9.2"},
+};
+
+// Elasticsearch 7.x caps dense_vector at 2048 dimensions.
+constexpr int64_t kDenseVectorMaxDims7 = 2048;
+
+// The reverse of the 8.x field rules (8.x -> 7.x): drops what 7.x means
+// anyway, refuses what it cannot express. Notes say what was dropped.
+void downgrade_field(json& field, const std::string& type, const std::string& path,
+                     const Target& target, std::vector<std::string>& notes, std::string& refusal) {
+  const std::string on = target.to_string();
+  for (const AddedType& a : kTypesAddedIn8) {
+    if (type == a.type && refusal.empty()) {
+      refusal = "field '" + path + "': field type '" + type + "' exists since Elasticsearch " +
+                std::string(a.since) + "; " + on + " cannot take it";
+    }
+  }
+  drop_param(field, "synthetic_source_keep", path,
+             "only applies to synthetic _source; " + on + " stores _source", notes);
+  if (field.contains("subobjects")) {
+    if (field["subobjects"] == json(true) || field["subobjects"] == json("true")) {
+      drop_param(field, "subobjects", path, "true is what " + on + " always does", notes);
+    } else if (refusal.empty()) {
+      refusal = "field '" + path + "': subobjects=" + field["subobjects"].dump() +
+                " (dotted names kept flat) needs Elasticsearch 8.3+; " + on + " cannot express it";
+    }
+  }
+  if (type == "dense_vector") {
+    // 7.x stores vectors for script_score only: "index": false is what it
+    // does, kNN indexing (index, similarity, index_options) it cannot do.
+    if (field.contains("index") &&
+        (field["index"] == json(false) || field["index"] == json("false"))) {
+      drop_param(field, "index", path, "not indexed for kNN is what " + on + " does", notes);
+    }
+    if (field.contains("element_type") && field["element_type"] == json("float")) {
+      drop_param(field, "element_type", path, "float is " + on + "'s only element type", notes);
+    }
+    for (const char* p : {"index", "similarity", "index_options", "element_type"}) {
+      if (field.contains(p) && refusal.empty()) {
+        refusal = "field '" + path + "': dense_vector parameter '" + p + "' = " + field[p].dump() +
+                  " (kNN search) needs Elasticsearch 8.x; " + on +
+                  " can only store vectors for script_score";
+      }
+    }
+    if (field.contains("dims") && field["dims"].is_number_integer() &&
+        field["dims"].get<int64_t>() > kDenseVectorMaxDims7 && refusal.empty()) {
+      refusal = "field '" + path + "': dense_vector dims = " + field["dims"].dump() + "; " + on +
+                " allows at most " + std::to_string(kDenseVectorMaxDims7);
+    }
+  }
+}
+
 void transform_properties(json& props, const std::string& path, const Target& target,
                           std::vector<std::string>& notes, std::string& refusal);
 
@@ -178,6 +239,7 @@ void transform_field(json& field, const std::string& path, const Target& target,
       }
     }
   }
+  if (target.downgrade_from_es8()) downgrade_field(field, type, path, target, notes, refusal);
   if (field.contains("properties")) {
     transform_properties(field["properties"], path, target, notes, refusal);
   }
@@ -283,6 +345,33 @@ Result<Transformed> transform_mappings(const json& mappings, const Target& targe
                       "; not converted");
   }
   std::string refusal;
+  if (target.downgrade_from_es8()) {
+    // Root parameters 8.x added (the reverse of the rules above).
+    if (m.contains("_source") && m["_source"].is_object() && m["_source"].contains("mode")) {
+      const json mode = m["_source"]["mode"];
+      m["_source"].erase("mode");
+      if (mode == json("disabled")) {
+        // 7.x spells the same thing "enabled": false.
+        m["_source"]["enabled"] = false;
+        t.notes.push_back("converted _source.mode=disabled to _source.enabled=false for " +
+                          target.to_string());
+      } else {
+        t.notes.push_back("dropped _source.mode=" + mode.dump() + " (" + target.to_string() +
+                          " stores _source, which answers every query the same)");
+      }
+      if (m["_source"].empty()) m.erase("_source");
+    }
+    if (m.contains("subobjects")) {
+      if (m["subobjects"] == json(true) || m["subobjects"] == json("true")) {
+        m.erase("subobjects");
+        t.notes.push_back("dropped subobjects=true (what " + target.to_string() + " always does)");
+      } else {
+        refusal = "mapping parameter 'subobjects' = " + m["subobjects"].dump() +
+                  " (dotted names kept flat) needs Elasticsearch 8.3+; " + target.to_string() +
+                  " cannot express it";
+      }
+    }
+  }
   if (m.contains("properties")) {
     transform_properties(m["properties"], "", target, t.notes, refusal);
   }
@@ -332,6 +421,9 @@ namespace {
 // Transforms {"settings","mappings","aliases"} inside `holder` in place.
 Status transform_parts(json& holder, const Target& target, std::vector<std::string>& notes) {
   if (holder.contains("settings")) {
+    if (std::string why = settings_refusal(holder["settings"], target); !why.empty()) {
+      return Status(Code::kInvalidArgument, why + " (nothing was applied)");
+    }
     Transformed s = transform_settings(holder["settings"], target);
     holder["settings"] = std::move(s.body);
     notes.insert(notes.end(), s.notes.begin(), s.notes.end());

@@ -53,12 +53,17 @@ struct Target {
   // field type against its table (an OpenSearch source's types, plugin
   // types included, are OpenSearch's own and pass).
   bool from_elasticsearch = true;
+  // The source's version, when known: a target older than its source
+  // (reverse replication into blue after a cutover, e.g. 8.x -> 7.x) gets
+  // the reverse transforms (downgrade_from_es8 below).
+  std::optional<es::Version> source;
   Target(es::Version v) : version(std::move(v)) {}  // NOLINT(google-explicit-constructor)
   Target(es::Flavor f, es::Version v) : flavor(f), version(std::move(v)) {}
   Target(const es::ClusterInfo& to, const es::ClusterInfo& from)
       : flavor(to.flavor),
         version(to.version),
-        from_elasticsearch(from.flavor == es::Flavor::kElasticsearch) {}
+        from_elasticsearch(from.flavor == es::Flavor::kElasticsearch),
+        source(from.version) {}
 
   bool opensearch() const { return flavor == es::Flavor::kOpenSearch; }
   bool cross_flavor_to_opensearch() const { return opensearch() && from_elasticsearch; }
@@ -74,6 +79,15 @@ struct Target {
   // prefix-tree geo_shape, _field_names.enabled, the 8.0 settings list).
   // OpenSearch still accepts index-time boost (probed on 2.19 and 3.8).
   bool es8_removals() const { return es_at_least(8); }
+  // The reverse of the 8.x transforms: an Elasticsearch 8+ source written
+  // into an Elasticsearch 7.x target (reverse replication after a cutover).
+  // Parameters and settings 8.x added are dropped where 7.x means the same
+  // without them, converted where 7.x has its own spelling, and refused
+  // (naming the key) where 7.x cannot express them.
+  bool downgrade_from_es8() const {
+    return !opensearch() && from_elasticsearch && source.has_value() && source->major >= 8 &&
+           version.major < 8;
+  }
   std::string to_string() const {
     return std::string(es::flavor_name(flavor)) + " " + version.to_string();
   }
@@ -90,6 +104,14 @@ struct Transformed {
 // target. Output is flat: {"index.number_of_shards":"1", ...} (accepted by
 // every create/template/settings API and easy to compare).
 Transformed transform_settings(const nlohmann::json& settings, const Target& target);
+
+// The first setting the target cannot express at all, and why, naming the
+// key ("" when there is none): today only a downgrade (downgrade_from_es8,
+// e.g. index.mode=time_series into 7.x). transform_settings leaves such
+// keys in its output, so a caller that sends them anyway meets the target's
+// own refusal; index creation and templates (transform_index, the template
+// transforms) refuse with this message first.
+std::string settings_refusal(const nlohmann::json& settings, const Target& target);
 
 // Mappings: removes a 6.x mapping type ({"_doc":{...}} or {"tweet":{...}})
 // and mapping parameters the target no longer accepts. Errors

@@ -62,6 +62,49 @@ constexpr Removed kRemoved[] = {
     {"index.optimize_auto_generated_id", 8, "unknown to 8.x"},
 };
 
+// The reverse of kRemoved: index settings Elasticsearch 8.x added, written
+// into a 7.x target (reverse replication, Target::downgrade_from_es8).
+// `same` is the value that means what 7.x does without the setting (then
+// the setting is dropped); any other value is refused with `why`. An empty
+// `same` drops every value: the setting only tunes 8.x internals.
+struct Added {
+  std::string_view key;  // exact key, or a prefix ending in '.'
+  std::string_view same;
+  std::string_view why;
+};
+constexpr Added kAddedIn8[] = {
+    {"index.mode", "standard",
+     "time-series and logsdb index modes need Elasticsearch 8.x (they derive _id, routing and "
+     "storage from the mapping)"},
+    {"index.routing_path", "", ""},  // refused below with index.mode; alone: 8.x only
+    {"index.time_series.", "", ""},
+    {"index.look_ahead_time", "", ""},
+    {"index.look_back_time", "", ""},
+    {"index.mapping.source.mode", "stored",
+     "synthetic or disabled _source set as an index setting needs Elasticsearch 8.17+"},
+    {"index.mapping.total_fields.ignore_dynamic_beyond_limit", "false",
+     "ignoring dynamic fields past the limit needs Elasticsearch 8.13+ (7.x rejects such "
+     "documents)"},
+    {"index.mapping.synthetic_source_keep", "", "only applies to synthetic _source"},
+    {"index.dense_vector.", "", "tunes 8.x kNN search"},
+    {"index.logsdb.", "", "tunes the 8.x logsdb mode"},
+    {"index.recovery.use_synthetic_source", "", "tunes 8.x recovery"},
+    {"index.semantic_text.", "", "tunes the 8.x semantic_text field"},
+};
+
+// Time-series settings: whatever their value, 7.x cannot express them.
+bool is_time_series_setting(std::string_view k) {
+  return k == "index.routing_path" || k.starts_with("index.time_series.") ||
+         k == "index.look_ahead_time" || k == "index.look_back_time";
+}
+
+const Added* added_in_8(std::string_view k) {
+  for (const Added& a : kAddedIn8) {
+    if (a.key.ends_with('.') ? k.starts_with(a.key) : k == a.key) return &a;
+  }
+  return nullptr;
+}
+
 // Allocation filters name node attributes of the source hardware; copied,
 // they can leave every shard unassigned on new hardware. Tier preference is
 // the exception: it names a role every 7.10+ cluster understands.
@@ -146,6 +189,23 @@ Transformed transform_settings(const nlohmann::json& settings, const Target& tar
       }
     }
     if (removed) continue;
+    if (target.downgrade_from_es8()) {
+      if (const Added* a = added_in_8(k)) {
+        const bool same = it->is_string() && !a->same.empty() && *it == std::string(a->same);
+        if (a->same.empty() && !is_time_series_setting(k)) {
+          t.notes.push_back("dropped " + k + "=" + it->dump() + " (" + std::string(a->why) + "; " +
+                            target.to_string() + " has no such setting)");
+          continue;
+        }
+        if (same) {
+          t.notes.push_back("dropped " + k + "=" + it->dump() + " (" + target.to_string() +
+                            " behaves that way without it)");
+          continue;
+        }
+        // Kept: settings_refusal names it, and a caller that sends it
+        // anyway meets the target's own refusal.
+      }
+    }
     if (k == "index.shard.check_on_startup" && it->is_string() && *it == "fix" &&
         target.es8_removals()) {
       t.notes.push_back("dropped index.shard.check_on_startup=fix (value removed in 8.0)");
@@ -174,6 +234,26 @@ Transformed transform_settings(const nlohmann::json& settings, const Target& tar
     t.body[k] = *it;
   }
   return t;
+}
+
+std::string settings_refusal(const nlohmann::json& settings, const Target& target) {
+  if (!target.downgrade_from_es8()) return "";
+  const nlohmann::json flat = detail::flatten_settings(settings);
+  for (auto it = flat.begin(); it != flat.end(); ++it) {
+    const std::string& k = it.key();
+    const Added* a = added_in_8(k);
+    if (a == nullptr) continue;
+    if (is_time_series_setting(k)) {
+      return "setting '" + k + "' = " + it->dump() +
+             ": time-series indices need Elasticsearch 8.x; " + target.to_string() +
+             " cannot express them";
+    }
+    if (a->same.empty()) continue;  // dropped by transform_settings
+    if (it->is_string() && *it == std::string(a->same)) continue;
+    return "setting '" + k + "' = " + it->dump() + ": " + std::string(a->why) + "; " +
+           target.to_string() + " cannot express it";
+  }
+  return "";
 }
 
 namespace detail {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,6 +74,22 @@ struct FlipSpec {
   std::chrono::milliseconds drain{5000};     // per proxy: in-flight writes must drain
   std::chrono::milliseconds hold{10000};     // per proxy: past it, held writes get 503
   std::chrono::milliseconds catchup{30000};  // the loader must reach the fence
+  // Pre-drain, before any write is held: the flip starts only once the
+  // loader's committed lag is at most `predrain_lag` events, waiting at most
+  // `predrain` (past it the flip is refused, nothing held). What the loader
+  // still has to apply when writes are held is what the fenced window
+  // waits for (docs/cutover.md, "The pause").
+  std::chrono::milliseconds predrain{10000};
+  int64_t predrain_lag = 50;
+};
+
+// How `migrate start` copies (tandem backfill's options): parallel slices,
+// scan page size, and a rate limit (documents per second, 0 = none) that
+// keeps the copy from crowding out blue's live traffic.
+struct BackfillSpec {
+  int64_t slices = 4;
+  int64_t batch_size = 1000;
+  int64_t throttle = 0;
 };
 
 struct Plan {
@@ -86,6 +103,7 @@ struct Plan {
   std::string state;  // state store path
   GateThresholds gates;
   FlipSpec flip;
+  BackfillSpec backfill;
 };
 
 // Unknown keys are refused with the key named; `origin` (the file name)
@@ -155,6 +173,10 @@ struct FlipRecord {
   // prepare round trip (drain + flush on every proxy), fence read,
   // catch-up wait, decision record, commit round trip.
   int64_t prepare_us = -1, fence_us = -1, catchup_us = -1, decide_us = -1, commit_us = -1;
+  // Before the hold (not part of it): how long the pre-drain waited, and
+  // the loader's committed lag when the hold began.
+  int64_t predrain_us = -1;
+  int64_t lag_at_hold = -1;
 };
 
 struct MigrationState {
@@ -236,6 +258,21 @@ Status ack_loader_stopped(state::Store& store, std::string_view migration, std::
                           std::string_view summary);
 Result<std::optional<std::string>> loader_stopped(state::Store& store, std::string_view migration,
                                                   std::string_view group);
+
+// The loader's committed positions, as it reports them (docs/cutover.md,
+// "The pause"): a loader started with `--migration <name>` records, after
+// each successful commit to the log, the next offset of every partition it
+// committed. A flip's catch-up reads them from the store instead of asking
+// the log for the group's offsets (a round trip per partition). The record
+// can only lag behind the log's own committed offsets (it is written after
+// the commit, and commits never move back), so "recorded >= fence" proves
+// "committed >= fence".
+Status record_loader_positions(state::Store& store, std::string_view migration,
+                               std::string_view group,
+                               const std::map<int32_t, int64_t>& next_offsets);
+// The recorded next offset of `partition`, nullopt when none was recorded.
+Result<std::optional<int64_t>> loader_position(state::Store& store, std::string_view migration,
+                                               std::string_view group, int32_t partition);
 
 // ---- gates -----------------------------------------------------------------
 

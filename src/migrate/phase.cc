@@ -1,4 +1,5 @@
 // The persisted phase machine, the flip record and the cutover lock.
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -123,7 +124,9 @@ json flip_to_json(const FlipRecord& f) {
             {"fence", f.fence_us},
             {"catchup", f.catchup_us},
             {"decide", f.decide_us},
-            {"commit", f.commit_us}}}};
+            {"commit", f.commit_us},
+            {"predrain", f.predrain_us}}},
+          {"lag_at_hold", f.lag_at_hold}};
 }
 
 FlipRecord flip_from_json(const json& j) {
@@ -153,7 +156,9 @@ FlipRecord flip_from_json(const json& j) {
     f.catchup_us = st.value("catchup", int64_t{-1});
     f.decide_us = st.value("decide", int64_t{-1});
     f.commit_us = st.value("commit", int64_t{-1});
+    f.predrain_us = st.value("predrain", int64_t{-1});
   }
+  f.lag_at_hold = j.value("lag_at_hold", int64_t{-1});
   return f;
 }
 
@@ -375,6 +380,28 @@ Status ack_loader_stopped(state::Store& store, std::string_view migration, std::
 Result<std::optional<std::string>> loader_stopped(state::Store& store, std::string_view migration,
                                                   std::string_view group) {
   return store.get(mkey(migration, "loader-stopped/" + std::string(group)));
+}
+
+Status record_loader_positions(state::Store& store, std::string_view migration,
+                               std::string_view group,
+                               const std::map<int32_t, int64_t>& next_offsets) {
+  for (const auto& [p, o] : next_offsets) {
+    TANDEM_RETURN_IF_ERROR(
+        store.put(mkey(migration, "loader-pos/" + std::string(group) + "/" + std::to_string(p)),
+                  std::to_string(o)));
+  }
+  return Status::ok();
+}
+
+Result<std::optional<int64_t>> loader_position(state::Store& store, std::string_view migration,
+                                               std::string_view group, int32_t partition) {
+  TANDEM_ASSIGN_OR_RETURN(auto v, store.get(mkey(migration, "loader-pos/" + std::string(group) +
+                                                                "/" + std::to_string(partition))));
+  if (!v) return std::optional<int64_t>();
+  char* end = nullptr;
+  const long long x = std::strtoll(v->c_str(), &end, 10);
+  if (v->empty() || end != v->c_str() + v->size()) return std::optional<int64_t>();
+  return std::optional<int64_t>(x);
 }
 
 }  // namespace tandem::migrate

@@ -127,7 +127,7 @@ Result<Plan> parse_plan(std::string_view yaml, std::string_view origin) {
   try {
     TANDEM_RETURN_IF_ERROR(r.keys(root, "",
                                   {"name", "blue", "green", "upgrade", "log", "indices", "proxies",
-                                   "state", "gates", "flip"}));
+                                   "state", "gates", "flip", "backfill"}));
     TANDEM_RETURN_IF_ERROR(r.str(root["name"], "name", &p.name));
     if (p.name.empty()) return r.bad("name", "required");
     for (char c : p.name) {
@@ -214,11 +214,29 @@ Result<Plan> parse_plan(std::string_view yaml, std::string_view origin) {
       }
     }
     const YAML::Node f = root["flip"];
-    TANDEM_RETURN_IF_ERROR(r.keys(f, "flip", {"drain", "hold", "catchup"}));
+    TANDEM_RETURN_IF_ERROR(
+        r.keys(f, "flip", {"drain", "hold", "catchup", "predrain", "predrain_lag"}));
     if (f) {
       TANDEM_RETURN_IF_ERROR(r.duration(f["drain"], "flip.drain", &p.flip.drain));
       TANDEM_RETURN_IF_ERROR(r.duration(f["hold"], "flip.hold", &p.flip.hold));
       TANDEM_RETURN_IF_ERROR(r.duration(f["catchup"], "flip.catchup", &p.flip.catchup));
+      TANDEM_RETURN_IF_ERROR(r.duration(f["predrain"], "flip.predrain", &p.flip.predrain));
+      TANDEM_RETURN_IF_ERROR(
+          r.integer(f["predrain_lag"], "flip.predrain_lag", &p.flip.predrain_lag));
+    }
+    const YAML::Node bf = root["backfill"];
+    TANDEM_RETURN_IF_ERROR(r.keys(bf, "backfill", {"slices", "batch_size", "throttle"}));
+    if (bf) {
+      TANDEM_RETURN_IF_ERROR(r.integer(bf["slices"], "backfill.slices", &p.backfill.slices));
+      TANDEM_RETURN_IF_ERROR(
+          r.integer(bf["batch_size"], "backfill.batch_size", &p.backfill.batch_size));
+      TANDEM_RETURN_IF_ERROR(r.integer(bf["throttle"], "backfill.throttle", &p.backfill.throttle));
+      if (p.backfill.slices < 1 || p.backfill.slices > 64) {
+        return r.bad("backfill.slices", "must be from 1 to 64");
+      }
+      if (p.backfill.batch_size < 1 || p.backfill.batch_size > 10000) {
+        return r.bad("backfill.batch_size", "must be from 1 to 10000");
+      }
     }
   } catch (const YAML::Exception& e) {
     return error(Code::kInvalidArgument, std::string(origin) + ": " + e.what());

@@ -556,11 +556,21 @@ TEST_F(CutoverE2E, FailuresAbortOrResumeCleanly) {
   EXPECT_NE(r.out.find("before a decision"), std::string::npos) << r.out;
   EXPECT_EQ(status(plan)["primary"], "blue");
 
-  // A concurrent cutover is refused while the first waits for a loader
-  // that is stopped (it then aborts: catch-up timeout).
+  // With the loader stopped under traffic, the pre-drain refuses the flip
+  // before any write is held (the proxies never see a prepare).
   for (pid_t p : loaders_) testing::stop(p, 5s);
   loaders_.clear();
-  plan = write_plan({}, "{drain: 5s, hold: 20s, catchup: 4s}");
+  plan = write_plan({}, "{drain: 5s, hold: 20s, catchup: 4s, predrain: 2s, predrain_lag: 0}");
+  r = tandem({"migrate", "cutover", plan});
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("pre-drain"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no write was held"), std::string::npos) << r.out;
+  EXPECT_EQ(status(plan)["primary"], "blue");
+
+  // A concurrent cutover is refused while the first waits for a loader
+  // that is stopped (it then aborts: catch-up timeout; the pre-drain is
+  // told to let it through).
+  plan = write_plan({}, "{drain: 5s, hold: 20s, catchup: 4s, predrain_lag: 100000000}");
   testing::SpawnOptions so;
   pid_t first = testing::spawn({testing::tandem_bin(), "migrate", "cutover", plan},
                                (dir_ / "first.out").string(), so);
@@ -674,8 +684,27 @@ TEST_F(CutoverE2E, ReverseRejectionsAreDeadLettersAndFailTheGates) {
   EXPECT_GE(bad->status, 400);
   EXPECT_LT(bad->status, 500);
 
-  // 2. An 8.x-only mapping (dense_vector with index + similarity): green
-  // takes it, blue 7.17 cannot.
+  // 2a. An 8.x mapping 7.x can express once converted (the reverse
+  // transform drops synthetic_source_keep and subobjects=true, which blue
+  // 7.17 refuses as unknown parameters): it reaches blue, converted.
+  auto m0 = send_tagged(
+      *proxy, "meta-0", "PUT", "/" + index_ + "/_mapping",
+      R"({"properties":{"tags":{"type":"keyword","synthetic_source_keep":"arrays"},)"
+      R"("attrs":{"type":"object","subobjects":true,"properties":{"color":{"type":"keyword"}}}}})");
+  ASSERT_TRUE(m0.is_ok());
+  ASSERT_EQ(m0->status, 200) << m0->body;
+  wait_lag_zero(plan);
+  {
+    auto bm = json::parse(blue_->req("GET", "/" + index_ + "/_mapping").body, nullptr, false);
+    const json& props = bm[index_]["mappings"]["properties"];
+    EXPECT_EQ(props["tags"], json({{"type", "keyword"}})) << bm.dump();
+    EXPECT_EQ(props["attrs"]["properties"]["color"], json({{"type", "keyword"}})) << bm.dump();
+    EXPECT_EQ(status(plan)["dead_letters"], 0);
+  }
+
+  // 2b. An 8.x mapping 7.x cannot express (dense_vector indexed for kNN:
+  // 7.x has no kNN index): green takes it; the reverse transform refuses it
+  // for blue, naming cluster, index and field, and it becomes a dead letter.
   auto m = send_tagged(
       *proxy, "meta-1", "PUT", "/" + index_ + "/_mapping",
       R"({"properties":{"emb":{"type":"dense_vector","dims":3,"index":true,"similarity":"cosine"}}})");
@@ -716,6 +745,11 @@ TEST_F(CutoverE2E, ReverseRejectionsAreDeadLettersAndFailTheGates) {
   auto dl = tandem({"dlq", "list", "--state", (dir_ / "state.db").string()});
   EXPECT_NE(dl.out.find("drift-1"), std::string::npos) << dl.out;
   EXPECT_NE(dl.out.find("meta"), std::string::npos) << dl.out;
+  // The refusal names the cluster, the index and the offending key.
+  for (const std::string& part : {std::string("cluster 'blue'"), "index '" + index_ + "'",
+                                  std::string("field 'emb': dense_vector parameter 'index'")}) {
+    EXPECT_NE(dl.out.find(part), std::string::npos) << part << " in " << dl.out;
+  }
 }
 
 // The alias guard: an index outside the plan put under the plan index's
@@ -785,6 +819,62 @@ TEST_F(CutoverE2E, StartResumesAfterKill9) {
   traffic.stop();
   expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed,
                  "after start resumed twice");
+}
+
+// `migrate start` killed with -9 in the middle of the backfill (not at a
+// step it saved): the copy is throttled so the kill lands while pages are
+// being written. The re-run resumes from the slices' checkpoints (the
+// summary says "(resumed)"), ends at 100% parity by content and version,
+// and nothing copied twice does harm: every copy carries the external
+// version of blue's _seq_no, so a page written again is a no-op (409).
+TEST_F(CutoverE2E, StartKilledMidBackfillResumesFromCheckpoints) {
+  constexpr int kMore = 6000;
+  std::string bulk;
+  for (int i = 0; i < kMore; ++i) {
+    bulk += R"({"index":{"_id":"bulk-)" + std::to_string(i) + "\"}}\n" +
+            json{{"n", i}, {"pad", std::string(64, 'x')}}.dump() + "\n";
+  }
+  ASSERT_EQ(blue_->req("POST", "/" + index_ + "/_bulk?refresh=true", bulk).status, 200);
+  start_proxies(1);
+  const std::string plan = write_plan();
+  // ~6,000 documents at 1,500/s: the copy takes about 4 s.
+  std::ofstream(plan, std::ios::app) << "backfill: {slices: 2, batch_size: 100, throttle: 1500}\n";
+  Traffic traffic({proxies_[0].url()}, index_, 1);
+  const std::string out1 = (dir_ / "start-1.out").string();
+  pid_t p = testing::spawn({testing::tandem_bin(), "migrate", "start", plan}, out1);
+  ASSERT_GT(p, 0);
+  // Kill once green holds part of the copy (bounded wait).
+  int64_t copied = 0;
+  const auto deadline = Clock::now() + 60s;
+  while (Clock::now() < deadline) {
+    copied = green_->count(index_);
+    if (copied >= 1000) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GE(copied, 1000) << testing::file_tail(out1);
+  ASSERT_EQ(::kill(p, SIGKILL), 0);
+  EXPECT_EQ(testing::wait_for(p, 10s), 128 + SIGKILL);
+  const int64_t at_kill = green_->count(index_);
+  EXPECT_LT(at_kill, kMore + kSeed) << "the backfill finished before the kill";
+  auto s = status(plan);
+  EXPECT_EQ(s["phase"], "copying") << s.dump();
+  EXPECT_TRUE(s["backfill"]["done"].is_null()) << s.dump();
+
+  auto r = tandem({"migrate", "start", plan});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("(resumed)"), std::string::npos) << r.out;
+  EXPECT_EQ(status(plan)["phase"], "converging");
+  start_loader(false);
+  std::this_thread::sleep_for(1s);
+  traffic.pause();
+  wait_lag_zero(plan, false);
+  r = tandem({"migrate", "verify", plan});
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("quick 100.00%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("content 100.00%"), std::string::npos) << r.out;
+  traffic.stop();
+  expect_content(*blue_, *green_, index_, expected_state(traffic.writes()), kSeed + kMore,
+                 "after start was killed mid-backfill and resumed");
 }
 
 // scripts/services of this checkout (TANDEM_REPO_ROOT, else derived from

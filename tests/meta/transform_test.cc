@@ -205,5 +205,139 @@ TEST(MemoryKeyValue, PutGet) {
   EXPECT_EQ(kv.get("k")->value(), "v");
 }
 
+// ---- the reverse transforms: an 8.x source into a 7.x target ---------------
+
+Target downgrade_target() {
+  Target t(kV7);
+  t.source = kV8;
+  return t;
+}
+
+TEST(TransformDowngrade, ExpressibleEightXIndexIsConvertedForSeven) {
+  auto t = transform_index(fixture("es_8_index_for_7x.json"), downgrade_target());
+  ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+  const json& s = t->body["settings"];
+  EXPECT_EQ(s["index.number_of_shards"], "1");
+  EXPECT_EQ(s["index.mapping.total_fields.limit"], "2000");
+  EXPECT_EQ(s["index.routing.allocation.include._tier_preference"], "data_content");
+  for (const char* k :
+       {"index.mode", "index.mapping.source.mode", "index.mapping.synthetic_source_keep",
+        "index.mapping.total_fields.ignore_dynamic_beyond_limit",
+        "index.dense_vector.hnsw_filter_heuristic", "index.uuid", "index.version.created"}) {
+    EXPECT_FALSE(s.contains(k)) << k;
+  }
+  const json& m = t->body["mappings"];
+  EXPECT_FALSE(m.contains("subobjects"));
+  EXPECT_EQ(m["_source"], json({{"enabled", false}}));  // converted, not dropped
+  const json& p = m["properties"];
+  EXPECT_EQ(p["name"]["fields"]["raw"], json({{"type", "keyword"}}));
+  EXPECT_EQ(p["embedding"], json({{"type", "dense_vector"}, {"dims", 3}}));
+  EXPECT_FALSE(p["attrs"].contains("subobjects"));
+  EXPECT_EQ(p["price"], json({{"type", "double"}}));
+  EXPECT_TRUE(has_note(t->notes, "converted _source.mode=disabled"));
+  EXPECT_TRUE(has_note(t->notes, "dropped index.mode=\"standard\""));
+  EXPECT_TRUE(has_note(t->notes, "name.raw.synthetic_source_keep"));
+  EXPECT_TRUE(has_note(t->notes, "embedding.index"));
+  EXPECT_TRUE(
+      settings_refusal(fixture("es_8_index_for_7x.json")["settings"], downgrade_target()).empty());
+}
+
+TEST(TransformDowngrade, SyntheticSourceIsDroppedWithANote) {
+  json m = {{"_source", {{"mode", "synthetic"}}}, {"properties", {{"a", {{"type", "keyword"}}}}}};
+  auto t = transform_mappings(m, downgrade_target());
+  ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+  EXPECT_FALSE(t->body.contains("_source"));
+  EXPECT_TRUE(has_note(t->notes, "dropped _source.mode=\"synthetic\""));
+}
+
+// What 7.x cannot express is refused, naming the field or setting and
+// the target; nothing is half-applied.
+TEST(TransformDowngrade, InexpressibleMappingsAreRefusedNamingTheKey) {
+  struct Case {
+    json mappings;
+    std::string want;
+  };
+  const Case cases[] = {
+      {{{"properties", {{"hits", {{"type", "counted_keyword"}}}}}},
+       "field 'hits': field type 'counted_keyword' exists since Elasticsearch 8.12"},
+      {{{"properties", {{"body", {{"type", "semantic_text"}}}}}}, "field 'body': field type"},
+      {{{"properties", {{"terms", {{"type", "sparse_vector"}}}}}}, "'sparse_vector'"},
+      {{{"properties",
+         {{"v",
+           {{"type", "dense_vector"}, {"dims", 3}, {"index", true}, {"similarity", "cosine"}}}}}},
+       "field 'v': dense_vector parameter 'index' = true (kNN search)"},
+      {{{"properties", {{"v", {{"type", "dense_vector"}, {"dims", 3}, {"element_type", "byte"}}}}}},
+       "dense_vector parameter 'element_type' = \"byte\""},
+      {{{"properties", {{"v", {{"type", "dense_vector"}, {"dims", 4096}}}}}},
+       "dense_vector dims = 4096"},
+      {{{"properties", {{"o", {{"type", "object"}, {"subobjects", false}}}}}},
+       "field 'o': subobjects=false"},
+      {{{"subobjects", false}}, "mapping parameter 'subobjects' = false"},
+      {{{"properties",
+         {{"outer",
+           {{"properties",
+             {{"inner",
+               {{"type", "keyword"}, {"fields", {{"c", {{"type", "counted_keyword"}}}}}}}}}}}}}},
+       "field 'outer.inner.c'"},
+  };
+  for (const auto& c : cases) {
+    auto t = transform_mappings(c.mappings, downgrade_target());
+    ASSERT_FALSE(t.is_ok()) << c.mappings.dump();
+    EXPECT_EQ(t.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(t.status().message().find(c.want), std::string::npos) << t.status().message();
+    EXPECT_NE(t.status().message().find("Elasticsearch 7.17.29"), std::string::npos)
+        << t.status().message();
+  }
+}
+
+TEST(TransformDowngrade, InexpressibleSettingsAreRefusedNamingTheKey) {
+  json idx = {{"settings", {{"index", {{"mode", "time_series"}, {"routing_path", "host"}}}}}};
+  auto t = transform_index(idx, downgrade_target());
+  ASSERT_FALSE(t.is_ok());
+  EXPECT_NE(t.status().message().find("'index.mode' = \"time_series\""), std::string::npos)
+      << t.status().message();
+  EXPECT_NE(settings_refusal(json{{"index.time_series.end_time", "2026-12-05T00:00:00Z"}},
+                             downgrade_target())
+                .find("'index.time_series.end_time'"),
+            std::string::npos);
+  EXPECT_NE(settings_refusal(
+                json{{"index",
+                      {{"mapping", {{"total_fields", {{"ignore_dynamic_beyond_limit", true}}}}}}}},
+                downgrade_target())
+                .find("ignore_dynamic_beyond_limit"),
+            std::string::npos);
+  // A template carries the same refusal.
+  json tmpl = {{"index_patterns", {"metrics-*"}},
+               {"template", {{"settings", {{"index.mode", "time_series"}}}}}};
+  EXPECT_FALSE(transform_index_template(tmpl, downgrade_target()).is_ok());
+}
+
+// The reverse rules apply only to a target older than its source: forward
+// moves, and a 7.x -> 7.x or 8.x -> 8.x pair, are unchanged.
+TEST(TransformDowngrade, OnlyForATargetOlderThanItsSource) {
+  json m = {{"properties",
+             {{"v", {{"type", "dense_vector"}, {"dims", 3}, {"index", true}}},
+              {"k", {{"type", "keyword"}, {"synthetic_source_keep", "arrays"}}}}}};
+  for (Target t : {Target(kV7), Target(kV8)}) {
+    auto r = transform_mappings(m, t);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_EQ(r->body, m);
+  }
+  Target same(kV8);
+  same.source = kV8;
+  EXPECT_TRUE(transform_mappings(m, same).is_ok());
+  Target seven(kV7);
+  seven.source = kV7;
+  EXPECT_TRUE(transform_mappings(m, seven).is_ok());
+  EXPECT_FALSE(seven.downgrade_from_es8());
+  EXPECT_TRUE(settings_refusal(json{{"index.mode", "time_series"}}, seven).empty());
+  // From ClusterInfo, as the loader builds it: green 8.x -> blue 7.x.
+  es::ClusterInfo blue, green;
+  blue.version = kV7;
+  green.version = kV8;
+  EXPECT_TRUE(Target(blue, green).downgrade_from_es8());
+  EXPECT_FALSE(Target(green, blue).downgrade_from_es8());
+}
+
 }  // namespace
 }  // namespace tandem::meta

@@ -26,8 +26,11 @@ proxies:
   token_file: token
 state: state.db
 gates: {max_lag: 10, verify_max_age: 5m, min_health: green}
-flip: {drain: 2s, hold: 3s, catchup: 1m}
+flip: {drain: 2s, hold: 3s, catchup: 1m, predrain: 4s, predrain_lag: 25}
+backfill: {slices: 2, batch_size: 500, throttle: 3000}
 )";
+
+void expect_refused(const std::string& yaml, const std::string& needle);
 
 TEST(Plan, ParsesEveryField) {
   auto p = parse_plan(kPlan, "plan.yaml");
@@ -45,6 +48,31 @@ TEST(Plan, ParsesEveryField) {
   EXPECT_EQ(p->gates.verify_max_age, std::chrono::seconds(300));
   EXPECT_EQ(p->flip.hold, std::chrono::milliseconds(3000));
   EXPECT_EQ(p->flip.catchup, std::chrono::milliseconds(60000));
+  EXPECT_EQ(p->flip.predrain, std::chrono::milliseconds(4000));
+  EXPECT_EQ(p->flip.predrain_lag, 25);
+  EXPECT_EQ(p->backfill.slices, 2);
+  EXPECT_EQ(p->backfill.batch_size, 500);
+  EXPECT_EQ(p->backfill.throttle, 3000);
+}
+
+TEST(Plan, DefaultsForTheOptionalSections) {
+  std::string yaml = kPlan;
+  yaml = yaml.substr(0, yaml.find("flip:"));
+  auto p = parse_plan(yaml, "plan.yaml");
+  ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+  EXPECT_EQ(p->flip.predrain, std::chrono::milliseconds(10000));
+  EXPECT_EQ(p->flip.predrain_lag, 50);
+  EXPECT_EQ(p->backfill.slices, 4);
+  EXPECT_EQ(p->backfill.throttle, 0);
+}
+
+TEST(Plan, RefusesBadPredrainAndBackfillValues) {
+  std::string base = kPlan;
+  base = base.substr(0, base.find("flip:"));
+  expect_refused(base + "flip: {predrain_lag: -1}\n", "flip.predrain_lag");
+  expect_refused(base + "backfill: {slices: 0}\n", "backfill.slices");
+  expect_refused(base + "backfill: {batch_size: 20000}\n", "backfill.batch_size");
+  expect_refused(base + "backfill: {throttel: 5}\n", "backfill.throttel: unknown key");
 }
 
 void expect_refused(const std::string& yaml, const std::string& needle) {
@@ -188,6 +216,9 @@ TEST_F(MigrationTest, FlipCommittedMovesEpochAndPrimary) {
   f.to_primary = "green";
   f.fence = {3, 4};
   f.proxies = {{"http://a", 1200, ""}};
+  f.predrain_us = 4500;
+  f.lag_at_hold = 17;
+  f.catchup_us = 61000;
   ASSERT_TRUE(m->save_flip(f).is_ok());
   reopen();
   m = open();
@@ -196,6 +227,9 @@ TEST_F(MigrationTest, FlipCommittedMovesEpochAndPrimary) {
   ASSERT_TRUE(cur->has_value());
   EXPECT_EQ((*cur)->fence, (std::vector<int64_t>{3, 4}));
   EXPECT_EQ((*cur)->proxies[0].held_us, 1200);
+  EXPECT_EQ((*cur)->predrain_us, 4500);
+  EXPECT_EQ((*cur)->lag_at_hold, 17);
+  EXPECT_EQ((*cur)->catchup_us, 61000);
   f.step = "released";
   ASSERT_TRUE(m->finish_flip(f, Phase::kCutOver).is_ok());
   EXPECT_EQ(m->phase(), Phase::kCutOver);
@@ -220,6 +254,23 @@ TEST_F(MigrationTest, FlipCommittedMovesEpochAndPrimary) {
   EXPECT_EQ(m->state().flips.size(), 2u);
   // Cut over: abort is refused, rollback allowed.
   EXPECT_FALSE(m->advance(Phase::kAborted, "").is_ok());
+}
+
+// The loader's recorded committed positions (what a flip's catch-up reads
+// instead of a round trip per partition to the log).
+TEST_F(MigrationTest, LoaderPositionsPerGroupAndPartition) {
+  auto m = open();
+  auto none = loader_position(*store_, "catalog", "fwd", 0);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(record_loader_positions(*store_, "catalog", "fwd", {{0, 10}, {3, 7}}).is_ok());
+  ASSERT_TRUE(record_loader_positions(*store_, "catalog", "fwd", {{0, 12}}).is_ok());
+  ASSERT_TRUE(record_loader_positions(*store_, "catalog", "rev", {{0, 99}}).is_ok());
+  EXPECT_EQ(loader_position(*store_, "catalog", "fwd", 0)->value(), 12);
+  EXPECT_EQ(loader_position(*store_, "catalog", "fwd", 3)->value(), 7);
+  EXPECT_FALSE(loader_position(*store_, "catalog", "fwd", 1)->has_value());
+  EXPECT_EQ(loader_position(*store_, "catalog", "rev", 0)->value(), 99);
+  EXPECT_FALSE(loader_position(*store_, "other", "fwd", 0)->has_value());
 }
 
 TEST_F(MigrationTest, ForceNeedsAReasonAndIsRecorded) {
