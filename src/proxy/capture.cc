@@ -6,8 +6,6 @@
 
 #include <simdjson.h>
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <deque>
 #include <future>
@@ -327,37 +325,37 @@ class Capture final : public WriteCapture {
     return Status::ok();
   }
 
-  std::string status_json() const override {
-    SinkStats s = sink_->stats();
-    nlohmann::json j;
-    j["mode"] = opts_.durability == Durability::kSync ? "sync" : "async";
-    j["epoch"] = epoch_.load();
-    j["multi_doc_policy"] = opts_.multi_doc == MultiDocPolicy::kReject ? "reject" : "allow";
-    j["events_emitted"] = events_emitted_.load();
-    j["events_logged"] = s.logged;
-    j["spill_depth"] = s.spill_depth;
-    j["spilled_total"] = s.spilled;
-    j["drained_total"] = s.drained;
-    j["spill_reclaimed_total"] = s.reclaimed;
-    j["stranded"] = s.stranded;
-    j["refused_total"] = s.refused;
-    j["dead_letters"] = s.dead_lettered;
-    j["spill_open"] = s.spill_open;
-    j["fail_closed"] = s.fail_closed;
-    j["async_window"] = s.inflight;
-    j["intents_open"] = intents_->open_intents();
-    j["requests_open"] = intents_->open_requests();
-    j["recovered_reconciles"] = recovered_reconciles_;
-    j["abandoned_total"] = abandoned_total_.load();
-    j["rejected_multi_doc"] = rejected_multi_doc_.load();
-    j["rejected_unavailable"] = rejected_unavailable_.load();
-    j["last_error"] = s.last_error;
-    j["marks_failed"] = marks_failed_.load();
+  CaptureStatus status() const override {
+    const SinkStats s = sink_->stats();
+    CaptureStatus c;
+    c.durability = opts_.durability;
+    c.epoch = Epoch(epoch_.load());
+    c.multi_doc = opts_.multi_doc;
+    c.events_emitted = events_emitted_.load();
+    c.events_logged = s.logged;
+    c.spill_depth = s.spill_depth;
+    c.spilled_total = s.spilled;
+    c.drained_total = s.drained;
+    c.spill_reclaimed_total = s.reclaimed;
+    c.stranded = s.stranded;
+    c.refused_total = s.refused;
+    c.dead_letters = s.dead_lettered;
+    c.spill_open = s.spill_open;
+    c.fail_closed = s.fail_closed;
+    c.async_window = s.inflight;
+    c.intents_open = intents_->open_intents();
+    c.requests_open = intents_->open_requests();
+    c.recovered_reconciles = recovered_reconciles_;
+    c.abandoned_total = abandoned_total_.load();
+    c.rejected_multi_doc = rejected_multi_doc_.load();
+    c.rejected_unavailable = rejected_unavailable_.load();
+    c.last_error = s.last_error;
+    c.marks_failed = marks_failed_.load();
     {
       std::lock_guard lk(mark_error_mu_);
-      j["last_mark_error"] = last_mark_error_;
+      c.last_mark_error = last_mark_error_;
     }
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return c;
   }
 
  private:

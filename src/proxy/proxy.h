@@ -110,6 +110,41 @@ struct BeginResult {
 // capture injected), once the events are durable per the durability mode.
 using CompleteCallback = std::function<void(std::string client_body)>;
 
+enum class Durability { kSync, kAsync };
+enum class MultiDocPolicy { kReject, kAllow };
+
+// What a capture reports about itself, at one instant. The admin API
+// renders both /status's "capture" object and the tandem_proxy_capture_*
+// metrics of /metrics from it (admin.cc, one field table for both), so a
+// field cannot reach one and miss the other; docs/proxy.md lists them.
+// Counts are since the process started.
+struct CaptureStatus {
+  Durability durability = Durability::kSync;           // "mode"
+  Epoch epoch{0};                                      // of events emitted from now on
+  MultiDocPolicy multi_doc = MultiDocPolicy::kReject;  // "multi_doc_policy"
+  uint64_t events_emitted = 0;                         // handed to the log (reconciles included)
+  uint64_t events_logged = 0;          // acknowledged by the main log on the live path
+  int64_t spill_depth = -1;            // spilled, not drained yet; -1 until first measured
+  uint64_t spilled_total = 0;          // acknowledged by the spill journal
+  uint64_t drained_total = 0;          // moved from the spill journal into the main log
+  uint64_t spill_reclaimed_total = 0;  // drained events whose journal space was freed
+  uint64_t stranded = 0;               // in memory only, in neither log nor journal
+  uint64_t refused_total = 0;          // refused for good by the log, sent as reconciles
+  uint64_t dead_letters = 0;           // refused with no stand-in
+  bool spill_open = false;             // the spill journal is usable
+  bool fail_closed = false;            // writes are refused with 503 (stranded > 0)
+  uint64_t async_window = 0;           // events published and not yet settled
+  uint64_t intents_open = 0;           // write-ahead intents not yet settled
+  uint64_t requests_open = 0;          // requests those intents belong to
+  uint64_t recovered_reconciles = 0;   // reconciles sent for intents found at start-up
+  uint64_t abandoned_total = 0;        // writes abandoned mid-flight (upstream failed)
+  uint64_t rejected_multi_doc = 0;     // multi-document writes refused (policy reject)
+  uint64_t rejected_unavailable = 0;   // writes refused with 503 (fail-closed, no intents)
+  std::string last_error;              // most recent log / spill failure ("" none)
+  uint64_t marks_failed = 0;           // "needs verification" marks the store refused
+  std::string last_mark_error;         // the most recent of those ("" none)
+};
+
 class WriteCapture {
  public:
   virtual ~WriteCapture() = default;
@@ -128,8 +163,8 @@ class WriteCapture {
   // The upstream request failed after it may have been applied (timeout,
   // reset mid-response): intents stay open and become reconcile events.
   virtual void abandon(Ticket ticket) = 0;
-  // JSON object for /status: durability mode, spill depth, fail-closed...
-  virtual std::string status_json() const = 0;
+  // For /status and /metrics (admin.cc). Cheap: a snapshot of counters.
+  virtual CaptureStatus status() const = 0;
   // Called by a role switch (RoleTable::switch_roles) while writes are held
   // and none is in flight: events of later writes carry `epoch`. An error
   // aborts the switch. The default refuses, so a capture that cannot change
@@ -139,9 +174,6 @@ class WriteCapture {
                  "this capture cannot change its epoch (to " + std::to_string(epoch.get()) + ")");
   }
 };
-
-enum class Durability { kSync, kAsync };
-enum class MultiDocPolicy { kReject, kAllow };
 
 struct CaptureOptions {
   Durability durability = Durability::kSync;
