@@ -54,16 +54,30 @@ class TANDEM_CAPABILITY("mutex") Mutex {
   std::mutex mu_;
 };
 
-// Holds `m` for its scope.
+// Holds `m` for its scope. unlock() lets go of it before the scope ends
+// (e.g. to run a hook or callbacks without the lock) and lock() takes it
+// again; the analysis follows both.
 class TANDEM_SCOPED_CAPABILITY MutexLock {
  public:
   explicit MutexLock(Mutex& m) TANDEM_ACQUIRE(m) : m_(m) { m_.lock(); }
-  ~MutexLock() TANDEM_RELEASE() { m_.unlock(); }
+  ~MutexLock() TANDEM_RELEASE() {
+    if (held_) m_.unlock();
+  }
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
 
+  void unlock() TANDEM_RELEASE() {
+    m_.unlock();
+    held_ = false;
+  }
+  void lock() TANDEM_ACQUIRE() {
+    m_.lock();
+    held_ = true;
+  }
+
  private:
   Mutex& m_;
+  bool held_ = true;
 };
 
 // A condition variable over Mutex. Every wait requires the mutex held and

@@ -10,13 +10,12 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <condition_variable>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <type_traits>
 #include <variant>
 
+#include "core/mutex.h"
 #include "proxy/es_error.h"
 
 namespace tandem::proxy {
@@ -219,9 +218,9 @@ struct AdminServer::Impl {
   // The resolver: expires held writes past the bound and, past it, reads
   // the recorded decision of a prepared flip (AdminDeps::read_decision).
   std::thread resolver;
-  std::mutex resolver_mu;
-  std::condition_variable resolver_cv;
-  bool stopping = false;
+  Mutex resolver_mu;
+  CondVar resolver_cv;
+  bool stopping TANDEM_GUARDED_BY(resolver_mu) = false;
   void resolve_loop();
   Status commit(const std::string& id, Epoch epoch, const char* by, json* out);
 };
@@ -484,9 +483,9 @@ bhttp::response<bhttp::string_body> AdminServer::Impl::do_flip(std::string_view 
 
 void AdminServer::Impl::resolve_loop() {
   auto last_read = std::chrono::steady_clock::time_point{};
-  std::unique_lock<std::mutex> lock(resolver_mu);
+  MutexLock lock(resolver_mu);
   while (!stopping) {
-    resolver_cv.wait_for(lock, std::chrono::milliseconds(50));
+    resolver_cv.wait_for(resolver_mu, std::chrono::milliseconds(50));
     if (stopping) break;
     const FlipStatus f = deps.roles->flip_status();
     if (f.step != FlipStep::kPrepared) continue;
@@ -553,7 +552,7 @@ uint16_t AdminServer::port() const {
 void AdminServer::stop() {
   if (!impl_->thread.joinable()) return;
   {
-    std::lock_guard<std::mutex> g(impl_->resolver_mu);
+    MutexLock g(impl_->resolver_mu);
     impl_->stopping = true;
   }
   impl_->resolver_cv.notify_all();

@@ -314,7 +314,7 @@ class Capture final : public WriteCapture {
     if (!st || !st->intent_id) return;
     abandoned_total_.fetch_add(1);
     reconcile_intents(st->intent_id, "auto-id write abandoned mid-flight");
-    std::lock_guard lk(abandon_mu_);
+    MutexLock lk(abandon_mu_);
     abandoned_.push_back({st->intent_id, Clock::now() + tuning_.abandon_grace});
   }
 
@@ -352,7 +352,7 @@ class Capture final : public WriteCapture {
     c.last_error = s.last_error;
     c.marks_failed = marks_failed_.load();
     {
-      std::lock_guard lk(mark_error_mu_);
+      MutexLock lk(mark_error_mu_);
       c.last_mark_error = last_mark_error_;
     }
     return c;
@@ -521,7 +521,7 @@ class Capture final : public WriteCapture {
   void sweep_abandoned() {
     std::vector<uint64_t> due;
     {
-      std::lock_guard lk(abandon_mu_);
+      MutexLock lk(abandon_mu_);
       auto now = Clock::now();
       while (!abandoned_.empty() && abandoned_.front().second <= now) {
         due.push_back(abandoned_.front().first);
@@ -548,7 +548,7 @@ class Capture final : public WriteCapture {
       if (!st.is_ok()) {
         // Nothing else can hold this mark; make the failure visible.
         marks_failed_.fetch_add(1);
-        std::lock_guard lk(mark_error_mu_);
+        MutexLock lk(mark_error_mu_);
         last_mark_error_ = "marking [" + v.index + "] (" + v.reason + "): " + st.to_string();
       }
     }
@@ -564,14 +564,14 @@ class Capture final : public WriteCapture {
   // whose callbacks close intents.
   std::unique_ptr<IntentJournal> intents_;
   std::unique_ptr<EventSink> sink_;
-  size_t recovered_reconciles_ = 0;
+  size_t recovered_reconciles_ = 0;  // set in start-up recovery, before the capture is shared
   std::atomic<uint64_t> events_emitted_{0}, abandoned_total_{0};
   std::atomic<uint64_t> rejected_multi_doc_{0}, rejected_unavailable_{0};
   std::atomic<uint64_t> marks_failed_{0};
-  mutable std::mutex mark_error_mu_;
-  std::string last_mark_error_;
-  std::mutex abandon_mu_;
-  std::deque<std::pair<uint64_t, Clock::time_point>> abandoned_;
+  mutable Mutex mark_error_mu_;
+  std::string last_mark_error_ TANDEM_GUARDED_BY(mark_error_mu_);
+  Mutex abandon_mu_;
+  std::deque<std::pair<uint64_t, Clock::time_point>> abandoned_ TANDEM_GUARDED_BY(abandon_mu_);
 };
 
 }  // namespace
