@@ -30,9 +30,9 @@
 #include "event/event.h"
 #include "proxy/config.h"
 #include "proxy/metrics.h"
-#include "proxy/proxy.h"
 #include "proxy/roles.h"
 #include "proxy/server.h"
+#include "proxy/write_capture.h"
 
 namespace tandem::proxy {
 

@@ -12,7 +12,7 @@
 
 #include "core/mutex.h"
 #include "log/log.h"
-#include "proxy/proxy.h"
+#include "proxy/write_capture.h"
 
 namespace tandem::proxy {
 

@@ -35,11 +35,11 @@
 
 #include "core/status.h"
 #include "proxy/metrics.h"
-#include "proxy/proxy.h"
 #include "proxy/reads.h"
 #include "proxy/roles.h"
 #include "proxy/server_options.h"
 #include "proxy/upstream.h"
+#include "proxy/write_capture.h"
 
 namespace tandem::proxy {
 
