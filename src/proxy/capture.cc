@@ -1,4 +1,4 @@
-// WriteCapture: the seam the server half calls (proxy.h). begin() decides,
+// WriteCapture: the seam the server half calls (write_capture.h). begin() decides,
 // journals intents and prepares the request; complete() turns the primary's
 // answer into events (capture_events.cc) and hands them to the EventSink
 // (durability.cc); the client is answered per the durability mode.

@@ -1,6 +1,6 @@
 // The capture half's knobs beyond CaptureOptions, and a small in-memory
 // VerificationMarks for tests and for running without a state store.
-// make_capture(opts, log, marks) in proxy.h uses the defaults below.
+// make_capture(opts, log, marks) in write_capture.h uses the defaults below.
 #pragma once
 
 #include <chrono>
