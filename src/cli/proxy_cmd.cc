@@ -18,10 +18,7 @@
 
 #include "cli/cli.h"
 #include "log/log.h"
-#include "proxy/admin.h"
-#include "proxy/config.h"
 #include "proxy/proxy.h"
-#include "proxy/server.h"
 #include "state/state.h"
 #include "verify/verify.h"
 

@@ -46,7 +46,7 @@ class TANDEM_CAPABILITY("mutex") Mutex {
   Mutex& operator=(const Mutex&) = delete;
 
   void lock() TANDEM_ACQUIRE() { mu_.lock(); }
-  void unlock() TANDEM_RELEASE() { mu_.unlock(); }
+  void unlock() TANDEM_RELEASE() TANDEM_NO_THREAD_SAFETY_ANALYSIS { mu_.unlock(); }
   bool try_lock() TANDEM_TRY_ACQUIRE(true) { return mu_.try_lock(); }
 
  private:
@@ -54,16 +54,32 @@ class TANDEM_CAPABILITY("mutex") Mutex {
   std::mutex mu_;
 };
 
-// Holds `m` for its scope.
+// Holds `m` for its scope. unlock() lets go of it before the scope ends
+// (e.g. to run a hook or callbacks without the lock) and lock() takes it
+// again; the analysis follows both.
 class TANDEM_SCOPED_CAPABILITY MutexLock {
  public:
   explicit MutexLock(Mutex& m) TANDEM_ACQUIRE(m) : m_(m) { m_.lock(); }
-  ~MutexLock() TANDEM_RELEASE() { m_.unlock(); }
+  // The bodies are the capability's own implementation: the analysis
+  // checks the callers against the attributes, not these lines.
+  ~MutexLock() TANDEM_RELEASE() TANDEM_NO_THREAD_SAFETY_ANALYSIS {
+    if (held_) m_.unlock();
+  }
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
 
+  void unlock() TANDEM_RELEASE() TANDEM_NO_THREAD_SAFETY_ANALYSIS {
+    m_.unlock();
+    held_ = false;
+  }
+  void lock() TANDEM_ACQUIRE() TANDEM_NO_THREAD_SAFETY_ANALYSIS {
+    m_.lock();
+    held_ = true;
+  }
+
  private:
   Mutex& m_;
+  bool held_ = true;
 };
 
 // A condition variable over Mutex. Every wait requires the mutex held and

@@ -75,7 +75,7 @@ bool retryable(const Status& st, Phase phase, bool idempotent) {
 
 class PooledClient final : public Client {
  public:
-  PooledClient(ClientOptions options, std::unique_ptr<boost::asio::ssl::context> tls)
+  PooledClient(ClientOptions options, std::shared_ptr<boost::asio::ssl::context> tls)
       : options_(std::move(options)), tls_(std::move(tls)), pool_(options_.max_idle_connections) {}
 
   const ClientOptions& options() const override { return options_; }
@@ -165,7 +165,7 @@ class PooledClient final : public Client {
   const ClientOptions options_;
   // Read-only after construction; OpenSSL allows creating sessions from a
   // shared SSL_CTX on many threads.
-  const std::unique_ptr<boost::asio::ssl::context> tls_;
+  const std::shared_ptr<boost::asio::ssl::context> tls_;
   detail::ConnectionPool pool_;  // thread-safe; see pool.h
 };
 
@@ -188,9 +188,9 @@ Result<std::unique_ptr<Client>> make_client(ClientOptions options) {
       return error(Code::kInvalidArgument,
                    "unsupported scheme '" + options.url.scheme + "': use http:// or https://");
     }
-    std::unique_ptr<boost::asio::ssl::context> tls;
+    std::shared_ptr<boost::asio::ssl::context> tls;
     if (options.url.scheme == "https") {
-      TANDEM_ASSIGN_OR_RETURN(tls, detail::make_tls_context(options.tls, options.env_prefix));
+      TANDEM_ASSIGN_OR_RETURN(tls, make_client_tls_context(options.tls, options.env_prefix));
     }
     return std::unique_ptr<Client>(new PooledClient(std::move(options), std::move(tls)));
   } catch (const std::exception& e) {

@@ -165,7 +165,7 @@ class StreamConnection final : public Connection {
 
     if constexpr (kTls) {
       TANDEM_RETURN_IF_ERROR(
-          prepare_tls_session(stream_.native_handle(), url.host, options.tls.insecure));
+          prepare_client_tls_session(stream_.native_handle(), url.host, options.tls.insecure));
       r = run([&](auto handler) {
         stream_.async_handshake(ssl::stream_base::client, std::move(handler));
       });

@@ -27,6 +27,14 @@
 
 #include "core/status.h"
 
+// Declared here, defined by Asio and OpenSSL: the TLS functions below hand
+// them to a caller that includes those libraries itself, and this header
+// stays free of them.
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+struct ssl_st;  // OpenSSL's SSL
+
 namespace tandem::http {
 
 // A secret string: holds a password / API key but never prints it.
@@ -138,6 +146,27 @@ class Client {
 
 // Creates a pooled client. Fails on bad TLS files (naming the file).
 Result<std::unique_ptr<Client>> make_client(ClientOptions options);
+
+// ---- TLS for HTTP stacks outside Client (tls.cc) ------------------------------
+// The proxy runs its own Beast connections on its own event loops, but its
+// TLS follows Client's rules: TLS 1.2 or later, verification of the chain
+// and of the name or IP unless `insecure`, no terminal prompt for a key's
+// pass phrase, errors naming the file and the variable to set.
+
+// A client context from TlsOptions (CA file or the system store, client
+// certificate and key). Read-only afterwards: connections on many threads
+// may share it. `env_prefix` (may be empty) names the variables in advice.
+Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(
+    const TlsOptions& tls, const std::string& env_prefix);
+
+// Per-connection setup before the client handshake: SNI for host names,
+// and the name or IP the certificate must match (unless insecure).
+Status prepare_client_tls_session(ssl_st* ssl, const std::string& host, bool insecure);
+
+// A server (listener) context: the PEM certificate chain and private key.
+// Errors (kTls) name the file.
+Result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls_context(
+    const std::string& cert_file, const std::string& key_file);
 
 // ---- request targets (target.cc) --------------------------------------------
 struct SplitTarget {

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <string>
 
-namespace tandem::http::detail {
+namespace tandem::http {
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 using boost::system::error_code;
@@ -44,10 +44,10 @@ int ssl_reason(const error_code& ec) {
 
 }  // namespace
 
-Result<std::unique_ptr<ssl::context>> make_tls_context(const TlsOptions& tls,
-                                                       const std::string& env_prefix) {
+Result<std::shared_ptr<ssl::context>> make_client_tls_context(const TlsOptions& tls,
+                                                              const std::string& env_prefix) {
   const std::string vars = var_prefix(env_prefix);
-  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   error_code ec;
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
@@ -105,7 +105,7 @@ Result<std::unique_ptr<ssl::context>> make_tls_context(const TlsOptions& tls,
   return ctx;
 }
 
-Status prepare_tls_session(SSL* ssl, const std::string& host, bool insecure) {
+Status prepare_client_tls_session(SSL* ssl, const std::string& host, bool insecure) {
   const bool ip = is_ip_literal(host);
   // RFC 6066 forbids IP literals in SNI.
   if (!ip && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) {
@@ -121,6 +121,27 @@ Status prepare_tls_session(SSL* ssl, const std::string& host, bool insecure) {
   if (ok != 1) return error(Code::kTls, "cannot set TLS verification name '" + host + "'");
   return Status::ok();
 }
+
+Result<std::shared_ptr<ssl::context>> make_server_tls_context(const std::string& cert_file,
+                                                              const std::string& key_file) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  error_code ec;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                   ec);
+  // No terminal prompt for an encrypted key in a daemon.
+  ctx->set_password_callback(
+      [](std::size_t, ssl::context::password_purpose) { return std::string(); }, ec);
+  ctx->use_certificate_chain_file(cert_file, ec);
+  if (ec) {
+    return error(Code::kTls, "listener certificate '" + cert_file + "': " + ec.message());
+  }
+  ctx->use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec) return error(Code::kTls, "listener key '" + key_file + "': " + ec.message());
+  return ctx;
+}
+
+namespace detail {
 
 Status describe_handshake_error(const error_code& ec, SSL* ssl, const ClientOptions& options,
                                 const std::string& what) {
@@ -170,4 +191,5 @@ std::string tls_error_advice(const error_code& ec, const ClientOptions& options)
   return "";
 }
 
-}  // namespace tandem::http::detail
+}  // namespace detail
+}  // namespace tandem::http

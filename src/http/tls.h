@@ -1,8 +1,6 @@
-// TLS plumbing for the HTTP client (internal to src/http).
-//
-// One OpenSSL context per Client, built once from TlsOptions and read-only
-// afterwards, so connections on many threads can share it. Verification of
-// the peer's chain and of its name/IP is on unless `insecure` was asked for.
+// TLS plumbing for the HTTP client (internal to src/http): turning a failed
+// handshake into advice. The contexts and the per-connection setup are
+// public, in http.h, because the proxy's connections use them too.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -16,15 +14,6 @@
 #include "http/http.h"
 
 namespace tandem::http::detail {
-
-// Builds the client context. Errors name the file that could not be used.
-// `env_prefix` (may be empty) names the variables in advice.
-Result<std::unique_ptr<boost::asio::ssl::context>> make_tls_context(const TlsOptions& tls,
-                                                                    const std::string& env_prefix);
-
-// Per-connection setup before the handshake: SNI for host names, and the
-// name or IP the certificate must match (unless insecure).
-Status prepare_tls_session(SSL* ssl, const std::string& host, bool insecure);
 
 // Turns a failed client handshake into a kTls Status that says what to do.
 // `what` is the request ("GET /_cluster").

@@ -10,11 +10,12 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <condition_variable>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <type_traits>
+#include <variant>
 
+#include "core/mutex.h"
 #include "proxy/es_error.h"
 
 namespace tandem::proxy {
@@ -39,21 +40,84 @@ json roles_json(const RoleSnapshot& s) {
           {"generation", s.generation}};
 }
 
-// capture->status_json() as a JSON value (a string if it is not JSON, so
-// /status never fails because of it).
-json capture_json(const WriteCapture& capture) {
-  const std::string raw = capture.status_json();
-  json j = json::parse(raw, nullptr, /*allow_exceptions=*/false);
-  return j.is_discarded() ? json(raw) : j;
+// Every numeric and boolean field of CaptureStatus, once: its key in
+// /status's "capture" object and its metric. Both renderings walk this
+// table, so a field is in both or in neither, and the keys are the ones
+// docs/proxy.md lists. The enum, epoch and text fields follow in
+// capture_json() and capture_metrics_text().
+using CaptureMember =
+    std::variant<uint64_t CaptureStatus::*, int64_t CaptureStatus::*, bool CaptureStatus::*>;
+struct CaptureField {
+  const char* key;     // in /status "capture"
+  const char* metric;  // Prometheus name
+  const char* type;    // "gauge" | "counter"
+  const char* help;
+  CaptureMember member;
+};
+
+const CaptureField kCaptureFields[] = {
+    {"events_emitted", "tandem_proxy_capture_events_emitted", "gauge",
+     "Change events emitted, reconciles included", &CaptureStatus::events_emitted},
+    {"events_logged", "tandem_proxy_capture_events_logged_total", "counter",
+     "Events the main log acknowledged on the live path", &CaptureStatus::events_logged},
+    {"spill_depth", "tandem_proxy_capture_spill_depth", "gauge",
+     "Events waiting in the spill journal (-1 until first measured)", &CaptureStatus::spill_depth},
+    {"spilled_total", "tandem_proxy_capture_spilled_total", "counter",
+     "Events the spill journal acknowledged", &CaptureStatus::spilled_total},
+    {"drained_total", "tandem_proxy_capture_drained_total", "counter",
+     "Events moved from the spill journal into the log", &CaptureStatus::drained_total},
+    {"spill_reclaimed_total", "tandem_proxy_capture_spill_reclaimed_total", "counter",
+     "Drained events whose journal space was freed", &CaptureStatus::spill_reclaimed_total},
+    {"stranded", "tandem_proxy_capture_stranded", "gauge",
+     "Events in memory only, in neither the log nor the spill journal", &CaptureStatus::stranded},
+    {"refused_total", "tandem_proxy_capture_refused_events", "gauge",
+     "Events the log refused for good, sent as reconciles", &CaptureStatus::refused_total},
+    {"dead_letters", "tandem_proxy_capture_dead_letters", "gauge",
+     "Refused events with no stand-in, written as dead letters", &CaptureStatus::dead_letters},
+    {"spill_open", "tandem_proxy_capture_spill_open", "gauge", "1 when the spill journal is usable",
+     &CaptureStatus::spill_open},
+    {"fail_closed", "tandem_proxy_capture_fail_closed", "gauge",
+     "1 when writes are refused because neither the log nor the spill journal takes them",
+     &CaptureStatus::fail_closed},
+    {"async_window", "tandem_proxy_capture_async_window", "gauge",
+     "Events published and not yet settled", &CaptureStatus::async_window},
+    {"intents_open", "tandem_proxy_capture_intents_open", "gauge",
+     "Write-ahead intents not yet settled", &CaptureStatus::intents_open},
+    {"requests_open", "tandem_proxy_capture_requests_open", "gauge",
+     "Requests with open write-ahead intents", &CaptureStatus::requests_open},
+    {"recovered_reconciles", "tandem_proxy_capture_recovered_reconciles", "gauge",
+     "Reconciles sent at start-up for intents a previous run left open",
+     &CaptureStatus::recovered_reconciles},
+    {"abandoned_total", "tandem_proxy_capture_abandoned_total", "counter",
+     "Writes abandoned mid-flight (the primary's answer was lost)",
+     &CaptureStatus::abandoned_total},
+    {"rejected_multi_doc", "tandem_proxy_capture_rejected_multi_doc_total", "counter",
+     "Multi-document writes refused by multi_doc_policy: reject",
+     &CaptureStatus::rejected_multi_doc},
+    {"rejected_unavailable", "tandem_proxy_capture_rejected_unavailable_total", "counter",
+     "Writes refused with 503: fail-closed, or intents could not be journaled",
+     &CaptureStatus::rejected_unavailable},
+    {"marks_failed", "tandem_proxy_capture_marks_failed_total", "counter",
+     "Needs-verification marks the state store refused", &CaptureStatus::marks_failed},
+};
+
+const char* mode_name(Durability d) {
+  return d == Durability::kSync ? "sync" : "async";
+}
+const char* policy_name(MultiDocPolicy p) {
+  return p == MultiDocPolicy::kReject ? "reject" : "allow";
 }
 
-double number_at(const json& j, std::initializer_list<const char*> names) {
-  if (!j.is_object()) return 0;
-  for (const char* n : names) {
-    auto it = j.find(n);
-    if (it != j.end() && it->is_number()) return it->get<double>();
+json capture_json(const CaptureStatus& s) {
+  json j = {{"mode", mode_name(s.durability)},
+            {"epoch", s.epoch.get()},
+            {"multi_doc_policy", policy_name(s.multi_doc)},
+            {"last_error", s.last_error},
+            {"last_mark_error", s.last_mark_error}};
+  for (const CaptureField& f : kCaptureFields) {
+    std::visit([&](auto m) { j[f.key] = s.*m; }, f.member);
   }
-  return 0;
+  return j;
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -74,10 +138,40 @@ json flip_json(const FlipStatus& f) {
           {"past_bound", f.past_bound}};
 }
 
+std::string capture_metrics_text(const CaptureStatus& s) {
+  // The text fields stay in /status: free text as a label value would make
+  // a new series per message.
+  std::string out =
+      "# HELP tandem_proxy_capture_info The capture's durability mode and multi-document "
+      "policy\n# TYPE tandem_proxy_capture_info gauge\ntandem_proxy_capture_info{mode=\"";
+  out += mode_name(s.durability);
+  out += "\",multi_doc_policy=\"";
+  out += policy_name(s.multi_doc);
+  out += "\"} 1\n";
+  out +=
+      "# HELP tandem_proxy_capture_epoch Epoch of the events emitted now\n"
+      "# TYPE tandem_proxy_capture_epoch gauge\ntandem_proxy_capture_epoch " +
+      std::to_string(s.epoch.get()) + "\n";
+  for (const CaptureField& f : kCaptureFields) {
+    const std::string value = std::visit(
+        [&](auto m) {
+          if constexpr (std::is_same_v<decltype(m), bool CaptureStatus::*>) {
+            return std::string(s.*m ? "1" : "0");
+          } else {
+            return std::to_string(s.*m);
+          }
+        },
+        f.member);
+    out += std::string("# HELP ") + f.metric + " " + f.help + "\n# TYPE " + f.metric + " " +
+           f.type + "\n" + f.metric + " " + value + "\n";
+  }
+  return out;
+}
+
 std::string admin_status_json(const RoleTable& roles, const WriteCapture& capture,
                               const Server* server) {
   const auto gate = roles.stats();
-  json cap = capture_json(capture);
+  const CaptureStatus cap = capture.status();
   json out = {
       {"roles", roles_json(*roles.snapshot())},
       {"gate",
@@ -86,8 +180,8 @@ std::string admin_status_json(const RoleTable& roles, const WriteCapture& captur
         {"switching", gate.switching},
         {"switches", gate.switches},
         {"rejected_while_held", gate.rejected_while_held}}},
-      {"capture", cap},
-      {"fail_closed", cap.is_object() && cap.value("fail_closed", false)},
+      {"capture", capture_json(cap)},
+      {"fail_closed", cap.fail_closed},
       {"flip", flip_json(roles.flip_status())},
   };
   if (server) {
@@ -104,15 +198,7 @@ std::string admin_metrics_text(const RoleTable& roles, const WriteCapture& captu
   const auto gate = roles.stats();
   metrics.set_gate(static_cast<double>(gate.writes_in_flight),
                    static_cast<double>(gate.writes_held));
-  const json cap = capture_json(capture);
-  ProxyMetrics::CaptureGauges g;
-  g.events_emitted = number_at(cap, {"events_emitted", "events"});
-  g.spill_depth = number_at(cap, {"spill_depth", "spilled"});
-  g.fail_closed = cap.is_object() && cap.value("fail_closed", false) ? 1 : 0;
-  g.refused = number_at(cap, {"refused_total"});
-  g.dead_letters = number_at(cap, {"dead_letters"});
-  metrics.set_capture(g);
-  return metrics.serialize();
+  return metrics.serialize() + capture_metrics_text(capture.status());
 }
 
 struct AdminServer::Impl {
@@ -132,9 +218,9 @@ struct AdminServer::Impl {
   // The resolver: expires held writes past the bound and, past it, reads
   // the recorded decision of a prepared flip (AdminDeps::read_decision).
   std::thread resolver;
-  std::mutex resolver_mu;
-  std::condition_variable resolver_cv;
-  bool stopping = false;
+  Mutex resolver_mu;
+  CondVar resolver_cv;
+  bool stopping TANDEM_GUARDED_BY(resolver_mu) = false;
   void resolve_loop();
   Status commit(const std::string& id, Epoch epoch, const char* by, json* out);
 };
@@ -397,9 +483,9 @@ bhttp::response<bhttp::string_body> AdminServer::Impl::do_flip(std::string_view 
 
 void AdminServer::Impl::resolve_loop() {
   auto last_read = std::chrono::steady_clock::time_point{};
-  std::unique_lock<std::mutex> lock(resolver_mu);
+  MutexLock lock(resolver_mu);
   while (!stopping) {
-    resolver_cv.wait_for(lock, std::chrono::milliseconds(50));
+    resolver_cv.wait_for(resolver_mu, std::chrono::milliseconds(50));
     if (stopping) break;
     const FlipStatus f = deps.roles->flip_status();
     if (f.step != FlipStep::kPrepared) continue;
@@ -466,7 +552,7 @@ uint16_t AdminServer::port() const {
 void AdminServer::stop() {
   if (!impl_->thread.joinable()) return;
   {
-    std::lock_guard<std::mutex> g(impl_->resolver_mu);
+    MutexLock g(impl_->resolver_mu);
     impl_->stopping = true;
   }
   impl_->resolver_cv.notify_all();

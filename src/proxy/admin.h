@@ -1,6 +1,7 @@
 // The proxy's admin API: its own listener, 127.0.0.1 by default.
 //
 //   GET  /status         JSON: roles, write gate, connections, capture status
+//                        (WriteCapture::status(), rendered here)
 //   GET  /metrics        Prometheus text format
 //   POST /roles/switch   swap primary/secondary and bump the epoch, with
 //                        writes held and drained (RoleTable::switch_roles).
@@ -29,9 +30,9 @@
 #include "event/event.h"
 #include "proxy/config.h"
 #include "proxy/metrics.h"
-#include "proxy/proxy.h"
 #include "proxy/roles.h"
 #include "proxy/server.h"
+#include "proxy/write_capture.h"
 
 namespace tandem::proxy {
 
@@ -77,7 +78,12 @@ class AdminServer {
 // The bodies the admin API serves (exposed for tests and the CLI).
 std::string admin_status_json(const RoleTable& roles, const WriteCapture& capture,
                               const Server* server);
+// The registry's text followed by capture_metrics_text(capture.status()).
 std::string admin_metrics_text(const RoleTable& roles, const WriteCapture& capture,
                                ProxyMetrics& metrics);
+// The tandem_proxy_capture_* metrics: every numeric and boolean field of
+// CaptureStatus (docs/proxy.md names each), the mode and policy as labels
+// of tandem_proxy_capture_info, and the epoch.
+std::string capture_metrics_text(const CaptureStatus& status);
 
 }  // namespace tandem::proxy

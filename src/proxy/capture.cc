@@ -1,12 +1,10 @@
-// WriteCapture: the seam the server half calls (proxy.h). begin() decides,
+// WriteCapture: the seam the server half calls (write_capture.h). begin() decides,
 // journals intents and prepares the request; complete() turns the primary's
 // answer into events (capture_events.cc) and hands them to the EventSink
 // (durability.cc); the client is answered per the durability mode.
 #include "proxy/capture.h"
 
 #include <simdjson.h>
-
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <deque>
@@ -316,7 +314,7 @@ class Capture final : public WriteCapture {
     if (!st || !st->intent_id) return;
     abandoned_total_.fetch_add(1);
     reconcile_intents(st->intent_id, "auto-id write abandoned mid-flight");
-    std::lock_guard lk(abandon_mu_);
+    MutexLock lk(abandon_mu_);
     abandoned_.push_back({st->intent_id, Clock::now() + tuning_.abandon_grace});
   }
 
@@ -327,37 +325,37 @@ class Capture final : public WriteCapture {
     return Status::ok();
   }
 
-  std::string status_json() const override {
-    SinkStats s = sink_->stats();
-    nlohmann::json j;
-    j["mode"] = opts_.durability == Durability::kSync ? "sync" : "async";
-    j["epoch"] = epoch_.load();
-    j["multi_doc_policy"] = opts_.multi_doc == MultiDocPolicy::kReject ? "reject" : "allow";
-    j["events_emitted"] = events_emitted_.load();
-    j["events_logged"] = s.logged;
-    j["spill_depth"] = s.spill_depth;
-    j["spilled_total"] = s.spilled;
-    j["drained_total"] = s.drained;
-    j["spill_reclaimed_total"] = s.reclaimed;
-    j["stranded"] = s.stranded;
-    j["refused_total"] = s.refused;
-    j["dead_letters"] = s.dead_lettered;
-    j["spill_open"] = s.spill_open;
-    j["fail_closed"] = s.fail_closed;
-    j["async_window"] = s.inflight;
-    j["intents_open"] = intents_->open_intents();
-    j["requests_open"] = intents_->open_requests();
-    j["recovered_reconciles"] = recovered_reconciles_;
-    j["abandoned_total"] = abandoned_total_.load();
-    j["rejected_multi_doc"] = rejected_multi_doc_.load();
-    j["rejected_unavailable"] = rejected_unavailable_.load();
-    j["last_error"] = s.last_error;
-    j["marks_failed"] = marks_failed_.load();
+  CaptureStatus status() const override {
+    const SinkStats s = sink_->stats();
+    CaptureStatus c;
+    c.durability = opts_.durability;
+    c.epoch = Epoch(epoch_.load());
+    c.multi_doc = opts_.multi_doc;
+    c.events_emitted = events_emitted_.load();
+    c.events_logged = s.logged;
+    c.spill_depth = s.spill_depth;
+    c.spilled_total = s.spilled;
+    c.drained_total = s.drained;
+    c.spill_reclaimed_total = s.reclaimed;
+    c.stranded = s.stranded;
+    c.refused_total = s.refused;
+    c.dead_letters = s.dead_lettered;
+    c.spill_open = s.spill_open;
+    c.fail_closed = s.fail_closed;
+    c.async_window = s.inflight;
+    c.intents_open = intents_->open_intents();
+    c.requests_open = intents_->open_requests();
+    c.recovered_reconciles = recovered_reconciles_;
+    c.abandoned_total = abandoned_total_.load();
+    c.rejected_multi_doc = rejected_multi_doc_.load();
+    c.rejected_unavailable = rejected_unavailable_.load();
+    c.last_error = s.last_error;
+    c.marks_failed = marks_failed_.load();
     {
-      std::lock_guard lk(mark_error_mu_);
-      j["last_mark_error"] = last_mark_error_;
+      MutexLock lk(mark_error_mu_);
+      c.last_mark_error = last_mark_error_;
     }
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return c;
   }
 
  private:
@@ -523,7 +521,7 @@ class Capture final : public WriteCapture {
   void sweep_abandoned() {
     std::vector<uint64_t> due;
     {
-      std::lock_guard lk(abandon_mu_);
+      MutexLock lk(abandon_mu_);
       auto now = Clock::now();
       while (!abandoned_.empty() && abandoned_.front().second <= now) {
         due.push_back(abandoned_.front().first);
@@ -550,7 +548,7 @@ class Capture final : public WriteCapture {
       if (!st.is_ok()) {
         // Nothing else can hold this mark; make the failure visible.
         marks_failed_.fetch_add(1);
-        std::lock_guard lk(mark_error_mu_);
+        MutexLock lk(mark_error_mu_);
         last_mark_error_ = "marking [" + v.index + "] (" + v.reason + "): " + st.to_string();
       }
     }
@@ -566,14 +564,14 @@ class Capture final : public WriteCapture {
   // whose callbacks close intents.
   std::unique_ptr<IntentJournal> intents_;
   std::unique_ptr<EventSink> sink_;
-  size_t recovered_reconciles_ = 0;
+  size_t recovered_reconciles_ = 0;  // set in start-up recovery, before the capture is shared
   std::atomic<uint64_t> events_emitted_{0}, abandoned_total_{0};
   std::atomic<uint64_t> rejected_multi_doc_{0}, rejected_unavailable_{0};
   std::atomic<uint64_t> marks_failed_{0};
-  mutable std::mutex mark_error_mu_;
-  std::string last_mark_error_;
-  std::mutex abandon_mu_;
-  std::deque<std::pair<uint64_t, Clock::time_point>> abandoned_;
+  mutable Mutex mark_error_mu_;
+  std::string last_mark_error_ TANDEM_GUARDED_BY(mark_error_mu_);
+  Mutex abandon_mu_;
+  std::deque<std::pair<uint64_t, Clock::time_point>> abandoned_ TANDEM_GUARDED_BY(abandon_mu_);
 };
 
 }  // namespace

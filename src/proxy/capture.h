@@ -1,18 +1,18 @@
 // The capture half's knobs beyond CaptureOptions, and a small in-memory
 // VerificationMarks for tests and for running without a state store.
-// make_capture(opts, log, marks) in proxy.h uses the defaults below.
+// make_capture(opts, log, marks) in write_capture.h uses the defaults below.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/mutex.h"
 #include "log/log.h"
-#include "proxy/proxy.h"
+#include "proxy/write_capture.h"
 
 namespace tandem::proxy {
 
@@ -40,18 +40,18 @@ Result<std::unique_ptr<WriteCapture>> make_capture(const CaptureOptions& opts, l
 class MemoryMarks final : public VerificationMarks {
  public:
   Status mark(const IndexName& index, std::string_view reason) override {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     marks_.emplace_back(index.get(), std::string(reason));
     return Status::ok();
   }
   std::vector<std::pair<std::string, std::string>> marks() const {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return marks_;
   }
 
  private:
-  mutable std::mutex mu_;
-  std::vector<std::pair<std::string, std::string>> marks_;
+  mutable Mutex mu_;
+  std::vector<std::pair<std::string, std::string>> marks_ TANDEM_GUARDED_BY(mu_);
 };
 
 }  // namespace tandem::proxy

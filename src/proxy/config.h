@@ -22,9 +22,9 @@
 #include "core/status.h"
 #include "http/http.h"
 #include "log/log.h"
-#include "proxy/proxy.h"
 #include "proxy/reads.h"
 #include "proxy/server_options.h"
+#include "proxy/write_capture.h"
 
 namespace tandem::proxy {
 

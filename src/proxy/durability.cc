@@ -17,13 +17,13 @@
 #include "proxy/durability.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
 #include <future>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <thread>
+
+#include "core/mutex.h"
 
 namespace tandem::proxy {
 
@@ -66,15 +66,20 @@ struct EventSink::Impl {
   using BatchPtr = std::shared_ptr<Batch>;
   using DeadlineKey = std::pair<Clock::time_point, uint64_t>;
   struct Batch {
+    // Set before the batch is shared (publish, maybe_retry_stranded) and
+    // read by settle(), which runs once, after the phase became kDone.
+    // recs keeps its size; finish_main replaces entries under mu.
     Impl* impl = nullptr;
-    std::mutex mu;
     std::vector<Pending> recs;
-    std::vector<uint8_t> state;
-    Phase phase = Phase::kMain;
-    size_t outstanding = 0;
     bool live = true;  // counts towards inflight (false: a stranded retry)
     Settled settled;
-    std::optional<DeadlineKey> deadline;  // armed: its entry in `deadlines`
+
+    Mutex mu;
+    std::vector<uint8_t> state TANDEM_GUARDED_BY(mu);
+    Phase phase TANDEM_GUARDED_BY(mu) = Phase::kMain;
+    size_t outstanding TANDEM_GUARDED_BY(mu) = 0;
+    // Armed: its entry in `deadlines`.
+    std::optional<DeadlineKey> deadline TANDEM_GUARDED_BY(mu);
   };
 
   SinkOptions opts;
@@ -86,26 +91,27 @@ struct EventSink::Impl {
     std::weak_ptr<Batch> batch;
     void (Impl::*next)(const BatchPtr&) = nullptr;
   };
-  std::mutex dl_mu;
-  std::condition_variable dl_cv;
-  std::map<DeadlineKey, Deadline> deadlines;
-  uint64_t deadline_seq = 0;
-  bool ticker_stop = false;
-  std::chrono::milliseconds tick{50};
+  Mutex dl_mu;
+  CondVar dl_cv;
+  std::map<DeadlineKey, Deadline> deadlines TANDEM_GUARDED_BY(dl_mu);
+  uint64_t deadline_seq TANDEM_GUARDED_BY(dl_mu) = 0;
+  bool ticker_stop TANDEM_GUARDED_BY(dl_mu) = false;
+  std::chrono::milliseconds tick{50};  // set before the ticker starts
   std::thread ticker;
   std::thread drainer;
 
-  mutable std::mutex mu;  // guards everything below that is not atomic
-  std::condition_variable cv;
-  bool stopping = false;
-  std::unique_ptr<log::Log> spill;
+  mutable Mutex mu;
+  CondVar cv;
+  bool stopping TANDEM_GUARDED_BY(mu) = false;
+  std::unique_ptr<log::Log> spill TANDEM_GUARDED_BY(mu);
+  std::deque<Pending> stranded TANDEM_GUARDED_BY(mu);
+  std::string last_error TANDEM_GUARDED_BY(mu);
+  Clock::time_point last_open_attempt TANDEM_GUARDED_BY(mu){};
+  Clock::time_point last_retry TANDEM_GUARDED_BY(mu){};
+  Clock::time_point drain_backoff_until TANDEM_GUARDED_BY(mu){};
+  // The drainer thread's own (and the destructor's, after joining it).
   std::unique_ptr<log::Consumer> drain_consumer;
-  std::deque<Pending> stranded;
-  std::string last_error;
-  Clock::time_point last_open_attempt{};
-  Clock::time_point last_retry{};
   Clock::time_point last_depth{};
-  Clock::time_point drain_backoff_until{};
 
   std::atomic<uint64_t> published{0}, logged{0}, spilled{0}, drained{0}, reclaimed{0};
   std::atomic<uint64_t> refused{0}, dead_lettered{0};
@@ -114,7 +120,7 @@ struct EventSink::Impl {
   std::atomic<bool> spill_open{false};
 
   void note_error(const std::string& what) {
-    std::lock_guard lk(mu);
+    MutexLock lk(mu);
     last_error = what;
   }
 
@@ -164,28 +170,29 @@ struct EventSink::Impl {
     if (opts.dead_letter) opts.dead_letter(index, reason);
   }
 
-  // Called with b->mu held. No thread is woken: the ticker finds it.
-  void arm(const BatchPtr& b, std::chrono::milliseconds after,
-           void (Impl::*next)(const BatchPtr&)) {
-    std::lock_guard lk(dl_mu);
+  // No thread is woken: the ticker finds it.
+  void arm(const BatchPtr& b, std::chrono::milliseconds after, void (Impl::*next)(const BatchPtr&))
+      TANDEM_REQUIRES(b->mu) {
+    MutexLock lk(dl_mu);
     if (b->deadline) deadlines.erase(*b->deadline);
     DeadlineKey key{Clock::now() + after, ++deadline_seq};
     deadlines.emplace(key, Deadline{b, next});
     b->deadline = key;
   }
 
-  // Called with b->mu held.
-  void disarm(const BatchPtr& b) {
+  void disarm(const BatchPtr& b) TANDEM_REQUIRES(b->mu) {
     if (!b->deadline) return;
-    std::lock_guard lk(dl_mu);
+    MutexLock lk(dl_mu);
     deadlines.erase(*b->deadline);
     b->deadline.reset();
   }
 
   void tick_loop() {
-    std::unique_lock lk(dl_mu);
+    MutexLock lk(dl_mu);
     while (!ticker_stop) {
-      dl_cv.wait_for(lk, tick, [this] { return ticker_stop; });
+      const auto until = Clock::now() + tick;
+      while (!ticker_stop && dl_cv.wait_until(dl_mu, until)) {
+      }
       std::vector<Deadline> due;
       const auto now = Clock::now();
       while (!deadlines.empty() && deadlines.begin()->first.first <= now) {
@@ -206,7 +213,7 @@ struct EventSink::Impl {
   void start(const BatchPtr& b) {
     std::vector<log::AppendRecord> out;
     {
-      std::lock_guard lk(b->mu);
+      MutexLock lk(b->mu);
       b->outstanding = b->recs.size();
       b->state.assign(b->recs.size(), kPending);
       arm(b, opts.log_deadline, &Impl::finish_main);
@@ -223,7 +230,7 @@ struct EventSink::Impl {
   void on_main(const BatchPtr& b, size_t i, const Status& st) {
     bool all_in = false;
     {
-      std::lock_guard lk(b->mu);
+      MutexLock lk(b->mu);
       if (b->phase == Phase::kDone) return;  // impl may be gone: touch nothing
       if (st.is_ok() && b->state[i] != kLogged && b->state[i] != kSpilled) {
         b->state[i] = kLogged;
@@ -240,7 +247,7 @@ struct EventSink::Impl {
   void finish_main(const BatchPtr& b) {
     std::vector<size_t> todo;
     {
-      std::lock_guard lk(b->mu);
+      MutexLock lk(b->mu);
       if (b->phase != Phase::kMain) return;
       disarm(b);
       for (size_t i = 0; i < b->state.size(); ++i) {
@@ -263,7 +270,7 @@ struct EventSink::Impl {
     if (todo.empty()) return settle(b, true);
     log::Log* journal = nullptr;
     {
-      std::lock_guard lk(mu);
+      MutexLock lk(mu);
       journal = spill.get();
     }
     if (!journal) {
@@ -272,7 +279,7 @@ struct EventSink::Impl {
     }
     std::vector<log::AppendRecord> out;
     {
-      std::lock_guard lk(b->mu);
+      MutexLock lk(b->mu);
       if (b->phase != Phase::kSpill) return;
       arm(b, opts.spill_deadline, &Impl::finish_spill);
       for (size_t i : todo) {
@@ -286,7 +293,7 @@ struct EventSink::Impl {
   void on_spill(const BatchPtr& b, size_t i, const Status& st) {
     bool all_in = false;
     {
-      std::lock_guard lk(b->mu);
+      MutexLock lk(b->mu);
       if (b->phase != Phase::kSpill) return;
       if (b->state[i] != kLogged && b->state[i] != kDeadLetter) {
         b->state[i] = st.is_ok() ? kSpilled : kSpillFailed;
@@ -300,7 +307,7 @@ struct EventSink::Impl {
 
   void finish_spill(const BatchPtr& b) {
     {
-      std::lock_guard lk(b->mu);
+      MutexLock lk(b->mu);
       if (b->phase != Phase::kSpill) return;
     }
     fail_rest(b);
@@ -310,7 +317,7 @@ struct EventSink::Impl {
   void fail_rest(const BatchPtr& b) {
     std::vector<Pending> lost;
     {
-      std::lock_guard lk(b->mu);
+      MutexLock lk(b->mu);
       if (b->phase == Phase::kDone) return;
       b->phase = Phase::kDone;
       disarm(b);
@@ -319,7 +326,7 @@ struct EventSink::Impl {
       }
     }
     if (!lost.empty()) {
-      std::lock_guard lk(mu);
+      MutexLock lk(mu);
       stranded_count.fetch_add(lost.size());
       for (Pending& p : lost) stranded.push_back(std::move(p));
     }
@@ -329,7 +336,7 @@ struct EventSink::Impl {
   void settle(const BatchPtr& b, bool durable) {
     if (b->settled) b->settled(durable);
     b->settled = nullptr;
-    std::lock_guard lk(mu);  // the destructor waits on this mutex: notify last
+    MutexLock lk(mu);  // the destructor waits on this mutex: notify last
     if (b->live) inflight.fetch_sub(b->recs.size());
     cv.notify_all();
   }
@@ -339,7 +346,7 @@ struct EventSink::Impl {
   void drain_loop() {
     while (true) {
       {
-        std::unique_lock lk(mu);
+        MutexLock lk(mu);
         if (stopping) return;
       }
       maybe_open_spill();
@@ -347,23 +354,23 @@ struct EventSink::Impl {
       bool progressed = drain_once();
       maybe_update_depth();
       if (!progressed) {
-        std::unique_lock lk(mu);
-        cv.wait_for(lk,
-                    std::min<std::chrono::milliseconds>(opts.probe_interval,
-                                                        std::chrono::milliseconds(100)),
-                    [this] { return stopping; });
+        MutexLock lk(mu);
+        const auto until = Clock::now() + std::min<std::chrono::milliseconds>(
+                                              opts.probe_interval, std::chrono::milliseconds(100));
+        while (!stopping && cv.wait_until(mu, until)) {
+        }
       }
     }
   }
 
   void maybe_open_spill() {
     {
-      std::lock_guard lk(mu);
+      MutexLock lk(mu);
       if (spill || Clock::now() - last_open_attempt < opts.probe_interval) return;
       last_open_attempt = Clock::now();
     }
     auto opened = opts.open_spill();
-    std::lock_guard lk(mu);
+    MutexLock lk(mu);
     if (opened.is_ok()) {
       spill = std::move(opened).value();
       spill_open = true;
@@ -375,7 +382,7 @@ struct EventSink::Impl {
   void maybe_retry_stranded() {
     std::vector<Pending> retry;
     {
-      std::lock_guard lk(mu);
+      MutexLock lk(mu);
       if (stranded.empty() || Clock::now() - last_retry < opts.probe_interval) return;
       last_retry = Clock::now();
       retry.assign(std::make_move_iterator(stranded.begin()),
@@ -402,10 +409,10 @@ struct EventSink::Impl {
   // One drained batch on its way to the main log. Only the drainer thread
   // touches it.
   struct DrainWait {
-    std::mutex mu;
-    size_t left = 0;
-    bool failed = false;          // some record may go in later
-    std::vector<size_t> refused;  // records the main log refuses for good
+    Mutex mu;
+    size_t left TANDEM_GUARDED_BY(mu) = 0;
+    bool failed TANDEM_GUARDED_BY(mu) = false;          // some record may go in later
+    std::vector<size_t> refused TANDEM_GUARDED_BY(mu);  // records the log refuses for good
   };
   struct PendingDrain {
     std::shared_ptr<DrainWait> wait;
@@ -431,7 +438,7 @@ struct EventSink::Impl {
     if (drain_pending) return settle_drain();
     log::Log* journal = nullptr;
     {
-      std::lock_guard lk(mu);
+      MutexLock lk(mu);
       journal = spill.get();
       if (!journal || Clock::now() < drain_backoff_until) return false;
     }
@@ -476,7 +483,10 @@ struct EventSink::Impl {
                     size_t count) {
     PendingDrain d;
     d.wait = std::make_shared<DrainWait>();
-    d.wait->left = batch.size();
+    {
+      MutexLock lk(d.wait->mu);  // not shared yet; the analysis wants it all the same
+      d.wait->left = batch.size();
+    }
     d.count = count;
     d.since = Clock::now();
     d.journal = journal;
@@ -487,7 +497,7 @@ struct EventSink::Impl {
     for (size_t i = 0; i < batch.size(); ++i) {
       out.push_back(
           {batch[i].key, batch[i].value, [w = d.wait, i](const Status& st, Partition, Offset) {
-             std::lock_guard lk(w->mu);
+             MutexLock lk(w->mu);
              if (!st.is_ok()) {
                if (refused_for_good(st)) {
                  w->refused.push_back(i);
@@ -509,7 +519,7 @@ struct EventSink::Impl {
     bool ok = false;
     std::vector<size_t> refused_idx;
     {
-      std::lock_guard lk(d.wait->mu);
+      MutexLock lk(d.wait->mu);
       if (d.wait->left > 0) {
         if (!d.reported && Clock::now() - d.since > opts.log_deadline) {
           d.reported = true;
@@ -575,7 +585,7 @@ struct EventSink::Impl {
   }
 
   void backoff() {
-    std::lock_guard lk(mu);
+    MutexLock lk(mu);
     drain_backoff_until = Clock::now() + opts.probe_interval;
   }
 
@@ -626,14 +636,14 @@ EventSink::~EventSink() {
   Impl& s = *impl_;
   {
     // Bounded: every batch settles by log_deadline + spill_deadline.
-    std::unique_lock lk(s.mu);
-    s.cv.wait(lk, [&] { return s.inflight.load() == 0; });
+    MutexLock lk(s.mu);
+    while (s.inflight.load() != 0) s.cv.wait(s.mu);
     s.stopping = true;
     s.cv.notify_all();
   }
   s.drainer.join();
   {
-    std::lock_guard lk(s.dl_mu);
+    MutexLock lk(s.dl_mu);
     s.ticker_stop = true;
   }
   s.dl_cv.notify_all();
@@ -694,7 +704,7 @@ bool EventSink::accepting() const {
 }
 
 std::string EventSink::fail_reason() const {
-  std::lock_guard lk(impl_->mu);
+  MutexLock lk(impl_->mu);
   return impl_->last_error;
 }
 
@@ -713,7 +723,7 @@ SinkStats EventSink::stats() const {
   out.spill_depth = s.spill_depth.load();
   out.spill_open = s.spill_open.load();
   out.fail_closed = out.stranded > 0;
-  std::lock_guard lk(s.mu);
+  MutexLock lk(s.mu);
   out.last_error = s.last_error;
   return out;
 }

@@ -9,14 +9,14 @@
 #include <boost/crc.hpp>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <future>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#include "core/mutex.h"
 
 namespace tandem::proxy {
 namespace {
@@ -113,7 +113,7 @@ class FileIntentJournal final : public IntentJournal {
       : opts_(std::move(opts)), path_(std::move(path)), fd_(fd), lock_fd_(lock_fd) {}
   ~FileIntentJournal() override {
     {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       stopping_ = true;
     }
     sync_cv_.notify_all();
@@ -123,6 +123,9 @@ class FileIntentJournal final : public IntentJournal {
   }
 
   Status load(std::vector<Intent>* recovered) {
+    // Runs once in open(), before the journal is shared; the lock costs
+    // nothing and lets the analysis check every access.
+    MutexLock lk(mu_);
     std::string data;
     char buf[1 << 16];
     while (true) {
@@ -192,7 +195,7 @@ class FileIntentJournal final : public IntentJournal {
   }
 
   void begin_async(const std::vector<Intent>& intents, BeginCallback done) override {
-    std::unique_lock lk(mu_);
+    MutexLock lk(mu_);
     uint64_t id = next_id_++;
     std::string bytes;
     for (const Intent& in : intents) append_record(bytes, in.id ? kIntent : kAutoId, id, &in);
@@ -211,36 +214,36 @@ class FileIntentJournal final : public IntentJournal {
     sync_cv_.notify_one();
   }
   void done(uint64_t request_id) override {
-    std::unique_lock lk(mu_);
+    MutexLock lk(mu_);
     if (!open_.count(request_id)) return;
     erase_open(request_id);
     std::string bytes;
     append_record(bytes, kDone, request_id, nullptr);
     // Best effort: a lost done record costs one redundant reconcile.
     (void)append_locked(bytes);
-    if (written_ > opts_.compact_bytes) (void)compact_locked(lk);
+    if (written_ > opts_.compact_bytes) (void)compact_locked();
   }
 
   std::vector<Intent> intents_of(uint64_t request_id) const override {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     auto it = open_.find(request_id);
     return it == open_.end() ? std::vector<Intent>{} : it->second;
   }
 
   size_t open_requests() const override {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return open_.size();
   }
   size_t open_intents() const override {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return open_intent_count_;
   }
 
   Status reset_recovered() override {
-    std::unique_lock lk(mu_);
+    MutexLock lk(mu_);
     for (uint64_t id : recovered_ids_) erase_open(id);
     recovered_ids_.clear();
-    return compact_locked(lk);
+    return compact_locked();
   }
 
   std::string path() const override { return path_; }
@@ -252,7 +255,7 @@ class FileIntentJournal final : public IntentJournal {
     BeginCallback done;
   };
 
-  void start_syncer_locked() {
+  void start_syncer_locked() TANDEM_REQUIRES(mu_) {
     if (!syncer_.joinable()) syncer_ = std::thread([this] { sync_loop(); });
   }
 
@@ -261,12 +264,12 @@ class FileIntentJournal final : public IntentJournal {
   // outside the lock. A failed fdatasync fails the waiters it was for (their
   // intents are dropped: the writes are refused, never forwarded).
   void sync_loop() {
-    std::unique_lock lk(mu_);
+    MutexLock lk(mu_);
     while (true) {
-      sync_cv_.wait(lk, [&] { return stopping_ || !waiters_.empty(); });
+      while (!stopping_ && waiters_.empty()) sync_cv_.wait(mu_);
       if (waiters_.empty()) return;  // stopping, nothing left to settle
       if (syncing_) {
-        cv_.wait(lk, [&] { return !syncing_; });
+        while (syncing_) cv_.wait(mu_);
         continue;
       }
       syncing_ = true;
@@ -307,18 +310,18 @@ class FileIntentJournal final : public IntentJournal {
     }
   }
 
-  void add_open(uint64_t id, Intent in) {
+  void add_open(uint64_t id, Intent in) TANDEM_REQUIRES(mu_) {
     open_[id].push_back(std::move(in));
     ++open_intent_count_;
   }
-  void erase_open(uint64_t id) {
+  void erase_open(uint64_t id) TANDEM_REQUIRES(mu_) {
     auto it = open_.find(id);
     if (it == open_.end()) return;
     open_intent_count_ -= it->second.size();
     open_.erase(it);
   }
 
-  Status append_locked(std::string_view bytes) {
+  Status append_locked(std::string_view bytes) TANDEM_REQUIRES(mu_) {
     Status st = write_all(fd_, bytes, path_);
     if (!st.is_ok()) {
       // Cut a partial record, or later records would hide behind it.
@@ -329,8 +332,8 @@ class FileIntentJournal final : public IntentJournal {
     return Status::ok();
   }
 
-  Status compact_locked(std::unique_lock<std::mutex>& lk) {
-    cv_.wait(lk, [&] { return !syncing_; });
+  Status compact_locked() TANDEM_REQUIRES(mu_) {
+    while (syncing_) cv_.wait(mu_);
     std::string tmp = path_ + ".tmp";
     std::string bytes;
     for (const auto& [id, list] : open_) {
@@ -366,21 +369,21 @@ class FileIntentJournal final : public IntentJournal {
 
   IntentsOptions opts_;
   std::string path_;
-  int fd_ = -1;
+  mutable Mutex mu_;
+  int fd_ TANDEM_GUARDED_BY(mu_) = -1;  // replaced by compaction
   int lock_fd_ = -1;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t written_ = 0;
-  uint64_t synced_ = 0;
-  bool syncing_ = false;
-  uint64_t next_id_ = 1;
-  std::unordered_map<uint64_t, std::vector<Intent>> open_;
-  size_t open_intent_count_ = 0;
-  std::vector<uint64_t> recovered_ids_;
-  std::condition_variable sync_cv_;
-  std::deque<Waiter> waiters_;
-  bool stopping_ = false;
-  std::thread syncer_;
+  CondVar cv_;  // syncing_ went false
+  uint64_t written_ TANDEM_GUARDED_BY(mu_) = 0;
+  uint64_t synced_ TANDEM_GUARDED_BY(mu_) = 0;
+  bool syncing_ TANDEM_GUARDED_BY(mu_) = false;
+  uint64_t next_id_ TANDEM_GUARDED_BY(mu_) = 1;
+  std::unordered_map<uint64_t, std::vector<Intent>> open_ TANDEM_GUARDED_BY(mu_);
+  size_t open_intent_count_ TANDEM_GUARDED_BY(mu_) = 0;
+  std::vector<uint64_t> recovered_ids_ TANDEM_GUARDED_BY(mu_);
+  CondVar sync_cv_;  // a waiter arrived, or stopping_
+  std::deque<Waiter> waiters_ TANDEM_GUARDED_BY(mu_);
+  bool stopping_ TANDEM_GUARDED_BY(mu_) = false;
+  std::thread syncer_ TANDEM_GUARDED_BY(mu_);  // started on the first waiter
 };
 
 }  // namespace

@@ -53,15 +53,6 @@ ProxyMetrics::ProxyMetrics()
   writes_in_flight_ =
       gauge("tandem_proxy_writes_in_flight", "Writes between admission and durable");
   writes_held_ = gauge("tandem_proxy_writes_held", "Writes held by a running role switch");
-  events_emitted_ =
-      gauge("tandem_proxy_capture_events_emitted", "Change events emitted (from capture status)");
-  spill_depth_ = gauge("tandem_proxy_capture_spill_depth", "Events waiting in the spill journal");
-  fail_closed_ = gauge("tandem_proxy_capture_fail_closed",
-                       "1 while writes are refused because no log can take their events");
-  refused_ = gauge("tandem_proxy_capture_refused_events",
-                   "Events the log refused for good (too large), sent as reconciles instead");
-  dead_letters_ = gauge("tandem_proxy_capture_dead_letters",
-                        "Events no log could take, recorded as needs-verify marks");
 }
 
 prometheus::Counter& ProxyMetrics::counter_for(std::string_view cls, int status) {

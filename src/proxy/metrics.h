@@ -10,11 +10,10 @@
 //   tandem_proxy_upstream_errors_total{kind}         connect/timeout/reset
 //   tandem_proxy_connections_open                    client connections
 //   tandem_proxy_writes_in_flight / _writes_held     role gate
-//   tandem_proxy_capture_events_emitted /
-//   tandem_proxy_capture_spill_depth /
-//   tandem_proxy_capture_fail_closed (0/1) /
-//   tandem_proxy_capture_refused_events (sent as reconciles) /
-//   tandem_proxy_capture_dead_letters                from capture's status
+//
+// The capture's metrics (tandem_proxy_capture_*) are not registered here:
+// the admin API renders them from WriteCapture::status() at each scrape
+// (capture_metrics_text in admin.h), next to this registry's text.
 //
 // Hot-path cost: counters are looked up once per (class, status) pair and
 // cached per thread; increments are atomic, no lock.
@@ -56,20 +55,6 @@ class ProxyMetrics {
     writes_in_flight_->Set(in_flight);
     writes_held_->Set(held);
   }
-  struct CaptureGauges {
-    double events_emitted = 0;
-    double spill_depth = 0;
-    double fail_closed = 0;
-    double refused = 0;
-    double dead_letters = 0;
-  };
-  void set_capture(const CaptureGauges& g) {
-    events_emitted_->Set(g.events_emitted);
-    spill_depth_->Set(g.spill_depth);
-    fail_closed_->Set(g.fail_closed);
-    refused_->Set(g.refused);
-    dead_letters_->Set(g.dead_letters);
-  }
 
   // Text exposition format of everything registered.
   std::string serialize() const;
@@ -87,11 +72,6 @@ class ProxyMetrics {
   prometheus::Gauge* connections_;
   prometheus::Gauge* writes_in_flight_;
   prometheus::Gauge* writes_held_;
-  prometheus::Gauge* events_emitted_;
-  prometheus::Gauge* spill_depth_;
-  prometheus::Gauge* fail_closed_;
-  prometheus::Gauge* refused_;
-  prometheus::Gauge* dead_letters_;
 };
 
 }  // namespace tandem::proxy

@@ -164,7 +164,7 @@ ReadCaptureStore::ReadCaptureStore(const ReadCaptureOptions& opts, log::Log* log
 
 ReadCaptureStore::~ReadCaptureStore() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -175,7 +175,7 @@ ReadCaptureStore::~ReadCaptureStore() {
 void ReadCaptureStore::offer(std::shared_ptr<const ReadSample> s) {
   const uint64_t n = s->body.size() + s->answer.size() + s->target.size();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stats_.full) {
       ++stats_.dropped_store_full;
       return;
@@ -191,8 +191,8 @@ void ReadCaptureStore::offer(std::shared_ptr<const ReadSample> s) {
 }
 
 void ReadCaptureStore::flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  MutexLock lock(mu_);
+  while (!queue_.empty() || busy_) idle_cv_.wait(mu_);
 }
 
 void ReadCaptureStore::refresh_lag() {
@@ -233,9 +233,9 @@ std::string ReadCaptureStore::encode(const ReadSample& s) {
 }
 
 void ReadCaptureStore::run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    while (!stop_ && queue_.empty()) cv_.wait(mu_);
     if (queue_.empty()) {
       if (stop_) return;
       continue;
@@ -257,7 +257,7 @@ void ReadCaptureStore::run() {
     } else {
       uint64_t used;
       {
-        std::lock_guard<std::mutex> g(mu_);
+        MutexLock g(mu_);
         used = stats_.bytes;
       }
       if (used + line.size() > opts_.max_bytes) {
@@ -305,7 +305,7 @@ void ReadCaptureStore::run() {
 }
 
 ReadCaptureStore::Stats ReadCaptureStore::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 

@@ -19,18 +19,17 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
 #include "http/http.h"
 #include "log/log.h"
@@ -126,12 +125,13 @@ class ReadCaptureStore {
   log::Log* log_;
   int fd_;
   ReadSampler sampler_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_, idle_cv_;
-  std::deque<std::shared_ptr<const ReadSample>> queue_;
-  uint64_t queued_bytes_ = 0;
-  bool stop_ = false, busy_ = false;
-  Stats stats_;
+  mutable Mutex mu_;
+  CondVar cv_, idle_cv_;
+  std::deque<std::shared_ptr<const ReadSample>> queue_ TANDEM_GUARDED_BY(mu_);
+  uint64_t queued_bytes_ TANDEM_GUARDED_BY(mu_) = 0;
+  bool stop_ TANDEM_GUARDED_BY(mu_) = false;
+  bool busy_ TANDEM_GUARDED_BY(mu_) = false;
+  Stats stats_ TANDEM_GUARDED_BY(mu_);
   // Writer thread only.
   std::chrono::steady_clock::time_point lag_at_{};
   int64_t log_end_ = -1, loader_lag_ = -1;
@@ -209,13 +209,13 @@ class ShadowReads {
   const ShadowJudge* judge_;
   ReadSampler sampler_;
   std::vector<std::unique_ptr<http::Client>> clients_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_, idle_cv_;
-  std::deque<std::shared_ptr<const ReadSample>> queue_;
-  int busy_ = 0;
-  bool stop_ = false;
-  std::chrono::steady_clock::time_point down_until_{};
-  Stats stats_;
+  mutable Mutex mu_;
+  CondVar cv_, idle_cv_;
+  std::deque<std::shared_ptr<const ReadSample>> queue_ TANDEM_GUARDED_BY(mu_);
+  int busy_ TANDEM_GUARDED_BY(mu_) = 0;
+  bool stop_ TANDEM_GUARDED_BY(mu_) = false;
+  std::chrono::steady_clock::time_point down_until_ TANDEM_GUARDED_BY(mu_){};
+  Stats stats_ TANDEM_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
 };
 

@@ -33,7 +33,7 @@ RoleTable::~RoleTable() {
 }
 
 std::shared_ptr<const RoleSnapshot> RoleTable::snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return snap_;
 }
 
@@ -42,7 +42,7 @@ uint64_t RoleTable::generation() const {
 }
 
 Result<std::optional<WriteLease>> RoleTable::admit_write(std::function<void(WriteLease)> resume) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!holding_) {
     ++in_flight_;
     return std::optional<WriteLease>(WriteLease(this));
@@ -64,31 +64,44 @@ Result<std::optional<WriteLease>> RoleTable::admit_write(std::function<void(Writ
 }
 
 void RoleTable::release_one() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   assert(in_flight_ > 0);
   if (--in_flight_ == 0 && holding_) drained_.notify_all();
 }
 
-void RoleTable::release_hold(std::unique_lock<std::mutex>& lock) {
+RoleTable::Waiting RoleTable::end_hold() {
   holding_ = false;
-  auto waiting = std::move(held_);
+  Waiting waiting = std::move(held_);
   held_.clear();
   in_flight_ += static_cast<int64_t>(waiting.size());
-  lock.unlock();
+  return waiting;
+}
+
+void RoleTable::run_held(Waiting waiting) {
   for (auto& resume : waiting) resume(WriteLease(this));
+}
+
+bool RoleTable::wait_drained(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (in_flight_ != 0) {
+    if (!drained_.wait_until(mu_, deadline) && in_flight_ != 0) return false;
+  }
+  return true;
 }
 
 Result<SwitchReport> RoleTable::switch_roles(std::chrono::milliseconds drain_timeout,
                                              const SwitchHook& hook) {
   const auto t0 = std::chrono::steady_clock::now();
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (holding_) return error(Code::kFailedPrecondition, "a role switch is already running");
   holding_ = true;
   SwitchReport report;
   report.before = *snap_;
-  if (!drained_.wait_for(lock, drain_timeout, [this] { return in_flight_ == 0; })) {
+  if (!wait_drained(drain_timeout)) {
     const int64_t stuck = in_flight_;
-    release_hold(lock);
+    Waiting w = end_hold();
+    lock.unlock();
+    run_held(std::move(w));
     return error(Code::kTimeout, std::to_string(stuck) + " write(s) still in flight after " +
                                      std::to_string(drain_timeout.count()) +
                                      " ms; roles unchanged (epoch " +
@@ -106,7 +119,9 @@ Result<SwitchReport> RoleTable::switch_roles(std::chrono::milliseconds drain_tim
   lock.lock();
   assert(in_flight_ == 0);
   if (!hs.is_ok()) {
-    release_hold(lock);
+    Waiting w = end_hold();
+    lock.unlock();
+    run_held(std::move(w));
     return hs.context("role switch aborted, roles unchanged");
   }
   snap_ = std::make_shared<const RoleSnapshot>(next);
@@ -116,7 +131,9 @@ Result<SwitchReport> RoleTable::switch_roles(std::chrono::milliseconds drain_tim
   report.writes_held = held_.size();
   report.held =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-  release_hold(lock);
+  Waiting w = end_hold();
+  lock.unlock();
+  run_held(std::move(w));
   return report;
 }
 
@@ -146,7 +163,7 @@ Result<RoleSnapshot> RoleTable::prepare_flip(const std::string& id,
                                              std::chrono::milliseconds hold_bound,
                                              const std::function<Status()>& after_drain) {
   if (id.empty()) return error(Code::kInvalidArgument, "a flip needs an id");
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (flip_.id == id) {
     // A coordinator retrying after a lost answer, or resuming after a crash.
     if (flip_.step == FlipStep::kPrepared) return *snap_;
@@ -167,11 +184,13 @@ Result<RoleSnapshot> RoleTable::prepare_flip(const std::string& id,
   flip_.to = Epoch(snap_->epoch.get() + 1);
   flip_t0_ = std::chrono::steady_clock::now();
   hold_deadline_ = flip_t0_ + hold_bound;
-  if (!drained_.wait_for(lock, drain_timeout, [this] { return in_flight_ == 0; })) {
+  if (!wait_drained(drain_timeout)) {
     const int64_t stuck = in_flight_;
     flip_.step = FlipStep::kAborted;
     flip_.held = since(flip_t0_);
-    release_hold(lock);
+    Waiting w = end_hold();
+    lock.unlock();
+    run_held(std::move(w));
     return error(Code::kTimeout, std::to_string(stuck) + " write(s) still in flight after " +
                                      std::to_string(drain_timeout.count()) + " ms; flip " + id +
                                      " not prepared, writes released to the unchanged primary");
@@ -183,7 +202,9 @@ Result<RoleSnapshot> RoleTable::prepare_flip(const std::string& id,
   if (!fs.is_ok()) {
     flip_.step = FlipStep::kAborted;
     flip_.held = since(flip_t0_);
-    release_hold(lock);
+    Waiting w = end_hold();
+    lock.unlock();
+    run_held(std::move(w));
     return fs.context("flip " + id + " not prepared, writes released to the unchanged primary");
   }
   return *snap_;
@@ -191,7 +212,7 @@ Result<RoleSnapshot> RoleTable::prepare_flip(const std::string& id,
 
 Result<SwitchReport> RoleTable::commit_flip(const std::string& id, Epoch target,
                                             const SwitchHook& hook) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (flip_.id == id && flip_.step == FlipStep::kCommitted) return last_commit_;
   if (flip_.id != id || flip_.step != FlipStep::kPrepared) {
     return error(Code::kFailedPrecondition,
@@ -229,12 +250,14 @@ Result<SwitchReport> RoleTable::commit_flip(const std::string& id, Epoch target,
   flip_.held = report.held;
   flip_.writes_held = report.writes_held;
   last_commit_ = report;
-  release_hold(lock);
+  Waiting w = end_hold();
+  lock.unlock();
+  run_held(std::move(w));
   return report;
 }
 
 Result<FlipStatus> RoleTable::abort_flip(const std::string& id) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (flip_.id != id) {
     // Never prepared here (e.g. the prepare request was lost): nothing to do.
     FlipStatus s;
@@ -252,14 +275,16 @@ Result<FlipStatus> RoleTable::abort_flip(const std::string& id) {
     flip_.held = since(flip_t0_);
     flip_.writes_held = held_.size();
     FlipStatus out = flip_;
-    release_hold(lock);
+    Waiting w = end_hold();
+    lock.unlock();
+    run_held(std::move(w));
     return out;
   }
   return flip_;
 }
 
 size_t RoleTable::expire_held_past_bound() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (flip_.step != FlipStep::kPrepared || std::chrono::steady_clock::now() < hold_deadline_) {
     return 0;
   }
@@ -274,7 +299,7 @@ size_t RoleTable::expire_held_past_bound() {
 }
 
 FlipStatus RoleTable::flip_status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   FlipStatus s = flip_;
   if (s.step == FlipStep::kPrepared) {
     s.held = since(flip_t0_);
@@ -284,7 +309,7 @@ FlipStatus RoleTable::flip_status() const {
 }
 
 GateStats RoleTable::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   GateStats s;
   s.writes_in_flight = in_flight_;
   s.writes_held = held_.size();

@@ -20,16 +20,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
 #include "core/types.h"
 
@@ -153,25 +152,30 @@ class RoleTable {
 
  private:
   friend class WriteLease;
-  void release_one();
-  // Ends a hold: hands the queued writes their leases (outside the lock).
-  void release_hold(std::unique_lock<std::mutex>& lock);
+  void release_one() TANDEM_EXCLUDES(mu_);
+  using Waiting = std::vector<std::function<void(WriteLease)>>;
+  // Ends a hold: the queued writes, counted in flight. The caller hands
+  // them their leases with run_held() once it let go of mu_.
+  Waiting end_hold() TANDEM_REQUIRES(mu_);
+  void run_held(Waiting waiting) TANDEM_EXCLUDES(mu_);
+  // Waits until no write is in flight; false when `timeout` passed first.
+  bool wait_drained(std::chrono::milliseconds timeout) TANDEM_REQUIRES(mu_);
 
   const size_t max_held_;
-  mutable std::mutex mu_;
-  std::condition_variable drained_;
-  std::shared_ptr<const RoleSnapshot> snap_;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar drained_;
+  std::shared_ptr<const RoleSnapshot> snap_ TANDEM_GUARDED_BY(mu_);
   std::atomic<uint64_t> generation_{0};
-  int64_t in_flight_ = 0;                              // guarded by mu_
-  bool holding_ = false;                               // guarded by mu_
-  std::vector<std::function<void(WriteLease)>> held_;  // guarded by mu_
-  uint64_t switches_ = 0;                              // guarded by mu_
-  uint64_t rejected_ = 0;                              // guarded by mu_
-  // The current or last flip; guarded by mu_.
-  FlipStatus flip_;
-  std::chrono::steady_clock::time_point flip_t0_{};
-  std::chrono::steady_clock::time_point hold_deadline_{};
-  SwitchReport last_commit_;
+  int64_t in_flight_ TANDEM_GUARDED_BY(mu_) = 0;
+  bool holding_ TANDEM_GUARDED_BY(mu_) = false;
+  Waiting held_ TANDEM_GUARDED_BY(mu_);
+  uint64_t switches_ TANDEM_GUARDED_BY(mu_) = 0;
+  uint64_t rejected_ TANDEM_GUARDED_BY(mu_) = 0;
+  // The current or last flip.
+  FlipStatus flip_ TANDEM_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point flip_t0_ TANDEM_GUARDED_BY(mu_){};
+  std::chrono::steady_clock::time_point hold_deadline_ TANDEM_GUARDED_BY(mu_){};
+  SwitchReport last_commit_ TANDEM_GUARDED_BY(mu_);
 };
 
 }  // namespace tandem::proxy

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "http/http.h"
 #include "proxy/server_internal.h"
 
 namespace tandem::proxy {
@@ -37,25 +38,6 @@ std::shared_ptr<const UpstreamTarget> detail::Worker::primary() {
 }
 
 namespace {
-
-Result<std::shared_ptr<net::ssl::context>> listener_context(const ListenerTls& tls) {
-  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
-  error_code ec;
-  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
-                       net::ssl::context::no_tlsv1_1,
-                   ec);
-  // No terminal prompt for an encrypted key in a daemon.
-  ctx->set_password_callback(
-      [](std::size_t, net::ssl::context::password_purpose) { return std::string(); }, ec);
-  ctx->use_certificate_chain_file(tls.cert_file, ec);
-  if (ec) {
-    return error(Code::kTls, "listener certificate '" + tls.cert_file + "': " + ec.message());
-  }
-  ctx->use_private_key_file(tls.key_file, net::ssl::context::pem, ec);
-  if (ec) return error(Code::kTls, "listener key '" + tls.key_file + "': " + ec.message());
-  return ctx;
-}
 
 Status check_deps(const ServerDeps& d) {
   if (!d.roles || !d.capture || !d.classify || !d.metrics) {
@@ -98,7 +80,8 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& opts, ServerD
   impl->shared.opts = opts;
   impl->shared.deps = std::move(deps);
   if (opts.tls.enabled()) {
-    TANDEM_ASSIGN_OR_RETURN(impl->shared.listener_tls, listener_context(opts.tls));
+    TANDEM_ASSIGN_OR_RETURN(impl->shared.listener_tls,
+                            http::make_server_tls_context(opts.tls.cert_file, opts.tls.key_file));
   }
   int n = opts.workers > 0 ? opts.workers : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;

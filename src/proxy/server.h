@@ -1,5 +1,5 @@
 // The capture proxy's server half: an HTTP/1.1 reverse proxy in front of
-// the current primary (see proxy.h for the seam with the capture half).
+// the current primary (see write_capture.h for the seam with the capture half).
 //
 // Threading: `workers` threads, each running its own io_context with its
 // own upstream pool, so a request is parsed, forwarded and answered on one
@@ -35,11 +35,11 @@
 
 #include "core/status.h"
 #include "proxy/metrics.h"
-#include "proxy/proxy.h"
 #include "proxy/reads.h"
 #include "proxy/roles.h"
 #include "proxy/server_options.h"
 #include "proxy/upstream.h"
+#include "proxy/write_capture.h"
 
 namespace tandem::proxy {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "proxy/es_error.h"
-#include "proxy/proxy.h"
+#include "proxy/write_capture.h"
 
 namespace tandem::proxy {
 

@@ -10,13 +10,13 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "core/mutex.h"
 #include "proxy/server.h"
 
 namespace tandem::proxy::detail {
@@ -52,17 +52,17 @@ class PostGate {
   explicit PostGate(boost::asio::io_context* ioc) : ioc_(ioc) {}
   template <class F>
   void post(F&& f) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (ioc_) boost::asio::post(*ioc_, std::forward<F>(f));
   }
   void close() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ioc_ = nullptr;
   }
 
  private:
-  std::mutex mu_;
-  boost::asio::io_context* ioc_;
+  Mutex mu_;
+  boost::asio::io_context* ioc_ TANDEM_GUARDED_BY(mu_);
 };
 
 struct Worker {

@@ -8,6 +8,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <functional>
 #include <optional>
 
 #include "proxy/front_door.h"
@@ -168,17 +169,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (cls_.cls == RequestClass::kRead) return forward(w_.primary());
 
     // A write: admission through the role gate first.
-    std::weak_ptr<Session> weak = this->shared_from_this();
-    auto gate = w_.gate;
-    auto admitted = sh_.deps.roles->admit_write([weak, gate](WriteLease lease) {
-      auto l = std::make_shared<WriteLease>(std::move(lease));
-      gate->post([weak, l] {
-        if (auto self = weak.lock()) {
-          self->unpark();
-          self->on_admitted(std::move(*l));
-        }
-      });
-    });
+    auto admitted = sh_.deps.roles->admit_write(resume<WriteLease>(
+        [](Session& self, WriteLease lease) { self.on_admitted(std::move(lease)); }));
     if (!admitted.is_ok()) {
       return local_reply(
           503, es_error_body(503, "tandem_write_held_exception", admitted.status().message()));
@@ -204,17 +196,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // Intents are fdatasync'd off this I/O thread: other connections on it
     // keep moving while this one waits.
     park();
-    std::weak_ptr<Session> weak = this->shared_from_this();
-    auto gate = w_.gate;
-    sh_.deps.capture->begin_async(view, cls_, [weak, gate](BeginResult br) {
-      auto b = std::make_shared<BeginResult>(std::move(br));
-      gate->post([weak, b] {
-        if (auto self = weak.lock()) {
-          self->unpark();
-          self->on_begun(std::move(*b));
-        }
-      });
-    });
+    sh_.deps.capture->begin_async(
+        view, cls_,
+        resume<BeginResult>([](Session& self, BeginResult br) { self.on_begun(std::move(br)); }));
   }
 
   void on_begun(BeginResult br) {
@@ -255,19 +239,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     original_size_ = res_.body().size();
     answer.body = std::move(res_.body());
     park();
-    std::weak_ptr<Session> weak = this->shared_from_this();
-    auto gate = w_.gate;
     sh_.deps.capture->complete(std::move(*ticket_), std::move(answer),
-                               [weak, gate](std::string client_body) {
-                                 auto b = std::make_shared<std::string>(std::move(client_body));
-                                 gate->post([weak, b] {
-                                   if (auto self = weak.lock()) {
-                                     self->unpark();
-                                     self->lease_.release();  // events are durable
-                                     self->respond(std::move(*b));
-                                   }
-                                 });
-                               });
+                               resume<std::string>([](Session& self, std::string client_body) {
+                                 self.lease_.release();  // events are durable
+                                 self.respond(std::move(client_body));
+                               }));
     ticket_.reset();
   }
 
@@ -302,19 +278,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     answer.status = 0;
     answer.headers = &empty_headers_;
     park();
-    std::weak_ptr<Session> weak = this->shared_from_this();
-    auto gate = w_.gate;
     auto b = std::make_shared<std::string>(std::move(body));
     sh_.deps.capture->complete(std::move(*ticket_), std::move(answer),
-                               [weak, gate, status, b](std::string) {
-                                 gate->post([weak, status, b] {
-                                   if (auto self = weak.lock()) {
-                                     self->unpark();
-                                     self->lease_.release();
-                                     self->local_reply(status, std::move(*b));
-                                   }
-                                 });
-                               });
+                               resume<std::string>([status, b](Session& self, std::string) {
+                                 self.lease_.release();
+                                 self.local_reply(status, std::move(*b));
+                               }));
     ticket_.reset();
   }
 
@@ -435,6 +404,26 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void park() { w_.parked[this] = this->shared_from_this(); }
   void unpark() { w_.parked.erase(this); }
+
+  // The callback for something outside this worker (the role gate's
+  // admission, capture's begin and complete), which may run on any thread:
+  // it posts back to this connection's worker and there, if the session
+  // still exists, unparks it and runs `then(session, value)`. It holds only
+  // a weak pointer (Worker::parked keeps the session alive meanwhile), and
+  // the gate drops it once the worker's io_context is gone.
+  template <class T, class Then>
+  std::function<void(T)> resume(Then then) {
+    return [weak = std::weak_ptr<Session>(this->shared_from_this()), gate = w_.gate,
+            then = std::move(then)](T value) {
+      auto v = std::make_shared<T>(std::move(value));
+      gate->post([weak, v, then] {
+        if (auto self = weak.lock()) {
+          self->unpark();
+          then(*self, std::move(*v));
+        }
+      });
+    };
+  }
 
   Worker& w_;
   Shared& sh_;

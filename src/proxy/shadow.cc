@@ -69,7 +69,7 @@ ShadowReads::ShadowReads(const ShadowOptions& opts, const ShadowJudge* judge)
 
 ShadowReads::~ShadowReads() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
     queue_.clear();  // pending mirrors are not worth a slower shutdown
   }
@@ -79,7 +79,7 @@ ShadowReads::~ShadowReads() {
 
 void ShadowReads::offer(std::shared_ptr<const ReadSample> s) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (Clock::now() < down_until_) {
       ++stats_.dropped_target_down;
       return;
@@ -94,14 +94,14 @@ void ShadowReads::offer(std::shared_ptr<const ReadSample> s) {
 }
 
 void ShadowReads::flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [&] { return queue_.empty() && busy_ == 0; });
+  MutexLock lock(mu_);
+  while (!queue_.empty() || busy_ != 0) idle_cv_.wait(mu_);
 }
 
 void ShadowReads::run(http::Client* client) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    while (!stop_ && queue_.empty()) cv_.wait(mu_);
     if (stop_) return;
     auto s = std::move(queue_.front());
     queue_.pop_front();
@@ -170,7 +170,7 @@ void ShadowReads::run(http::Client* client) {
 }
 
 ShadowReads::Stats ShadowReads::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 

@@ -15,8 +15,6 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
 
-#include "http/tls.h"
-
 namespace tandem::proxy {
 
 namespace net = boost::asio;
@@ -34,9 +32,9 @@ Result<std::shared_ptr<const UpstreamTarget>> UpstreamTarget::make(const Endpoin
   t->url = std::move(url).value();
   t->insecure = tls.insecure;
   if (t->url.scheme == "https") {
-    auto ctx = http::detail::make_tls_context(tls, env_prefix);
+    auto ctx = http::make_client_tls_context(tls, env_prefix);
     if (!ctx.is_ok()) return ctx.status().context("upstream '" + ep.name + "'");
-    t->tls = std::shared_ptr<net::ssl::context>(std::move(ctx).value());
+    t->tls = std::move(ctx).value();
   }
   return std::shared_ptr<const UpstreamTarget>(std::move(t));
 }
@@ -178,8 +176,8 @@ void UpstreamPool::connect(std::shared_ptr<Exchange> x) {
           if (ec) return finish(std::move(x), ec);
           x->conn->lowest().socket().set_option(net::ip::tcp::no_delay(true), ec);
           if (!x->conn->tls) return write(std::move(x));
-          Status st = http::detail::prepare_tls_session(x->conn->tls->native_handle(),
-                                                        x->target->url.host, x->target->insecure);
+          Status st = http::prepare_client_tls_session(x->conn->tls->native_handle(),
+                                                       x->target->url.host, x->target->insecure);
           if (!st.is_ok()) {
             return finish(std::move(x), net::error::make_error_code(net::error::invalid_argument),
                           st.message());

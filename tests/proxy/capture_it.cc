@@ -160,9 +160,9 @@ TEST_F(CaptureBlue, SingleDocumentWritesCarryBluesSeqNo) {
   EXPECT_EQ(by_id["never"][0].op, event::Op::kDelete);
   EXPECT_GE(by_id["never"][0].seq_no.get(), 0);
   for (const auto& e : ev) EXPECT_EQ(e.index.get(), index_);
-  auto st = nlohmann::json::parse(cap_->status_json());
-  EXPECT_EQ(st["intents_open"], 0);
-  EXPECT_EQ(st["events_emitted"], 6);
+  const CaptureStatus st = cap_->status();
+  EXPECT_EQ(st.intents_open, 0u);
+  EXPECT_EQ(st.events_emitted, 6u);
 }
 
 TEST_F(CaptureBlue, BulkThroughCapture) {

@@ -77,7 +77,7 @@ class CaptureTest : public ::testing::Test {
     return out;
   }
 
-  nlohmann::json status() { return nlohmann::json::parse(cap_->status_json()); }
+  CaptureStatus status() const { return cap_->status(); }
 
   std::filesystem::path dir_;
   CaptureOptions opts_;
@@ -106,9 +106,9 @@ TEST_F(CaptureTest, IndexDocument) {
   EXPECT_EQ(ev[0].source, "{\"n\":5}");
   EXPECT_EQ(log_.records()[0].key, event::partition_key(ev[0]));
   auto s = status();
-  EXPECT_EQ(s["events_emitted"], 1);
-  EXPECT_EQ(s["intents_open"], 0);
-  EXPECT_EQ(s["mode"], "sync");
+  EXPECT_EQ(s.events_emitted, 1u);
+  EXPECT_EQ(s.intents_open, 0u);
+  EXPECT_EQ(s.durability, Durability::kSync);
 }
 
 TEST_F(CaptureTest, SetEpochAppliesToLaterEvents) {
@@ -120,7 +120,7 @@ TEST_F(CaptureTest, SetEpochAppliesToLaterEvents) {
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[0].epoch.get(), 2u);
   EXPECT_EQ(ev[1].epoch.get(), 3u);
-  EXPECT_EQ(status()["epoch"], 3);
+  EXPECT_EQ(status().epoch, Epoch(3));
 }
 
 TEST_F(CaptureTest, UpdateAsksForSourceAndStripsIt) {
@@ -260,9 +260,9 @@ TEST_F(CaptureTest, DocumentLargerThanTheLogTakesBecomesAReconcile) {
   EXPECT_EQ(ev[0].id.get(), "d1");
   EXPECT_EQ(ev[0].seq_no.get(), 7);
   auto s = status();
-  EXPECT_EQ(s["refused_total"], 1);
-  EXPECT_EQ(s["dead_letters"], 0);
-  EXPECT_EQ(s["intents_open"], 0);
+  EXPECT_EQ(s.refused_total, 1u);
+  EXPECT_EQ(s.dead_letters, 0u);
+  EXPECT_EQ(s.intents_open, 0u);
 }
 
 TEST_F(CaptureTest, BulkRewriteStripAndEvents) {
@@ -276,7 +276,7 @@ TEST_F(CaptureTest, BulkRewriteStripAndEvents) {
   auto ev = logged();
   ASSERT_EQ(ev.size(), 4u);
   EXPECT_EQ(ev[2].source, R"({"n":1,"s":"a","t":"b"})");
-  EXPECT_EQ(status()["intents_open"], 0);
+  EXPECT_EQ(status().intents_open, 0u);
 }
 
 TEST_F(CaptureTest, MalformedBulkIsForwardedUnchanged) {
@@ -350,7 +350,7 @@ TEST_F(CaptureTest, SyncWaitsForTheLog) {
   EXPECT_FALSE(released.load());
   log_.release_held(true);
   EXPECT_TRUE(eventually([&] { return released.load(); }));
-  EXPECT_EQ(status()["spilled_total"], 0);
+  EXPECT_EQ(status().spilled_total, 0u);
 }
 
 TEST_F(CaptureTest, SyncSpillsAfterTheDeadlineAndDrains) {
@@ -359,14 +359,14 @@ TEST_F(CaptureTest, SyncSpillsAfterTheDeadlineAndDrains) {
   auto t0 = std::chrono::steady_clock::now();
   roundtrip("PUT", "/capture-td-es7/_doc/d1", "{\"n\":5}", 201, testdata("es7_doc_index.json"));
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
-  EXPECT_EQ(status()["spilled_total"], 1);
-  EXPECT_EQ(status()["intents_open"], 0);
+  EXPECT_EQ(status().spilled_total, 1u);
+  EXPECT_EQ(status().intents_open, 0u);
   // The log comes back and delivers what it held, as Kafka does: the drain
   // waited for its append instead of queueing another copy behind it.
   EXPECT_TRUE(eventually([&] { return log_.held() == 2; }));  // live + drain
   log_.set_mode(FakeLog::Mode::kAck);
   log_.release_held(true);
-  EXPECT_TRUE(eventually([&] { return status()["drained_total"] == 1; }));
+  EXPECT_TRUE(eventually([&] { return status().drained_total == 1u; }));
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(log_.records().size(), 2u) << "the drain re-appended an event still pending";
 }
@@ -375,13 +375,13 @@ TEST_F(CaptureTest, DrainRetriesOnlyWhatTheLogRefused) {
   open();
   log_.set_mode(FakeLog::Mode::kHang);
   roundtrip("PUT", "/capture-td-es7/_doc/d1", "{\"n\":5}", 201, testdata("es7_doc_index.json"));
-  EXPECT_EQ(status()["spilled_total"], 1);
+  EXPECT_EQ(status().spilled_total, 1u);
   EXPECT_TRUE(eventually([&] { return log_.held() == 2; }));
   // The producer gives up on them (Kafka: message.timeout.ms): the drain
   // appends again after its back-off, and that copy is acknowledged.
   log_.set_mode(FakeLog::Mode::kAck);
   log_.release_held(false);
-  EXPECT_TRUE(eventually([&] { return status()["drained_total"] == 1; }));
+  EXPECT_TRUE(eventually([&] { return status().drained_total == 1u; }));
   EXPECT_EQ(log_.records().size(), 1u);
 }
 
@@ -403,9 +403,9 @@ TEST_F(CaptureTest, FailClosedWhenLogAndSpillFail) {
       roundtrip("PUT", "/capture-td-es7/_doc/d1", "{\"n\":5}", 201, testdata("es7_doc_index.json"));
   EXPECT_EQ(client, testdata("es7_doc_index.json"));
   auto s = status();
-  EXPECT_EQ(s["fail_closed"], true);
-  EXPECT_EQ(s["stranded"], 1);
-  EXPECT_EQ(s["intents_open"], 1);
+  EXPECT_TRUE(s.fail_closed);
+  EXPECT_EQ(s.stranded, 1u);
+  EXPECT_EQ(s.intents_open, 1u);
   EXPECT_FALSE(marks_.marks().empty());
   // Later writes are refused before they reach the primary.
   BeginResult b = testing::begin_blocking(*cap_, {"PUT", "/x/_doc/2", nullptr, "{}"},
@@ -421,7 +421,7 @@ TEST_F(CaptureTest, FailClosedWhenLogAndSpillFail) {
                    .reply);
   // Recovery: the prober gets the stranded event into the log.
   log_.set_mode(FakeLog::Mode::kAck);
-  ASSERT_TRUE(eventually([&] { return status()["fail_closed"] == false; }));
+  ASSERT_TRUE(eventually([&] { return !status().fail_closed; }));
   EXPECT_EQ(logged().size(), 1u);
   EXPECT_FALSE(testing::begin_blocking(*cap_, {"PUT", "/x/_doc/2", nullptr, "{}"},
                                        classify("PUT", "/x/_doc/2"))
@@ -434,11 +434,11 @@ TEST_F(CaptureTest, AsyncReleasesImmediatelyAndTracksTheWindow) {
   open();
   log_.set_mode(FakeLog::Mode::kHang);
   roundtrip("PUT", "/capture-td-es7/_doc/d1", "{\"n\":5}", 201, testdata("es7_doc_index.json"));
-  EXPECT_EQ(status()["mode"], "async");
-  EXPECT_EQ(status()["async_window"], 1);
+  EXPECT_EQ(status().durability, Durability::kAsync);
+  EXPECT_EQ(status().async_window, 1u);
   log_.release_held(true);
-  EXPECT_TRUE(eventually([&] { return status()["async_window"] == 0; }));
-  EXPECT_EQ(status()["intents_open"], 0);
+  EXPECT_TRUE(eventually([&] { return status().async_window == 0u; }));
+  EXPECT_EQ(status().intents_open, 0u);
 }
 
 TEST_F(CaptureTest, CrashLeavesIntentsThatBecomeReconcileEvents) {
@@ -450,7 +450,7 @@ TEST_F(CaptureTest, CrashLeavesIntentsThatBecomeReconcileEvents) {
                           classify("POST", "/books/_doc"));
   std::string bulk = "{\"delete\":{\"_index\":\"mags\",\"_id\":\"m1\"}}\n";
   testing::begin_blocking(*cap_, {"POST", "/_bulk", nullptr, bulk}, classify("POST", "/_bulk"));
-  EXPECT_EQ(status()["intents_open"], 3);
+  EXPECT_EQ(status().intents_open, 3u);
   open();  // restart on the same directories
   auto ev = logged();
   ASSERT_EQ(ev.size(), 2u);
@@ -466,8 +466,8 @@ TEST_F(CaptureTest, CrashLeavesIntentsThatBecomeReconcileEvents) {
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0].first, "books");
   EXPECT_EQ(m[0].second, "auto-id write in flight at crash");
-  EXPECT_EQ(status()["intents_open"], 0);
-  EXPECT_EQ(status()["recovered_reconciles"], 2);
+  EXPECT_EQ(status().intents_open, 0u);
+  EXPECT_EQ(status().recovered_reconciles, 2u);
   open();  // compacted: nothing again
   EXPECT_EQ(logged().size(), 2u);
 }
@@ -480,7 +480,7 @@ TEST_F(CaptureTest, AbandonReconcilesNowAndAfterTheGrace) {
   cap_->abandon(b.ticket);
   ASSERT_EQ(logged().size(), 1u);
   EXPECT_EQ(logged()[0].op, event::Op::kReconcile);
-  EXPECT_EQ(status()["intents_open"], 1);
+  EXPECT_EQ(status().intents_open, 1u);
   std::this_thread::sleep_for(150ms);
   testing::begin_blocking(*cap_, {"GET", "/", nullptr, ""},
                           classify("GET", "/"));  // reads don't sweep
@@ -488,18 +488,18 @@ TEST_F(CaptureTest, AbandonReconcilesNowAndAfterTheGrace) {
   testing::begin_blocking(*cap_, {"PUT", "/x", nullptr, ""},
                           classify("PUT", "/x"));  // a write: sweeps
   EXPECT_TRUE(eventually([&] { return logged().size() == 2; }));
-  EXPECT_TRUE(eventually([&] { return status()["intents_open"] == 0; }));
+  EXPECT_TRUE(eventually([&] { return status().intents_open == 0u; }));
 }
 
 TEST_F(CaptureTest, PrimaryUnreachableSettlesIntents) {
   open();
   BeginResult b = testing::begin_blocking(*cap_, {"PUT", "/x/_doc/1", nullptr, "{}"},
                                           classify("PUT", "/x/_doc/1"));
-  EXPECT_EQ(status()["intents_open"], 1);
+  EXPECT_EQ(status().intents_open, 1u);
   std::promise<std::string> p;
   cap_->complete(b.ticket, UpstreamAnswer{0, nullptr, ""}, [&](std::string s) { p.set_value(s); });
   EXPECT_EQ(p.get_future().get(), "");
-  EXPECT_EQ(status()["intents_open"], 0);
+  EXPECT_EQ(status().intents_open, 0u);
   EXPECT_TRUE(logged().empty());
 }
 

@@ -288,8 +288,11 @@ class FakeCapture : public WriteCapture {
         });
   }
   void abandon(Ticket) override { abandons++; }
-  std::string status_json() const override {
-    return R"({"durability":"sync","events_emitted":7,"spill_depth":2,"fail_closed":false})";
+  CaptureStatus status() const override {
+    CaptureStatus s;
+    s.events_emitted = 7;
+    s.spill_depth = 2;
+    return s;
   }
   ~FakeCapture() override {
     for (auto& t : threads_) t.join();
