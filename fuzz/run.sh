@@ -19,7 +19,7 @@ LIBS=(-lsimdjson -lfmt)
 
 declare -A SOURCES=(
   [bulk_request]="src/proxy/bulk.cc src/proxy/capture_json.cc src/core/status.cc"
-  [classify]="src/proxy/classify.cc src/http/target.cc src/core/status.cc"
+  [classify]="src/proxy/classify.cc src/es/rest_path.cc src/http/target.cc src/core/status.cc"
   [event_decode]="src/event/event.cc src/event/json_escape.cc src/core/status.cc"
   [http_request]="src/proxy/front_door.cc src/proxy/server_headers.cc src/proxy/es_error.cc
                   src/event/json_escape.cc src/core/status.cc"

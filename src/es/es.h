@@ -94,6 +94,41 @@ struct IndexStats {
   uint64_t store_size_bytes = 0;
 };
 
+// ---- REST paths -------------------------------------------------------------
+
+// What an Elasticsearch / OpenSearch REST request does, read from its method
+// and request-target alone (6.8 - 9.x, typed and typeless paths; the table
+// and its matching rules are in rest_path.cc). The one parser of ES paths:
+// the proxy classifies every request with it, and meta replays captured
+// metadata writes by it.
+enum class RestKind {
+  kRead,           // reads, and everything tandem does not capture
+  kDocWrite,       // single-document index / create / update / delete
+  kBulk,           // _bulk (any index/type scoping)
+  kMetaWrite,      // index create/delete/open/close..., _mapping, _settings,
+                   // _alias(es), _template, _index_template, _component_template
+  kMultiDocWrite,  // _update_by_query, _delete_by_query, _reindex
+};
+enum class RestDocOp { kNone, kIndex, kCreate, kUpdate, kDelete };
+
+struct RestPath {
+  RestKind kind = RestKind::kRead;
+  RestDocOp op = RestDocOp::kNone;  // for kDocWrite
+  // Stable, bounded name for metrics and dispatch: "doc.update", "bulk",
+  // "mapping", "template", "read.search", ... (a client can send any path;
+  // these names never grow with it).
+  std::string endpoint;
+  std::optional<IndexName> index;  // index expression (or alias / pattern) in the path
+  std::optional<DocId> id;         // decoded id for kDocWrite (absent: auto-id)
+  bool typed = false;              // 6.x-style /{index}/{type}/... path
+};
+
+// `target` is the raw request-target (path and query, still
+// percent-encoded); segments are percent-decoded byte-exactly. Never fails:
+// anything unknown is a read.
+RestPath parse_rest_path(std::string_view method, std::string_view target);
+std::string_view rest_kind_name(RestKind k);
+
 // ---- bulk -----------------------------------------------------------------
 
 struct VersionSpec {
