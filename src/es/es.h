@@ -118,9 +118,13 @@ struct RestPath {
   // "mapping", "template", "read.search", ... (a client can send any path;
   // these names never grow with it).
   std::string endpoint;
-  std::optional<IndexName> index;  // index expression (or alias / pattern) in the path
-  std::optional<DocId> id;         // decoded id for kDocWrite (absent: auto-id)
-  bool typed = false;              // 6.x-style /{index}/{type}/... path
+  std::optional<IndexName> index;   // index expression (or alias / pattern) in the path
+  std::optional<DocId> id;          // decoded id for kDocWrite (absent: auto-id)
+  std::optional<std::string> type;  // mapping type segment of a typed path
+  // The named object of the endpoint: template, alias (comma-separated
+  // names), data stream, block, resize/rollover target.
+  std::optional<std::string> name;
+  bool typed = false;  // 6.x-style /{index}/{type}/... path
 };
 
 // `target` is the raw request-target (path and query, still

@@ -208,6 +208,7 @@ struct Match {
   const std::string* index = nullptr;
   const std::string* id = nullptr;
   const std::string* type = nullptr;
+  const std::string* name = nullptr;
 };
 
 bool match_row(const std::vector<std::string_view>& parts, const std::vector<std::string>& segs,
@@ -227,6 +228,7 @@ bool match_row(const std::vector<std::string_view>& parts, const std::vector<std
       found.id = &s;
     } else if (p == "{n}") {
       // any non-empty name (segments are never empty)
+      found.name = &s;
     } else if (p != s) {
       return false;
     }
@@ -317,6 +319,8 @@ RestPath parse_rest_path(std::string_view method, std::string_view target) {
     out.endpoint = std::string(row.endpoint);
     out.typed = row.typed;
     if (m.index) out.index = IndexName(*m.index);
+    if (m.type) out.type = *m.type;
+    if (m.name) out.name = *m.name;
     if (out.kind == RestKind::kDocWrite) {
       if (m.id) out.id = DocId(*m.id);
       // 6.x `_doc` was an ordinary type name; a /{i}/_doc/{id}/_update path

@@ -218,5 +218,116 @@ TEST(RestPath, EndpointNamesAreBounded) {
   EXPECT_EQ(parse_rest_path("GET", "/x").endpoint, "read.index");
 }
 
+// What meta's replay of captured metadata writes reads: the endpoint, the
+// index expression, the named object and the mapping type.
+TEST(RestPath, MetadataWritesNameTheirObject) {
+  struct Meta {
+    const char* method;
+    const char* target;
+    const char* endpoint;
+    std::optional<std::string> index;
+    std::optional<std::string> name;
+    std::optional<std::string> type;
+  };
+  const Meta cases[] = {
+      {"PUT", "/products", "index.create", "products", std::nullopt, std::nullopt},
+      {"PUT", "/%3Clogs-%7Bnow%2Fd%7D%3E", "index.create", "<logs-{now/d}>", std::nullopt,
+       std::nullopt},
+      {"DELETE", "/a,b*", "index.delete", "a,b*", std::nullopt, std::nullopt},
+      {"POST", "/products/_open", "index.open", "products", std::nullopt, std::nullopt},
+      {"POST", "/products/_close?wait_for_active_shards=1", "index.close", "products", std::nullopt,
+       std::nullopt},
+      {"POST", "/_close", "index.close", std::nullopt, std::nullopt, std::nullopt},
+      {"PUT", "/products/_mapping", "mapping", "products", std::nullopt, std::nullopt},
+      {"PUT", "/products/_mappings", "mapping", "products", std::nullopt, std::nullopt},
+      {"PUT", "/products/_mapping/product?include_type_name=true", "mapping", "products",
+       std::nullopt, "product"},
+      {"POST", "/products/product/_mapping", "mapping", "products", std::nullopt, "product"},
+      {"PUT", "/_mapping/product", "mapping", std::nullopt, std::nullopt, "product"},
+      {"PUT", "/_settings", "settings", std::nullopt, std::nullopt, std::nullopt},
+      {"PUT", "/logs-*/_settings?preserve_existing=true", "settings", "logs-*", std::nullopt,
+       std::nullopt},
+      {"POST", "/_aliases", "aliases", std::nullopt, std::nullopt, std::nullopt},
+      {"PUT", "/products/_alias/a1,a2", "alias", "products", "a1,a2", std::nullopt},
+      {"DELETE", "/products/_aliases/cur%2Arent", "alias", "products", "cur*rent", std::nullopt},
+      {"PUT", "/_alias/current", "alias", std::nullopt, "current", std::nullopt},
+      {"PUT", "/products/_alias", "alias", "products", std::nullopt, std::nullopt},
+      {"PUT", "/_template/t%201", "template", std::nullopt, "t 1", std::nullopt},
+      {"DELETE", "/_index_template/t1", "index_template", std::nullopt, "t1", std::nullopt},
+      {"PUT", "/_component_template/c1", "component_template", std::nullopt, "c1", std::nullopt},
+      {"PUT", "/_data_stream/logs-x", "data_stream", std::nullopt, "logs-x", std::nullopt},
+      {"PUT", "/products/_block/write", "index.block", "products", "write", std::nullopt},
+      {"POST", "/products/_rollover/products-2", "index.rollover", "products", "products-2",
+       std::nullopt},
+      {"POST", "/products/_split/big", "index.resize", "products", "big", std::nullopt},
+      {"POST", "/products/_clone/copy", "index.resize", "products", "copy", std::nullopt},
+      {"POST", "/products/_freeze", "index.freeze", "products", std::nullopt, std::nullopt},
+      {"DELETE", "/_all", "index.delete", "_all", std::nullopt, std::nullopt},
+  };
+  for (const Meta& c : cases) {
+    SCOPED_TRACE(std::string(c.method) + " " + c.target);
+    RestPath got = parse_rest_path(c.method, c.target);
+    EXPECT_EQ(rest_kind_name(got.kind), rest_kind_name(RestKind::kMetaWrite));
+    EXPECT_EQ(got.endpoint, c.endpoint);
+    EXPECT_EQ(got.index ? std::optional<std::string>(got.index->get()) : std::nullopt, c.index);
+    EXPECT_EQ(got.name, c.name);
+    EXPECT_EQ(got.type, c.type);
+    EXPECT_FALSE(got.typed && !c.type) << "typed without a type segment";
+  }
+}
+
+// Forms whose meaning moved between versions, read the way the newest
+// version that accepts them does (and the table errs towards "write").
+TEST(RestPath, VersionDifferences) {
+  // 6.x: `_doc` was an ordinary type name, so /i/_doc/1 is also the typed
+  // form there; 7.x+ typeless. Either way a write of document "1".
+  RestPath d = parse_rest_path("PUT", "/i/_doc/1");
+  EXPECT_FALSE(d.typed);
+  EXPECT_FALSE(d.type);
+  // 6.8 typed update and create; OpenSearch 1.x/2.x still route them.
+  RestPath u = parse_rest_path("POST", "/i/t/1/_update");
+  EXPECT_TRUE(u.typed);
+  EXPECT_EQ(u.type, "t");
+  EXPECT_EQ(u.endpoint, "doc.update");
+  // 8.x/9.x and OpenSearch 2+: a POST to /i/_doc/_count indexes "_count".
+  RestPath c = parse_rest_path("POST", "/i/_doc/_count");
+  EXPECT_EQ(c.endpoint, "doc.index");
+  EXPECT_EQ(c.id->get(), "_count");
+  // 9.x / OpenSearch: _query is a typed read on 6.x only, an index write of
+  // "_query" with PUT.
+  EXPECT_EQ(rest_kind_name(parse_rest_path("GET", "/i/t/_query").kind), "read");
+  EXPECT_EQ(parse_rest_path("PUT", "/i/t/_query").id->get(), "_query");
+}
+
+TEST(RestPath, BadInputIsARead) {
+  const char* targets[] = {"",
+                           "*",
+                           "products",
+                           "//",
+                           "/?",
+                           "/%",
+                           "/products/_doc/1/2/3/4/5/6",
+                           "/_doc/1",
+                           "/_products/_doc/1",
+                           "http://host/products/_doc/1",
+                           "/products/_doc/1#frag/x"};
+  for (const char* t : targets) {
+    SCOPED_TRACE(t);
+    RestPath got = parse_rest_path("PUT", t);
+    EXPECT_FALSE(got.endpoint.empty());
+    if (got.kind == RestKind::kDocWrite) {
+      ASSERT_TRUE(got.index);
+      EXPECT_FALSE(got.index->get().empty());
+      EXPECT_TRUE(got.index->get()[0] != '_' || got.index->get() == "_all");
+    }
+  }
+  EXPECT_EQ(rest_kind_name(parse_rest_path("PUT", "").kind), "read");
+  EXPECT_EQ(rest_kind_name(parse_rest_path("BREW", "/products/_doc/1").kind), "read");
+  EXPECT_EQ(rest_kind_name(parse_rest_path("put", "/products/_doc/1").kind), "read");
+  EXPECT_EQ(rest_kind_name(parse_rest_path("PUT", "/_products/_doc/1").kind), "read");
+  // A fragment never reaches the last segment.
+  EXPECT_EQ(parse_rest_path("PUT", "/products/_doc/1#frag/x").id->get(), "1");
+}
+
 }  // namespace
 }  // namespace tandem::es
