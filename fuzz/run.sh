@@ -18,7 +18,8 @@ FLAGS=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
 LIBS=(-lsimdjson -lfmt)
 
 declare -A SOURCES=(
-  [bulk_request]="src/proxy/bulk.cc src/proxy/capture_json.cc src/core/status.cc"
+  [bulk_request]="src/proxy/bulk.cc src/proxy/capture_json.cc src/es/bulk.cc src/es/util.cc
+                  src/event/json_escape.cc src/core/status.cc"
   [rest_path]="src/es/rest_path.cc src/proxy/classify.cc src/http/target.cc src/core/status.cc"
   [event_decode]="src/event/event.cc src/event/json_escape.cc src/core/status.cc"
   [http_request]="src/proxy/front_door.cc src/proxy/server_headers.cc src/proxy/es_error.cc

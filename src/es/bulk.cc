@@ -62,6 +62,28 @@ Status bad(std::string_view what, simdjson::error_code e) {
                                      "): " + simdjson::error_message(e));
 }
 
+bool is_json_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+std::string_view trim_ws(std::string_view s) {
+  while (!s.empty() && is_json_ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_json_ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Errors inside one write result; the caller says whose answer it was.
+Status bad_member(std::string_view what, simdjson::error_code e) {
+  return Status(Code::kProtocol, std::string(what) + ": " + simdjson::error_message(e));
+}
+
+// The padded copy of the body being parsed: offsets of "get" members are
+// taken from its start, and the second parser reads inside it.
+struct Buffer {
+  const char* base;
+  size_t allocated;  // readable bytes from base (size + SIMDJSON_PADDING)
+};
+
 // Reads "type"/"reason" (and caused_by when reason is missing) of an error
 // object.
 simdjson::error_code read_error(od::object err, std::string* type, std::string* reason) {
@@ -90,15 +112,81 @@ simdjson::error_code read_error(od::object err, std::string* type, std::string* 
   return simdjson::SUCCESS;
 }
 
-simdjson::error_code read_item(od::object obj, BulkItem* it) {
+// Reads get._source out of the "get" object's bytes with a second parser
+// (the outer document is still being iterated by the first).
+Status read_get_member(std::string_view span, const Buffer& buf, BulkItem* it) {
+  size_t cap = static_cast<size_t>(buf.base + buf.allocated - span.data());
+  thread_local od::parser aux;
+  od::document doc;
+  if (auto e = aux.iterate(span.data(), span.size(), cap).get(doc)) return bad_member("\"get\"", e);
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) return bad_member("\"get\"", e);
+  bool found = false;
+  std::optional<std::string> source;
   for (auto f : obj) {
+    od::field field;
+    if (auto e = std::move(f).get(field)) return bad_member("\"get\"", e);
     std::string_view key;
-    if (auto e = f.unescaped_key().get(key)) return e;
-    od::value v;
-    if (auto e = f.value().get(v)) return e;
+    if (auto e = field.unescaped_key().get(key)) return bad_member("\"get\" key", e);
+    od::value v = field.value();
+    if (key == "found") {
+      if (auto e = v.get_bool().get(found)) return bad_member("get.found", e);
+    } else if (key == "_source") {
+      od::json_type t;
+      if (auto e = v.type().get(t)) return bad_member("get._source", e);
+      if (t != od::json_type::object) {
+        return Status(Code::kProtocol, "get._source is not an object");
+      }
+      od::object src;
+      std::string_view raw;
+      if (auto e = v.get_object().get(src)) return bad_member("get._source", e);
+      if (auto e = src.raw_json().get(raw)) return bad_member("get._source", e);
+      source = std::string(trim_ws(raw));
+    }
+  }
+  if (found && source) it->get_source = std::move(source);
+  return Status::ok();
+}
+
+// The "get" member's erase range: with the preceding comma when there is
+// one, else with the following comma (the member was first), else the
+// member alone. `key_start` is its opening quote, `span` its value.
+void get_erase_range(const char* key_start, std::string_view span, const Buffer& buf,
+                     BulkItem* it) {
+  const char* begin = key_start;
+  const char* end = span.data() + span.size();
+  const char* p = key_start - 1;
+  while (p > buf.base && is_json_ws(*p)) --p;
+  if (*p == ',') {
+    begin = p;
+  } else {
+    const char* limit = buf.base + buf.allocated;
+    const char* q = end;
+    while (q < limit && is_json_ws(*q)) ++q;
+    if (q < limit && *q == ',') {
+      ++q;
+      while (q < limit && is_json_ws(*q)) ++q;
+      end = q;
+    }
+  }
+  it->get_begin = static_cast<size_t>(begin - buf.base);
+  it->get_end = static_cast<size_t>(end - buf.base);
+}
+
+// One write result: a bulk item's inner object, or a single-document write
+// answer (the same members). Unknown members are skipped.
+Status read_item(od::object obj, const Buffer& buf, BulkItem* it) {
+  for (auto f : obj) {
+    od::field field;
+    if (auto e = std::move(f).get(field)) return bad_member("item", e);
+    // key() before unescaped_key(): the latter consumes the key.
+    const char* key_start = field.key().raw() - 1;  // the opening quote
+    std::string_view key;
+    if (auto e = field.unescaped_key().get(key)) return bad_member("item key", e);
+    od::value v = field.value();
     if (key == "_index") {
       std::string_view s;
-      if (auto e = v.get_string().get(s)) return e;
+      if (auto e = v.get_string().get(s)) return bad_member("_index", e);
       it->index = IndexName(std::string(s));
     } else if (key == "_id") {
       std::string_view s;
@@ -106,44 +194,64 @@ simdjson::error_code read_item(od::object obj, BulkItem* it) {
       if (v.get_string().get(s) == simdjson::SUCCESS) it->id = DocId(std::string(s));
     } else if (key == "status") {
       int64_t n;
-      if (auto e = v.get_int64().get(n)) return e;
+      if (auto e = v.get_int64().get(n)) return bad_member("status", e);
       it->status = static_cast<int>(n);
     } else if (key == "_version") {
       int64_t n;
-      if (auto e = v.get_int64().get(n)) return e;
+      if (auto e = v.get_int64().get(n)) return bad_member("_version", e);
       it->version = n;
     } else if (key == "_seq_no") {
       int64_t n;
-      if (auto e = v.get_int64().get(n)) return e;
+      if (auto e = v.get_int64().get(n)) return bad_member("_seq_no", e);
       it->seq_no = SeqNo(n);
     } else if (key == "_primary_term") {
       int64_t n;
-      if (auto e = v.get_int64().get(n)) return e;
+      if (auto e = v.get_int64().get(n)) return bad_member("_primary_term", e);
       it->primary_term = PrimaryTerm(n);
     } else if (key == "result") {
       std::string_view s;
-      if (auto e = v.get_string().get(s)) return e;
+      if (auto e = v.get_string().get(s)) return bad_member("result", e);
       it->result = std::string(s);
     } else if (key == "error") {
+      it->has_error = true;
       od::object err;
       if (v.get_object().get(err) == simdjson::SUCCESS) {
-        if (auto e = read_error(err, &it->error_type, &it->error_reason)) return e;
+        if (auto e = read_error(err, &it->error_type, &it->error_reason))
+          return bad_member("error", e);
       } else {
         std::string_view s;
         if (v.get_string().get(s) == simdjson::SUCCESS) it->error_reason = std::string(s);
       }
+    } else if (key == "get") {
+      od::object g;
+      std::string_view span;
+      if (auto e = v.get_object().get(g)) return bad_member("get", e);
+      if (auto e = g.raw_json().get(span)) return bad_member("get", e);
+      span = trim_ws(span);
+      it->has_get = true;
+      TANDEM_RETURN_IF_ERROR(read_get_member(span, buf, it));
+      get_erase_range(key_start, span, buf, it);
     }
-    // Everything else (_type, _shards, forced_refresh, get) is skipped.
+    // Everything else (_type, _shards, forced_refresh) is skipped.
   }
-  return simdjson::SUCCESS;
+  return Status::ok();
+}
+
+bool is_bulk_op(std::string_view op) {
+  return op == "index" || op == "create" || op == "update" || op == "delete";
 }
 
 }  // namespace
 
+// One parser for every _bulk answer tandem reads: the loader's, backfill's
+// and repair's own bulks, and every bulk the proxy captures (it parses each
+// acknowledged answer on the request path, hence simdjson On Demand and a
+// parser per thread that keeps its buffers).
 Result<BulkResponse> parse_bulk_response(std::string_view body) {
   // ondemand needs SIMDJSON_PADDING readable bytes past the end.
   simdjson::padded_string padded(body);
-  od::parser parser;
+  const Buffer buf{padded.data(), padded.size() + simdjson::SIMDJSON_PADDING};
+  thread_local od::parser parser;
   od::document doc;
   if (auto e = parser.iterate(padded).get(doc)) return bad("document", e);
   od::object root;
@@ -167,21 +275,41 @@ Result<BulkResponse> parse_bulk_response(std::string_view body) {
       saw_items = true;
       od::array items;
       if (auto e = v.get_array().get(items)) return bad("items", e);
+      // One allocation of the exact size: counting walks the structural
+      // index only, while growing a vector of items moves each of them
+      // several times and, past a few hundred items, makes the allocator
+      // hand fresh pages to every answer (measured: bench/bulk_response_bench).
+      // A failed count leaves the array unusable: it is the answer's error.
+      size_t count = 0;
+      if (auto e = items.count_elements().get(count)) return bad("items", e);
+      out.items.reserve(count);
       for (auto item : items) {
         od::object wrapper;
         if (auto e = item.get_object().get(wrapper)) return bad("item", e);
         BulkItem it;
-        bool seen = false;
+        size_t ops = 0;
         for (auto op : wrapper) {
+          if (++ops > 1) {
+            return Status(Code::kProtocol, "malformed _bulk response: item #" +
+                                               std::to_string(out.items.size()) +
+                                               " has two actions");
+          }
           std::string_view opname;
           if (auto e = op.unescaped_key().get(opname)) return bad("item op", e);
+          if (!is_bulk_op(opname)) {
+            return Status(Code::kProtocol, "malformed _bulk response: unknown item action [" +
+                                               sanitize_snippet(opname, 40) + "]");
+          }
           od::object body_obj;
           if (auto e = op.value().get_object().get(body_obj)) return bad("item body", e);
           it.op = std::string(opname);
-          if (auto e = read_item(body_obj, &it)) return bad("item fields", e);
-          seen = true;
+          Status st = read_item(body_obj, buf, &it);
+          if (!st.is_ok()) {
+            return st.context("malformed _bulk response: item #" +
+                              std::to_string(out.items.size()));
+          }
         }
-        if (!seen) {
+        if (ops == 0) {
           return Status(Code::kProtocol, "malformed _bulk response: empty item #" +
                                              std::to_string(out.items.size()));
         }
@@ -195,6 +323,20 @@ Result<BulkResponse> parse_bulk_response(std::string_view body) {
     return Status(Code::kProtocol,
                   "malformed _bulk response (no items): " + sanitize_snippet(body, 80));
   }
+  return out;
+}
+
+Result<BulkItem> parse_write_response(std::string_view body) {
+  simdjson::padded_string padded(body);
+  const Buffer buf{padded.data(), padded.size() + simdjson::SIMDJSON_PADDING};
+  thread_local od::parser parser;
+  od::document doc;
+  if (auto e = parser.iterate(padded).get(doc)) return bad_member("write response", e);
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) return bad_member("write response", e);
+  BulkItem out;
+  Status st = read_item(obj, buf, &out);
+  if (!st.is_ok()) return st.context("write response");
   return out;
 }
 

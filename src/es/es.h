@@ -208,6 +208,17 @@ struct BulkItem {
   std::string result;      // created / updated / deleted / not_found / noop
   std::string error_type;  // empty when no error
   std::string error_reason;
+  bool has_error = false;  // an "error" member was present
+  // The "get" member an update answers with when _source was asked for:
+  // get._source's raw bytes when found, and the member's byte range in the
+  // parsed body together with one separating comma, so that erasing
+  // [get_begin, get_end) leaves a well-formed object and every other byte as
+  // the cluster sent it (the proxy cuts what it injected out of the
+  // client's answer).
+  bool has_get = false;
+  std::optional<std::string> get_source;
+  size_t get_begin = 0;
+  size_t get_end = 0;
   bool ok() const { return status >= 200 && status < 300; }
   bool version_conflict() const { return status == 409; }
 };
@@ -218,9 +229,16 @@ struct BulkResponse {
   std::vector<BulkItem> items;
 };
 
-// Parses a _bulk response body with simdjson. Exposed for the proxy and for
-// tests; does not need a client.
+// Parses a _bulk response body with simdjson On Demand: the one _bulk answer
+// parser, used by the client's bulk() and by the proxy for every bulk it
+// captures (on the request path). Does not need a client. kProtocol when the
+// body is not a bulk answer (not JSON, an error document, no "items", an
+// item that is not exactly one of index/create/update/delete).
 Result<BulkResponse> parse_bulk_response(std::string_view body);
+// A single-document write answer (index, create, update, delete): the same
+// members as a bulk item's inner object, read by the same code. `op` is
+// empty and `status` 0 (the HTTP status is the caller's).
+Result<BulkItem> parse_write_response(std::string_view body);
 
 // ---- documents and scan ---------------------------------------------------
 

@@ -1,14 +1,11 @@
 #include "proxy/capture_events.h"
 
-#include <simdjson.h>
-
+#include "es/es.h"
 #include "event/event.h"
 #include "proxy/capture_json.h"
 
 namespace tandem::proxy::detail {
 namespace {
-
-namespace od = simdjson::ondemand;
 
 bool is_2xx(int status) {
   return status >= 200 && status < 300;
@@ -31,19 +28,21 @@ event::ChangeEvent base_event(event::Op op, const std::string& index, const std:
 
 // An index event when `source` is strict JSON and not rewritten by a
 // pipeline, else a reconcile that keeps the primary's seq_no as a hint.
-event::ChangeEvent index_or_reconcile(const WriteObject& w, const std::string& index,
+event::ChangeEvent index_or_reconcile(const es::BulkItem& w, const std::string& index,
                                       const std::optional<std::string>& routing,
                                       std::optional<std::string_view> source, bool pipeline,
                                       const EventContext& ctx) {
   if (source && !pipeline) {
     std::string_view s = trim_json_ws(*source);
     if (is_valid_json(s)) {
-      auto e = base_event(event::Op::kIndex, index, w.id, routing, w.seq_no, w.primary_term, ctx);
+      auto e = base_event(event::Op::kIndex, index, w.id.get(), routing, w.seq_no.get(),
+                          w.primary_term.get(), ctx);
       e.source = std::string(s);
       return e;
     }
   }
-  return base_event(event::Op::kReconcile, index, w.id, routing, w.seq_no, w.primary_term, ctx);
+  return base_event(event::Op::kReconcile, index, w.id.get(), routing, w.seq_no.get(),
+                    w.primary_term.get(), ctx);
 }
 
 // The whole post-update document an update answer carries, if any. Only
@@ -54,25 +53,10 @@ event::ChangeEvent index_or_reconcile(const WriteObject& w, const std::string& i
 // secondary with a partial document at the primary's version (issue: a
 // filtered update left green with only the filtered fields, at a version
 // that no backfill could correct).
-std::optional<std::string_view> full_update_source(bulk::UpdateSource how, const WriteObject& w) {
+std::optional<std::string_view> full_update_source(bulk::UpdateSource how, const es::BulkItem& w) {
   bool whole = how == bulk::UpdateSource::kInjected || how == bulk::UpdateSource::kClientAsked;
   if (!whole || !w.get_source) return std::nullopt;
   return std::string_view(*w.get_source);
-}
-
-// Reads a single-document answer (a JSON object) into a WriteObject.
-Result<WriteObject> read_single(std::string_view body) {
-  simdjson::padded_string padded(body);
-  thread_local od::parser parser;
-  od::document doc;
-  if (auto e = parser.iterate(padded).get(doc)) {
-    return error(Code::kProtocol, std::string("write response: ") + simdjson::error_message(e));
-  }
-  od::object obj;
-  if (auto e = doc.get_object().get(obj)) {
-    return error(Code::kProtocol, std::string("write response: ") + simdjson::error_message(e));
-  }
-  return read_write_object(obj, padded.data(), padded.size() + simdjson::SIMDJSON_PADDING);
 }
 
 }  // namespace
@@ -80,7 +64,7 @@ Result<WriteObject> read_single(std::string_view body) {
 Outcome doc_outcome(const DocRequest& req, int status, std::string body, const EventContext& ctx) {
   Outcome out;
   if (status == 0) return out;  // never reached the primary
-  auto parsed = read_single(body);
+  auto parsed = es::parse_write_response(body);
   if (!parsed.is_ok()) {
     out.client_body = std::move(body);
     if (is_2xx(status)) {
@@ -94,10 +78,10 @@ Outcome doc_outcome(const DocRequest& req, int status, std::string body, const E
     }
     return out;
   }
-  WriteObject& w = *parsed;
-  std::string index = w.index.empty() ? req.index : w.index;
-  if (w.id.empty() && req.id) w.id = *req.id;
-  bool acked = is_2xx(status) && w.seq_no >= 0 && !w.id.empty();
+  es::BulkItem& w = *parsed;
+  std::string index = w.index.get().empty() ? req.index : w.index.get();
+  if (w.id.get().empty() && req.id) w.id = DocId(*req.id);
+  bool acked = is_2xx(status) && w.seq_no.get() >= 0 && !w.id.get().empty();
   switch (req.op) {
     case DocOp::kIndex:
     case DocOp::kCreate:
@@ -113,17 +97,17 @@ Outcome doc_outcome(const DocRequest& req, int status, std::string body, const E
       }
       break;
     case DocOp::kDelete:
-      if ((is_2xx(status) || (status == 404 && w.result == "not_found")) && w.seq_no >= 0 &&
-          !w.id.empty()) {
-        out.events.push_back(base_event(event::Op::kDelete, index, w.id, req.routing, w.seq_no,
-                                        w.primary_term, ctx));
+      if ((is_2xx(status) || (status == 404 && w.result == "not_found")) && w.seq_no.get() >= 0 &&
+          !w.id.get().empty()) {
+        out.events.push_back(base_event(event::Op::kDelete, index, w.id.get(), req.routing,
+                                        w.seq_no.get(), w.primary_term.get(), ctx));
       }
       break;
     case DocOp::kNone:
       break;
   }
   if (req.update_source == bulk::UpdateSource::kInjected && w.has_get) {
-    body.erase(w.erase_begin, w.erase_end - w.erase_begin);
+    body.erase(w.get_begin, w.get_end - w.get_begin);
   }
   out.client_body = std::move(body);
   return out;
@@ -139,7 +123,7 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
     out.client_body = std::move(body);
     return out;
   }
-  auto resp = bulk::parse_response(body);
+  auto resp = es::parse_bulk_response(body);
   if (!resp.is_ok()) {
     // 2xx yet not a bulk answer: what was applied is unknown.
     if (req.parsed) {
@@ -158,7 +142,11 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
     out.client_body = std::move(body);
     return out;
   }
-  const std::vector<bulk::ItemResult>& items = resp->items;
+  const std::vector<es::BulkItem>& items = resp->items;
+  // The parser admits only the four actions.
+  auto action = [](const es::BulkItem& w) {
+    return bulk::action_of(w.op).value_or(bulk::Action::kIndex);
+  };
   const std::vector<bulk::Item>* reqs = req.parsed ? &req.parsed->items : nullptr;
   auto same_action = [](bulk::Action a, bulk::Action b) {
     auto norm = [](bulk::Action x) {
@@ -168,30 +156,30 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
   };
   bool aligned = reqs && reqs->size() == items.size();
   for (size_t i = 0; aligned && i < items.size(); ++i) {
-    aligned = same_action((*reqs)[i].action, items[i].action);
+    aligned = same_action((*reqs)[i].action, action(items[i]));
   }
   std::vector<bool> strip(items.size(), false);
   for (size_t i = 0; i < items.size(); ++i) {
-    const bulk::ItemResult& r = items[i];
-    const WriteObject& w = r.w;
+    const es::BulkItem& w = items[i];
+    const bulk::Action act = action(w);
     bool deleted_missing =
-        r.action == bulk::Action::kDelete && w.status == 404 && w.result == "not_found";
-    if ((!r.ok() && !deleted_missing) || w.seq_no < 0 || w.id.empty()) continue;
-    if (r.action == bulk::Action::kUpdate && w.result == "noop") {
+        act == bulk::Action::kDelete && w.status == 404 && w.result == "not_found";
+    if ((!w.ok() && !deleted_missing) || w.seq_no.get() < 0 || w.id.get().empty()) continue;
+    if (act == bulk::Action::kUpdate && w.result == "noop") {
       if (aligned && (*reqs)[i].update_source == bulk::UpdateSource::kInjected) strip[i] = true;
       continue;
     }
     if (!aligned) {
       // Without the request item there is no trustworthy source or routing:
       // reconcile from the primary, and have verify look at the index.
-      out.events.push_back(base_event(event::Op::kReconcile, w.index, w.id, std::nullopt, w.seq_no,
-                                      w.primary_term, ctx));
-      out.marks.push_back({w.index, "bulk item captured without its request line"});
+      out.events.push_back(base_event(event::Op::kReconcile, w.index.get(), w.id.get(),
+                                      std::nullopt, w.seq_no.get(), w.primary_term.get(), ctx));
+      out.marks.push_back({w.index.get(), "bulk item captured without its request line"});
       continue;
     }
     const bulk::Item& q = (*reqs)[i];
-    std::string index = w.index.empty() ? q.index.value_or("") : w.index;
-    switch (r.action) {
+    std::string index = w.index.get().empty() ? q.index.value_or("") : w.index.get();
+    switch (act) {
       case bulk::Action::kIndex:
       case bulk::Action::kCreate:
         out.events.push_back(index_or_reconcile(
@@ -206,8 +194,8 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
         break;
       }
       case bulk::Action::kDelete:
-        out.events.push_back(
-            base_event(event::Op::kDelete, index, w.id, q.routing, w.seq_no, w.primary_term, ctx));
+        out.events.push_back(base_event(event::Op::kDelete, index, w.id.get(), q.routing,
+                                        w.seq_no.get(), w.primary_term.get(), ctx));
         break;
     }
   }
