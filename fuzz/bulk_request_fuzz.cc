@@ -22,7 +22,7 @@ using namespace tandem::proxy::bulk;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   Defaults d;
-  d.index = "default";
+  d.index = tandem::IndexName("default");
   auto p = parse_request(in, d);
   if (p.is_ok()) {
     std::string_view fwd = p->rewritten ? std::string_view(*p->rewritten) : in;

@@ -106,9 +106,9 @@ Result<ActionLine> parse_action_line(od::parser& parser, const char* base, size_
         auto text = detail::scalar_text(v, name);
         if (!text.is_ok()) return bad_line(line_no, text.status().message());
         if (name == "_index") {
-          if (*text) out.item.index = std::move(**text);
+          if (*text) out.item.index = IndexName(std::move(**text));
         } else if (name == "_id") {
-          out.item.id = std::move(*text);
+          if (*text) out.item.id = DocId(std::move(**text));
         } else if (name == "pipeline") {
           out.item.pipeline = text->has_value() && **text != "_none";
         } else if (*text) {

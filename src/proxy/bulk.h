@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/types.h"
 #include "es/es.h"
 #include "proxy/capture_json.h"
 
@@ -42,8 +43,8 @@ enum class UpdateSource {
 
 struct Item {
   Action action = Action::kIndex;
-  std::optional<std::string> index;    // action line _index, else the path's index
-  std::optional<std::string> id;       // absent: auto-generated id
+  std::optional<IndexName> index;      // action line _index, else the path's index
+  std::optional<DocId> id;             // absent: auto-generated id
   std::optional<std::string> routing;  // routing / _routing, else URL routing
   // Source line span in the forwarded body (index/create/update).
   size_t source_offset = 0;
@@ -56,7 +57,7 @@ struct Item {
 
 // URL parameters that act as per-item defaults.
 struct Defaults {
-  std::optional<std::string> index;
+  std::optional<IndexName> index;
   std::optional<std::string> routing;
   std::optional<std::string> source;    // `_source` URL parameter
   bool source_filtered = false;         // _source_includes / _source_excludes

@@ -7,20 +7,24 @@
 namespace tandem::proxy::detail {
 namespace {
 
+// An event the primary's answer gave no position for (reconciles, meta).
+const SeqNo kNoSeqNo{-1};
+const PrimaryTerm kNoTerm{-1};
+
 bool is_2xx(int status) {
   return status >= 200 && status < 300;
 }
 
-event::ChangeEvent base_event(event::Op op, const std::string& index, const std::string& id,
-                              const std::optional<std::string>& routing, int64_t seq_no,
-                              int64_t term, const EventContext& ctx) {
+event::ChangeEvent base_event(event::Op op, const IndexName& index, const DocId& id,
+                              const std::optional<std::string>& routing, SeqNo seq_no,
+                              PrimaryTerm term, const EventContext& ctx) {
   event::ChangeEvent e;
   e.op = op;
-  e.index = IndexName(index);
-  e.id = DocId(id);
+  e.index = index;
+  e.id = id;
   e.routing = routing;
-  e.seq_no = SeqNo(seq_no);
-  e.primary_term = PrimaryTerm(term);
+  e.seq_no = seq_no;
+  e.primary_term = term;
   e.epoch = ctx.epoch;
   e.timestamp_ms = ctx.now_ms;
   return e;
@@ -28,21 +32,19 @@ event::ChangeEvent base_event(event::Op op, const std::string& index, const std:
 
 // An index event when `source` is strict JSON and not rewritten by a
 // pipeline, else a reconcile that keeps the primary's seq_no as a hint.
-event::ChangeEvent index_or_reconcile(const es::BulkItem& w, const std::string& index,
+event::ChangeEvent index_or_reconcile(const es::BulkItem& w, const IndexName& index,
                                       const std::optional<std::string>& routing,
                                       std::optional<std::string_view> source, bool pipeline,
                                       const EventContext& ctx) {
   if (source && !pipeline) {
     std::string_view s = trim_json_ws(*source);
     if (is_valid_json(s)) {
-      auto e = base_event(event::Op::kIndex, index, w.id.get(), routing, w.seq_no.get(),
-                          w.primary_term.get(), ctx);
+      auto e = base_event(event::Op::kIndex, index, w.id, routing, w.seq_no, w.primary_term, ctx);
       e.source = std::string(s);
       return e;
     }
   }
-  return base_event(event::Op::kReconcile, index, w.id.get(), routing, w.seq_no.get(),
-                    w.primary_term.get(), ctx);
+  return base_event(event::Op::kReconcile, index, w.id, routing, w.seq_no, w.primary_term, ctx);
 }
 
 // The whole post-update document an update answer carries, if any. Only
@@ -70,8 +72,8 @@ Outcome doc_outcome(const DocRequest& req, int status, std::string body, const E
     if (is_2xx(status)) {
       // Acknowledged but unreadable: settle by reading the primary.
       if (req.id) {
-        out.events.push_back(
-            base_event(event::Op::kReconcile, req.index, *req.id, req.routing, -1, -1, ctx));
+        out.events.push_back(base_event(event::Op::kReconcile, req.index, *req.id, req.routing,
+                                        kNoSeqNo, kNoTerm, ctx));
       } else {
         out.marks.push_back({req.index, "acknowledged auto-id write with an unreadable answer"});
       }
@@ -79,8 +81,8 @@ Outcome doc_outcome(const DocRequest& req, int status, std::string body, const E
     return out;
   }
   es::BulkItem& w = *parsed;
-  std::string index = w.index.get().empty() ? req.index : w.index.get();
-  if (w.id.get().empty() && req.id) w.id = DocId(*req.id);
+  const IndexName index = w.index.get().empty() ? req.index : w.index;
+  if (w.id.get().empty() && req.id) w.id = *req.id;
   bool acked = is_2xx(status) && w.seq_no.get() >= 0 && !w.id.get().empty();
   switch (req.op) {
     case DocOp::kIndex:
@@ -99,8 +101,8 @@ Outcome doc_outcome(const DocRequest& req, int status, std::string body, const E
     case DocOp::kDelete:
       if ((is_2xx(status) || (status == 404 && w.result == "not_found")) && w.seq_no.get() >= 0 &&
           !w.id.get().empty()) {
-        out.events.push_back(base_event(event::Op::kDelete, index, w.id.get(), req.routing,
-                                        w.seq_no.get(), w.primary_term.get(), ctx));
+        out.events.push_back(base_event(event::Op::kDelete, index, w.id, req.routing, w.seq_no,
+                                        w.primary_term, ctx));
       }
       break;
     case DocOp::kNone:
@@ -128,16 +130,16 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
     // 2xx yet not a bulk answer: what was applied is unknown.
     if (req.parsed) {
       for (const bulk::Item& it : req.parsed->items) {
-        std::string index = it.index.value_or("");
+        IndexName index = it.index.value_or(IndexName());
         if (it.id) {
           out.events.push_back(
-              base_event(event::Op::kReconcile, index, *it.id, it.routing, -1, -1, ctx));
+              base_event(event::Op::kReconcile, index, *it.id, it.routing, kNoSeqNo, kNoTerm, ctx));
         } else {
           out.marks.push_back({index, "acknowledged bulk with an unreadable answer"});
         }
       }
     } else {
-      out.marks.push_back({"*", "acknowledged bulk that tandem could not read"});
+      out.marks.push_back({IndexName("*"), "acknowledged bulk that tandem could not read"});
     }
     out.client_body = std::move(body);
     return out;
@@ -172,13 +174,13 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
     if (!aligned) {
       // Without the request item there is no trustworthy source or routing:
       // reconcile from the primary, and have verify look at the index.
-      out.events.push_back(base_event(event::Op::kReconcile, w.index.get(), w.id.get(),
-                                      std::nullopt, w.seq_no.get(), w.primary_term.get(), ctx));
-      out.marks.push_back({w.index.get(), "bulk item captured without its request line"});
+      out.events.push_back(base_event(event::Op::kReconcile, w.index, w.id, std::nullopt, w.seq_no,
+                                      w.primary_term, ctx));
+      out.marks.push_back({w.index, "bulk item captured without its request line"});
       continue;
     }
     const bulk::Item& q = (*reqs)[i];
-    std::string index = w.index.get().empty() ? q.index.value_or("") : w.index.get();
+    const IndexName index = w.index.get().empty() ? q.index.value_or(IndexName()) : w.index;
     switch (act) {
       case bulk::Action::kIndex:
       case bulk::Action::kCreate:
@@ -194,8 +196,8 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
         break;
       }
       case bulk::Action::kDelete:
-        out.events.push_back(base_event(event::Op::kDelete, index, w.id.get(), q.routing,
-                                        w.seq_no.get(), w.primary_term.get(), ctx));
+        out.events.push_back(
+            base_event(event::Op::kDelete, index, w.id, q.routing, w.seq_no, w.primary_term, ctx));
         break;
     }
   }
@@ -244,7 +246,7 @@ Outcome meta_outcome(const MetaRequest& req, int status, std::string body,
                      const EventContext& ctx) {
   Outcome out;
   if (is_2xx(status)) {
-    auto e = base_event(event::Op::kMeta, req.index, "", std::nullopt, -1, -1, ctx);
+    auto e = base_event(event::Op::kMeta, req.index, DocId(), std::nullopt, kNoSeqNo, kNoTerm, ctx);
     e.meta = meta_payload(req, status, body);
     out.events.push_back(std::move(e));
   }

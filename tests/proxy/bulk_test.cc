@@ -24,10 +24,10 @@ TEST(BulkRequest, MixedRealRequest) {
   ASSERT_EQ(p->items.size(), 10u);
   const auto& it = p->items;
   EXPECT_EQ(it[0].action, Action::kIndex);
-  EXPECT_EQ(it[0].id, "a1");
-  EXPECT_EQ(it[0].index, "capture-td-es7");
+  EXPECT_EQ(it[0].id.value_or(DocId()).get(), "a1");
+  EXPECT_EQ(it[0].index.value_or(IndexName()).get(), "capture-td-es7");
   EXPECT_EQ(span(*p, body, it[0]), R"({"n":10,"s":"x"})");
-  EXPECT_EQ(it[1].id, std::nullopt);  // auto-id
+  EXPECT_FALSE(it[1].id);  // auto-id
   EXPECT_EQ(it[2].action, Action::kCreate);
   EXPECT_EQ(it[3].update_source, UpdateSource::kClientAsked);
   EXPECT_EQ(it[4].update_source, UpdateSource::kInjected);
@@ -72,16 +72,16 @@ TEST(BulkRequest, DefaultsRoutingBlankLinesCrlf) {
       "   \n{\"create\":{\"_index\":\"b\",\"_id\":2,\"_routing\":\"r\"}}\n {\"y\":2} \n"
       "{\"delete\":{\"_id\":\"3\"}}\n";
   Defaults d;
-  d.index = "def";
+  d.index = IndexName("def");
   d.routing = "url-routing";
   auto p = parse_request(body, d);
   ASSERT_TRUE(p.is_ok()) << p.status().to_string();
   ASSERT_EQ(p->items.size(), 3u);
-  EXPECT_EQ(p->items[0].index, "def");
+  EXPECT_EQ(p->items[0].index.value_or(IndexName()).get(), "def");
   EXPECT_EQ(p->items[0].routing, "5");
   EXPECT_EQ(span(*p, body, p->items[0]), "{\"x\":1}");  // no '\r'
-  EXPECT_EQ(p->items[1].index, "b");
-  EXPECT_EQ(p->items[1].id, "2");
+  EXPECT_EQ(p->items[1].index.value_or(IndexName()).get(), "b");
+  EXPECT_EQ(p->items[1].id.value_or(DocId()).get(), "2");
   EXPECT_EQ(p->items[1].routing, "r");
   EXPECT_EQ(span(*p, body, p->items[1]), " {\"y\":2} ");
   EXPECT_EQ(p->items[2].routing, "url-routing");
