@@ -66,10 +66,12 @@ bool is_json_ws(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+// `s` without JSON white space at either end (raw values cut out of the
+// answer: get._source, the "get" member).
 std::string_view trim_ws(std::string_view s) {
-  while (!s.empty() && is_json_ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_json_ws(s.back())) s.remove_suffix(1);
-  return s;
+  const size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
 }
 
 // Errors inside one write result; the caller says whose answer it was.
