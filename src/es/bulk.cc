@@ -243,6 +243,26 @@ bool is_bulk_op(std::string_view op) {
   return op == "index" || op == "create" || op == "update" || op == "delete";
 }
 
+// Parses `answer` and hands its top-level object to `read`, with one parser
+// per thread that keeps its buffers (the proxy parses every answer it
+// captures on the request path).
+template <typename T, typename F>
+Result<T> read_top_object(std::string_view answer, std::string_view what, F&& read) {
+  // ondemand needs SIMDJSON_PADDING readable bytes past the end.
+  simdjson::padded_string padded(answer);
+  const Buffer buf{padded.data(), padded.size() + simdjson::SIMDJSON_PADDING};
+  thread_local od::parser parser;
+  auto malformed = [&](std::string_view where, simdjson::error_code e) {
+    return Status(Code::kProtocol, "malformed " + std::string(what) + " (" + std::string(where) +
+                                       "): " + simdjson::error_message(e));
+  };
+  od::document doc;
+  if (auto e = parser.iterate(padded).get(doc)) return malformed("document", e);
+  od::object root;
+  if (auto e = doc.get_object().get(root)) return malformed("top level", e);
+  return read(root, buf);
+}
+
 }  // namespace
 
 // One parser for every _bulk answer tandem reads: the loader's, backfill's
@@ -250,96 +270,87 @@ bool is_bulk_op(std::string_view op) {
 // acknowledged answer on the request path, hence simdjson On Demand and a
 // parser per thread that keeps its buffers).
 Result<BulkResponse> parse_bulk_response(std::string_view body) {
-  // ondemand needs SIMDJSON_PADDING readable bytes past the end.
-  simdjson::padded_string padded(body);
-  const Buffer buf{padded.data(), padded.size() + simdjson::SIMDJSON_PADDING};
-  thread_local od::parser parser;
-  od::document doc;
-  if (auto e = parser.iterate(padded).get(doc)) return bad("document", e);
-  od::object root;
-  if (auto e = doc.get_object().get(root)) return bad("top level", e);
-  BulkResponse out;
-  bool saw_items = false;
-  for (auto f : root) {
-    std::string_view key;
-    if (auto e = f.unescaped_key().get(key)) return bad("key", e);
-    od::value v;
-    if (auto e = f.value().get(v)) return bad("value", e);
-    if (key == "took") {
-      int64_t n;
-      if (auto e = v.get_int64().get(n)) return bad("took", e);
-      out.took_ms = n;
-    } else if (key == "errors") {
-      bool b;
-      if (auto e = v.get_bool().get(b)) return bad("errors", e);
-      out.errors = b;
-    } else if (key == "items") {
-      saw_items = true;
-      od::array items;
-      if (auto e = v.get_array().get(items)) return bad("items", e);
-      // One allocation of the exact size: counting walks the structural
-      // index only, while growing a vector of items moves each of them
-      // several times and, past a few hundred items, makes the allocator
-      // hand fresh pages to every answer (measured: bench/bulk_response_bench).
-      // A failed count leaves the array unusable: it is the answer's error.
-      size_t count = 0;
-      if (auto e = items.count_elements().get(count)) return bad("items", e);
-      out.items.reserve(count);
-      for (auto item : items) {
-        od::object wrapper;
-        if (auto e = item.get_object().get(wrapper)) return bad("item", e);
-        BulkItem it;
-        size_t ops = 0;
-        for (auto op : wrapper) {
-          if (++ops > 1) {
-            return Status(Code::kProtocol, "malformed _bulk response: item #" +
-                                               std::to_string(out.items.size()) +
-                                               " has two actions");
-          }
-          std::string_view opname;
-          if (auto e = op.unescaped_key().get(opname)) return bad("item op", e);
-          if (!is_bulk_op(opname)) {
-            return Status(Code::kProtocol, "malformed _bulk response: unknown item action [" +
-                                               sanitize_snippet(opname, 40) + "]");
-          }
-          od::object body_obj;
-          if (auto e = op.value().get_object().get(body_obj)) return bad("item body", e);
-          it.op = std::string(opname);
-          Status st = read_item(body_obj, buf, &it);
-          if (!st.is_ok()) {
-            return st.context("malformed _bulk response: item #" +
-                              std::to_string(out.items.size()));
+  return read_top_object<BulkResponse>(
+      body, "_bulk response", [&](od::object root, const Buffer& buf) -> Result<BulkResponse> {
+        BulkResponse out;
+        bool saw_items = false;
+        for (auto f : root) {
+          std::string_view key;
+          if (auto e = f.unescaped_key().get(key)) return bad("key", e);
+          od::value v;
+          if (auto e = f.value().get(v)) return bad("value", e);
+          if (key == "took") {
+            int64_t n;
+            if (auto e = v.get_int64().get(n)) return bad("took", e);
+            out.took_ms = n;
+          } else if (key == "errors") {
+            bool b;
+            if (auto e = v.get_bool().get(b)) return bad("errors", e);
+            out.errors = b;
+          } else if (key == "items") {
+            saw_items = true;
+            od::array items;
+            if (auto e = v.get_array().get(items)) return bad("items", e);
+            // One allocation of the exact size: counting walks the structural
+            // index only, while growing a vector of items moves each of them
+            // several times and, past a few hundred items, makes the allocator
+            // hand fresh pages to every answer (measured: bench/bulk_response_bench).
+            // A failed count leaves the array unusable: it is the answer's error.
+            size_t count = 0;
+            if (auto e = items.count_elements().get(count)) return bad("items", e);
+            out.items.reserve(count);
+            for (auto item : items) {
+              od::object wrapper;
+              if (auto e = item.get_object().get(wrapper)) return bad("item", e);
+              BulkItem it;
+              size_t ops = 0;
+              for (auto op : wrapper) {
+                if (++ops > 1) {
+                  return Status(Code::kProtocol, "malformed _bulk response: item #" +
+                                                     std::to_string(out.items.size()) +
+                                                     " has two actions");
+                }
+                std::string_view opname;
+                if (auto e = op.unescaped_key().get(opname)) return bad("item op", e);
+                if (!is_bulk_op(opname)) {
+                  return Status(Code::kProtocol, "malformed _bulk response: unknown item action [" +
+                                                     sanitize_snippet(opname, 40) + "]");
+                }
+                od::object body_obj;
+                if (auto e = op.value().get_object().get(body_obj)) return bad("item body", e);
+                it.op = std::string(opname);
+                Status st = read_item(body_obj, buf, &it);
+                if (!st.is_ok()) {
+                  return st.context("malformed _bulk response: item #" +
+                                    std::to_string(out.items.size()));
+                }
+              }
+              if (ops == 0) {
+                return Status(Code::kProtocol, "malformed _bulk response: empty item #" +
+                                                   std::to_string(out.items.size()));
+              }
+              out.items.push_back(std::move(it));
+            }
+          } else if (key == "error") {
+            return Status(Code::kProtocol, "_bulk answered with an error: " + error_summary(body));
           }
         }
-        if (ops == 0) {
-          return Status(Code::kProtocol, "malformed _bulk response: empty item #" +
-                                             std::to_string(out.items.size()));
+        if (!saw_items) {
+          return Status(Code::kProtocol,
+                        "malformed _bulk response (no items): " + sanitize_snippet(body, 80));
         }
-        out.items.push_back(std::move(it));
-      }
-    } else if (key == "error") {
-      return Status(Code::kProtocol, "_bulk answered with an error: " + error_summary(body));
-    }
-  }
-  if (!saw_items) {
-    return Status(Code::kProtocol,
-                  "malformed _bulk response (no items): " + sanitize_snippet(body, 80));
-  }
-  return out;
+        return out;
+      });
 }
 
 Result<BulkItem> parse_write_response(std::string_view body) {
-  simdjson::padded_string padded(body);
-  const Buffer buf{padded.data(), padded.size() + simdjson::SIMDJSON_PADDING};
-  thread_local od::parser parser;
-  od::document doc;
-  if (auto e = parser.iterate(padded).get(doc)) return bad_member("write response", e);
-  od::object obj;
-  if (auto e = doc.get_object().get(obj)) return bad_member("write response", e);
-  BulkItem out;
-  Status st = read_item(obj, buf, &out);
-  if (!st.is_ok()) return st.context("write response");
-  return out;
+  return read_top_object<BulkItem>(body, "write response",
+                                   [](od::object obj, const Buffer& buf) -> Result<BulkItem> {
+                                     BulkItem out;
+                                     Status st = read_item(obj, buf, &out);
+                                     if (!st.is_ok()) return st.context("malformed write response");
+                                     return out;
+                                   });
 }
 
 }  // namespace tandem::es

@@ -170,21 +170,9 @@ const std::vector<Row>& rows() {
   return table;
 }
 
-std::vector<std::string_view> pattern_parts(std::string_view p) {
-  std::vector<std::string_view> parts;
-  size_t pos = 0;
-  while (pos <= p.size()) {
-    size_t slash = p.find('/', pos);
-    if (slash == std::string_view::npos) slash = p.size();
-    parts.push_back(p.substr(pos, slash - pos));
-    pos = slash + 1;
-  }
-  return parts;
-}
-
 struct CompiledRow {
   Row row;
-  std::vector<std::string_view> parts;
+  std::vector<std::string> parts;  // the pattern's segments
 };
 
 // Rows grouped by segment count (a request only ever matches rows of its
@@ -194,7 +182,7 @@ const std::vector<CompiledRow>& compiled_rows(size_t segments) {
   static const std::array<std::vector<CompiledRow>, kMaxSegments + 1> by_length = [] {
     std::array<std::vector<CompiledRow>, kMaxSegments + 1> out;
     for (const Row& r : rows()) {
-      std::vector<std::string_view> parts = pattern_parts(r.pattern);
+      std::vector<std::string> parts = http::split_path(r.pattern);
       assert(parts.size() <= kMaxSegments);
       out[parts.size()].push_back({r, std::move(parts)});
     }
@@ -211,7 +199,7 @@ struct Match {
   const std::string* name = nullptr;
 };
 
-bool match_row(const std::vector<std::string_view>& parts, const std::vector<std::string>& segs,
+bool match_row(const std::vector<std::string>& parts, const std::vector<std::string>& segs,
                Match& m) {
   if (parts.size() != segs.size()) return false;
   Match found;
