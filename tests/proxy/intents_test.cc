@@ -74,7 +74,7 @@ TEST(Intents, OpenIntentsSurviveACrash) {
   std::vector<Intent> again;
   ASSERT_TRUE(IntentJournal::open(opts(dir), &again).is_ok());
   ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].index, "i5");
+  EXPECT_EQ(again[0].index.get(), "i5");
 }
 
 TEST(Intents, TornTailIsCutAndLaterRecordsStayReadable) {
@@ -122,7 +122,7 @@ TEST(Intents, CorruptRecordEndsTheJournal) {
   std::vector<Intent> rec;
   ASSERT_TRUE(IntentJournal::open(opts(dir), &rec).is_ok());
   ASSERT_EQ(rec.size(), 1u);
-  EXPECT_EQ(rec[0].id, "1");
+  EXPECT_EQ(rec[0].id.value_or(DocId()).get(), "1");
 }
 
 TEST(Intents, CompactsWhenLarge) {
