@@ -235,9 +235,11 @@ TEST(ParseBulk, GetMember) {
 }
 
 TEST(ParseBulk, ItemsAreExactlyOneOfTheFourActions) {
-  for (const char* body : {R"({"items":[{"frob":{"status":200}}]})",
-                           R"({"items":[{"index":{"status":200},"delete":{"status":200}}]})",
-                           R"({"items":[{"index":{"get":{"_source":[1]}}}]})"}) {
+  for (const char* body :
+       {R"({"items":[{"frob":{"status":200}}]})",
+        R"({"items":[{"index":{"status":200},"delete":{"status":200}}]})",
+        R"({"items":[{"index":{"get":{"_source":[1]}}}]})",
+        R"({"items":[{"update":{"get":{"found":false},"get":{"found":false}}}]})"}) {
     auto r = parse_bulk_response(body);
     ASSERT_FALSE(r.is_ok()) << body;
     EXPECT_EQ(r.status().code(), Code::kProtocol) << body;
