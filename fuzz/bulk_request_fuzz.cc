@@ -1,16 +1,20 @@
-// libFuzzer target: the _bulk request parser / rewriter and the bulk
-// response parser / stripper. Invariants checked on every input:
+// libFuzzer target: the proxy's _bulk request parser / rewriter, the one
+// _bulk answer parser (es::parse_bulk_response, and parse_write_response
+// for single-document answers) and the proxy's stripper. Invariants
+// checked on every input:
 //  - spans of a parsed request lie inside the forwarded body;
 //  - a rewritten body parses again with every injected item now "client
 //    asked" and nothing left to inject (the rewrite is a fixpoint);
 //  - stripping "get" members from a parsed response yields a body no larger
-//    than the original, and stripping nothing is the identity.
+//    than the original that parses again to the same items without "get",
+//    and stripping nothing is the identity.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "es/es.h"
 #include "proxy/bulk.h"
 
 using namespace tandem::proxy::bulk;
@@ -18,7 +22,7 @@ using namespace tandem::proxy::bulk;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   Defaults d;
-  d.index = "default";
+  d.index = tandem::IndexName("default");
   auto p = parse_request(in, d);
   if (p.is_ok()) {
     std::string_view fwd = p->rewritten ? std::string_view(*p->rewritten) : in;
@@ -36,11 +40,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
-  auto r = parse_response(in);
+  auto r = tandem::es::parse_bulk_response(in);
   if (r.is_ok()) {
     std::vector<bool> none(r->items.size(), false), all(r->items.size(), true);
     if (strip_get_members(in, *r, none) != in) abort();
-    if (strip_get_members(in, *r, all).size() > in.size()) abort();
+    std::string stripped = strip_get_members(in, *r, all);
+    if (stripped.size() > in.size()) abort();
+    // What is left is still a bulk answer with the same items, none of
+    // them with a "get" member any more.
+    auto again = tandem::es::parse_bulk_response(stripped);
+    if (!again.is_ok() || again->items.size() != r->items.size()) abort();
+    for (size_t i = 0; i < r->items.size(); ++i) {
+      if (again->items[i].has_get || again->items[i].id != r->items[i].id ||
+          again->items[i].seq_no != r->items[i].seq_no) {
+        abort();
+      }
+    }
   }
+  auto w = tandem::es::parse_write_response(in);
+  if (w.is_ok() && w->has_get && (w->get_begin > w->get_end || w->get_end > in.size())) abort();
   return 0;
 }

@@ -18,8 +18,9 @@ FLAGS=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
 LIBS=(-lsimdjson -lfmt)
 
 declare -A SOURCES=(
-  [bulk_request]="src/proxy/bulk.cc src/proxy/capture_json.cc src/core/status.cc"
-  [classify]="src/proxy/classify.cc src/http/target.cc src/core/status.cc"
+  [bulk_request]="src/proxy/bulk.cc src/proxy/capture_json.cc src/es/bulk.cc src/es/util.cc
+                  src/event/json_escape.cc src/core/status.cc"
+  [rest_path]="src/es/rest_path.cc src/proxy/classify.cc src/http/target.cc src/core/status.cc"
   [event_decode]="src/event/event.cc src/event/json_escape.cc src/core/status.cc"
   [http_request]="src/proxy/front_door.cc src/proxy/server_headers.cc src/proxy/es_error.cc
                   src/event/json_escape.cc src/core/status.cc"
@@ -32,7 +33,7 @@ declare -A EXTRA_FLAGS=(
   [http_request]="-DBOOST_DISABLE_ASSERTS"
 )
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=(bulk_request classify event_decode http_request)
+[[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=(bulk_request rest_path event_decode http_request)
 
 mkdir -p "$OUT/artifacts"
 status=0

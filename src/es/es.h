@@ -94,6 +94,45 @@ struct IndexStats {
   uint64_t store_size_bytes = 0;
 };
 
+// ---- REST paths -------------------------------------------------------------
+
+// What an Elasticsearch / OpenSearch REST request does, read from its method
+// and request-target alone (6.8 - 9.x, typed and typeless paths; the table
+// and its matching rules are in rest_path.cc). The one parser of ES paths:
+// the proxy classifies every request with it, and meta replays captured
+// metadata writes by it.
+enum class RestKind {
+  kRead,           // reads, and everything tandem does not capture
+  kDocWrite,       // single-document index / create / update / delete
+  kBulk,           // _bulk (any index/type scoping)
+  kMetaWrite,      // index create/delete/open/close..., _mapping, _settings,
+                   // _alias(es), _template, _index_template, _component_template
+  kMultiDocWrite,  // _update_by_query, _delete_by_query, _reindex
+};
+enum class RestDocOp { kNone, kIndex, kCreate, kUpdate, kDelete };
+
+struct RestPath {
+  RestKind kind = RestKind::kRead;
+  RestDocOp op = RestDocOp::kNone;  // for kDocWrite
+  // Stable, bounded name for metrics and dispatch: "doc.update", "bulk",
+  // "mapping", "template", "read.search", ... (a client can send any path;
+  // these names never grow with it).
+  std::string endpoint;
+  std::optional<IndexName> index;   // index expression (or alias / pattern) in the path
+  std::optional<DocId> id;          // decoded id for kDocWrite (absent: auto-id)
+  std::optional<std::string> type;  // mapping type segment of a typed path
+  // The named object of the endpoint: template, alias (comma-separated
+  // names), data stream, block, resize/rollover target.
+  std::optional<std::string> name;
+  bool typed = false;  // 6.x-style /{index}/{type}/... path
+};
+
+// `target` is the raw request-target (path and query, still
+// percent-encoded); segments are percent-decoded byte-exactly. Never fails:
+// anything unknown is a read.
+RestPath parse_rest_path(std::string_view method, std::string_view target);
+std::string_view rest_kind_name(RestKind k);
+
 // ---- bulk -----------------------------------------------------------------
 
 struct VersionSpec {
@@ -169,6 +208,17 @@ struct BulkItem {
   std::string result;      // created / updated / deleted / not_found / noop
   std::string error_type;  // empty when no error
   std::string error_reason;
+  bool has_error = false;  // an "error" member was present
+  // The "get" member an update answers with when _source was asked for:
+  // get._source's raw bytes when found, and the member's byte range in the
+  // parsed body together with one separating comma, so that erasing
+  // [get_begin, get_end) leaves a well-formed object and every other byte as
+  // the cluster sent it (the proxy cuts what it injected out of the
+  // client's answer).
+  bool has_get = false;
+  std::optional<std::string> get_source;
+  size_t get_begin = 0;
+  size_t get_end = 0;
   bool ok() const { return status >= 200 && status < 300; }
   bool version_conflict() const { return status == 409; }
 };
@@ -179,9 +229,16 @@ struct BulkResponse {
   std::vector<BulkItem> items;
 };
 
-// Parses a _bulk response body with simdjson. Exposed for the proxy and for
-// tests; does not need a client.
+// Parses a _bulk response body with simdjson On Demand: the one _bulk answer
+// parser, used by the client's bulk() and by the proxy for every bulk it
+// captures (on the request path). Does not need a client. kProtocol when the
+// body is not a bulk answer (not JSON, an error document, no "items", an
+// item that is not exactly one of index/create/update/delete).
 Result<BulkResponse> parse_bulk_response(std::string_view body);
+// A single-document write answer (index, create, update, delete): the same
+// members as a bulk item's inner object, read by the same code. `op` is
+// empty and `status` 0 (the HTTP status is the caller's).
+Result<BulkItem> parse_write_response(std::string_view body);
 
 // ---- documents and scan ---------------------------------------------------
 

@@ -21,7 +21,7 @@ namespace tandem::log {
 namespace detail {
 
 SegmentPtr Core::find_segment(PartitionState& ps, int64_t offset) {
-  std::lock_guard<std::mutex> lk(ps.seg_mu);
+  MutexLock lk(ps.seg_mu);
   SegmentPtr found;
   for (auto& s : ps.segments) {
     if (s->base <= offset)
@@ -47,7 +47,7 @@ Result<SegmentFilePtr> Core::segment_for(int32_t p, int64_t offset) {
 
 Result<int64_t> Core::base_after(int32_t p, int64_t base) {
   PartitionState& ps = *parts[p];
-  std::lock_guard<std::mutex> lk(ps.seg_mu);
+  MutexLock lk(ps.seg_mu);
   for (auto& s : ps.segments) {
     if (s->base > base) return s->base;
   }
@@ -97,7 +97,7 @@ class FileConsumer final : public Consumer {
     for (;;) {
       uint64_t gen;
       {
-        std::lock_guard<std::mutex> lk(core_->data_mu);
+        MutexLock lk(core_->data_mu);
         gen = core_->data_gen;
       }
       // Round robin over partitions so one busy partition cannot starve
@@ -117,8 +117,10 @@ class FileConsumer final : public Consumer {
       }
       rr_ = (rr_ + 1) % n;
       if (!out.empty() || Clock::now() >= deadline) return out;
-      std::unique_lock<std::mutex> lk(core_->data_mu);
-      core_->data_cv.wait_until(lk, deadline, [&] { return core_->data_gen != gen; });
+      MutexLock lk(core_->data_mu);
+      while (core_->data_gen == gen && Clock::now() < deadline) {
+        core_->data_cv.wait_until(core_->data_mu, deadline);
+      }
     }
   }
 
@@ -134,14 +136,14 @@ class FileConsumer final : public Consumer {
                      "file log " + core_->opts.dir + ": negative commit offset");
       }
     }
-    std::lock_guard<std::mutex> lk(core_->groups_mu);
+    MutexLock lk(core_->groups_mu);
     TANDEM_ASSIGN_OR_RETURN(auto merged, read_group_offsets(core_->groups_dir(), group_));
     for (auto& [p, o] : next_offsets) merged[p] = o;
     return write_group_offsets(core_->groups_dir(), group_, merged);
   }
 
   Result<std::map<Partition, Offset>> committed() override {
-    std::lock_guard<std::mutex> lk(core_->groups_mu);
+    MutexLock lk(core_->groups_mu);
     return read_group_offsets(core_->groups_dir(), group_);
   }
 
@@ -194,7 +196,7 @@ class FileLog final : public Log {
     // Drain: every queued append is written and its callback runs.
     for (auto& ps : core_->parts) {
       {
-        std::lock_guard<std::mutex> lk(ps->q_mu);
+        MutexLock lk(ps->q_mu);
         ps->stopping = true;
       }
       ps->q_cv.notify_all();
@@ -237,7 +239,7 @@ class FileLog final : public Log {
       if (buckets[p].empty()) continue;
       PartitionState& ps = *core_->parts[p];
       {
-        std::lock_guard<std::mutex> lk(ps.q_mu);
+        MutexLock lk(ps.q_mu);
         if (ps.queue.empty()) ps.first_enqueued = Clock::now();
         for (auto& r : buckets[p]) {
           ps.queued_bytes += r.key.size() + r.value.size();
@@ -252,9 +254,11 @@ class FileLog final : public Log {
   Status flush(std::chrono::milliseconds deadline) override {
     const auto until = Clock::now() + deadline;
     for (auto& ps : core_->parts) {
-      std::unique_lock<std::mutex> lk(ps->q_mu);
+      MutexLock lk(ps->q_mu);
       const uint64_t target = ps->enqueued;
-      if (!ps->done_cv.wait_until(lk, until, [&] { return ps->completed >= target; })) {
+      while (ps->completed < target && Clock::now() < until)
+        ps->done_cv.wait_until(ps->q_mu, until);
+      if (ps->completed < target) {
         return error(Code::kTimeout, "file log " + core_->opts.dir + ": flush timed out with " +
                                          std::to_string(target - ps->completed) +
                                          " appends outstanding in partition " +
@@ -279,7 +283,7 @@ class FileLog final : public Log {
   Result<std::vector<PartitionLag>> group_lag(const std::string& group) override {
     std::map<Partition, Offset> com;
     {
-      std::lock_guard<std::mutex> lk(core_->groups_mu);
+      MutexLock lk(core_->groups_mu);
       TANDEM_ASSIGN_OR_RETURN(com, read_group_offsets(core_->groups_dir(), group));
     }
     std::vector<PartitionLag> out;

@@ -44,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
 #include "log/file_log_io.h"
 #include "log/file_log_read.h"
@@ -74,19 +75,19 @@ struct PartitionState {
   std::string dir;
 
   // --- q_mu --------------------------------------------------------------
-  std::mutex q_mu;
-  std::condition_variable q_cv;     // writer waits for work
-  std::condition_variable done_cv;  // flush() waits for completions
-  std::deque<Pending> queue;
-  size_t queued_bytes = 0;
-  Clock::time_point first_enqueued;
-  uint64_t enqueued = 0;   // records ever enqueued
-  uint64_t completed = 0;  // records whose callback has run
-  bool stopping = false;
+  Mutex q_mu;
+  CondVar q_cv;     // writer waits for work
+  CondVar done_cv;  // flush() waits for completions
+  std::deque<Pending> queue TANDEM_GUARDED_BY(q_mu);
+  size_t queued_bytes TANDEM_GUARDED_BY(q_mu) = 0;
+  Clock::time_point first_enqueued TANDEM_GUARDED_BY(q_mu);
+  uint64_t enqueued TANDEM_GUARDED_BY(q_mu) = 0;   // records ever enqueued
+  uint64_t completed TANDEM_GUARDED_BY(q_mu) = 0;  // records whose callback has run
+  bool stopping TANDEM_GUARDED_BY(q_mu) = false;
 
   // --- seg_mu ------------------------------------------------------------
-  std::mutex seg_mu;
-  std::vector<SegmentPtr> segments;  // ascending base; back() is active
+  Mutex seg_mu;
+  std::vector<SegmentPtr> segments TANDEM_GUARDED_BY(seg_mu);  // ascending base; back() is active
 
   // --- published to readers (release after fdatasync) --------------------
   std::atomic<int64_t> end{0};
@@ -110,11 +111,13 @@ struct Core final : ReadSource {
   int lock_fd = -1;
   std::vector<std::unique_ptr<PartitionState>> parts;
 
-  std::mutex data_mu;
-  std::condition_variable data_cv;
-  uint64_t data_gen = 0;
+  Mutex data_mu;
+  CondVar data_cv;
+  uint64_t data_gen TANDEM_GUARDED_BY(data_mu) = 0;
 
-  std::mutex groups_mu;
+  // Serialises commits of the groups' offsets files: the state it guards
+  // is those files, not a member.
+  Mutex groups_mu;
 
   // DIR/published: the end offsets other processes' readers may read up to.
   std::unique_ptr<PublishedEnds> published;
@@ -127,7 +130,7 @@ struct Core final : ReadSource {
 
   void notify_data() {
     {
-      std::lock_guard<std::mutex> lk(data_mu);
+      MutexLock lk(data_mu);
       ++data_gen;
     }
     data_cv.notify_all();

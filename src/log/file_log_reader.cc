@@ -32,6 +32,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/mutex.h"
 #include "log/file_log_format.h"
 #include "log/file_log_io.h"
 #include "log/file_log_read.h"
@@ -64,7 +65,7 @@ class ReaderCore final : public ReadSource {
   // The writer's published end of partition p, or -1 when there is no
   // DIR/published (tolerant reading).
   int64_t final_end(int32_t p) override {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(mu_);
     if (!published_ && Clock::now() >= next_try_) {
       next_try_ = Clock::now() + kRetryPublished;
       auto r = PublishedEnds::open_reader(dir_, parts_);
@@ -132,17 +133,17 @@ class ReaderCore final : public ReadSource {
   const int32_t parts_;
   // Tolerant end offsets: scans that only advance, resumed on every call so
   // each record is read once.
-  std::mutex scan_mu_;
-  std::vector<ReadCursor> scan_;
-  std::mutex mu_;
-  std::unique_ptr<PublishedEnds> published_;
-  Clock::time_point next_try_{};
+  Mutex scan_mu_;
+  std::vector<ReadCursor> scan_ TANDEM_GUARDED_BY(scan_mu_);
+  Mutex mu_;
+  std::unique_ptr<PublishedEnds> published_ TANDEM_GUARDED_BY(mu_);
+  Clock::time_point next_try_ TANDEM_GUARDED_BY(mu_){};
 };
 
 Result<int64_t> ReaderCore::end_of(int32_t p) {
   const int64_t mark = final_end(p);
   if (mark >= 0) return mark;
-  std::lock_guard<std::mutex> lk(scan_mu_);
+  MutexLock lk(scan_mu_);
   ReadCursor& c = scan_[static_cast<size_t>(p)];
   if (!c.seg) {
     TANDEM_ASSIGN_OR_RETURN(auto b, bases(p));
@@ -194,14 +195,14 @@ class ReaderConsumer final : public Consumer {
                      "file log " + core_->dir() + ": negative commit offset");
       }
     }
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(mu_);
     TANDEM_ASSIGN_OR_RETURN(auto merged, read_group_offsets(core_->groups_dir(), group_));
     for (auto& [p, o] : next_offsets) merged[p] = o;
     return write_group_offsets(core_->groups_dir(), group_, merged);
   }
 
   Result<std::map<Partition, Offset>> committed() override {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(mu_);
     return read_group_offsets(core_->groups_dir(), group_);
   }
 
@@ -212,7 +213,10 @@ class ReaderConsumer final : public Consumer {
   std::shared_ptr<ReaderCore> core_;  // shared: a consumer may outlive its Log
   std::string group_;
   std::unique_ptr<GroupLock> lock_;
-  std::mutex mu_;
+  // Serialises commit() and committed() on the group's offsets file: the
+  // state it guards is that file, not a member. Everything else here is
+  // used by the one thread that polls (Consumer's contract).
+  Mutex mu_;
   std::vector<ReadCursor> cursors_;
   size_t rr_ = 0;
   Status pending_error_;

@@ -92,9 +92,10 @@ Status ensure_dir(const std::string& path) {
 Status open_partition(Core& core, PartitionState& ps) {
   TANDEM_RETURN_IF_ERROR(ensure_dir(ps.dir));
   TANDEM_ASSIGN_OR_RETURN(std::vector<int64_t> bases, list_segments(ps.dir));
+  std::vector<SegmentPtr> segs;  // published to ps.segments once complete
   if (bases.empty()) {
     TANDEM_ASSIGN_OR_RETURN(SegmentPtr seg, core.create_segment(ps, 0));
-    ps.segments.push_back(std::move(seg));
+    segs.push_back(std::move(seg));
   } else {
     for (size_t i = 0; i < bases.size(); ++i) {
       std::string path = ps.dir + "/" + fmt::segment_file_name(bases[i]);
@@ -112,18 +113,20 @@ Status open_partition(Core& core, PartitionState& ps) {
                        "file log " + ps.dir + ": segment base offsets not increasing");
         }
       }
-      ps.segments.push_back(std::move(seg));
+      segs.push_back(std::move(seg));
     }
   }
-  Segment& last = *ps.segments.back();
+  Segment& last = *segs.back();
   uint64_t size = 0;
   TANDEM_ASSIGN_OR_RETURN(int64_t end, recover_segment(last, &size));
   last.durable_bytes.store(size);
-  ps.active = ps.segments.back();
+  ps.active = segs.back();
   ps.active_size = size;
   ps.next_offset = end;
   ps.end.store(end);
-  ps.begin.store(ps.segments.front()->base);
+  ps.begin.store(segs.front()->base);
+  MutexLock lk(ps.seg_mu);
+  ps.segments = std::move(segs);
   return Status::ok();
 }
 

@@ -17,7 +17,7 @@ void Core::apply_retention(PartitionState& ps) {
   if (opts.retention_bytes == 0 && opts.retention_age.count() == 0) return;
   std::vector<SegmentPtr> doomed;
   {
-    std::lock_guard<std::mutex> lk(ps.seg_mu);
+    MutexLock lk(ps.seg_mu);
     uint64_t total = 0;
     for (auto& s : ps.segments) total += s->durable_bytes.load(std::memory_order_acquire);
     const auto cutoff = std::chrono::system_clock::now() - opts.retention_age;
@@ -55,7 +55,7 @@ int64_t Core::reclaim_before(PartitionState& ps, int64_t before) {
   std::vector<SegmentPtr> doomed;
   int64_t freed = 0;
   {
-    std::lock_guard<std::mutex> lk(ps.seg_mu);
+    MutexLock lk(ps.seg_mu);
     const int64_t old_begin = ps.segments.front()->base;
     while (ps.segments.size() > 1 && ps.segments[1]->base <= before) {
       doomed.push_back(ps.segments.front());

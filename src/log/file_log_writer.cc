@@ -77,7 +77,7 @@ Status Core::write_part(PartitionState& ps, int64_t next_after) {
 Status Core::roll(PartitionState& ps) {
   TANDEM_ASSIGN_OR_RETURN(SegmentPtr seg, create_segment(ps, ps.next_offset));
   {
-    std::lock_guard<std::mutex> lk(ps.seg_mu);
+    MutexLock lk(ps.seg_mu);
     ps.segments.push_back(seg);
   }
   ps.active = std::move(seg);
@@ -139,23 +139,34 @@ void Core::writer_loop(PartitionState& ps) {
   std::deque<Pending> batch;
   std::vector<Status> per_record;
   for (;;) {
+    bool idle = false;
     {
-      std::unique_lock<std::mutex> lk(ps.q_mu);
-      ps.q_cv.wait_for(lk, kRetentionTick, [&] { return ps.stopping || !ps.queue.empty(); });
+      MutexLock lk(ps.q_mu);
+      const auto tick_end = Clock::now() + kRetentionTick;
+      while (!ps.stopping && ps.queue.empty() && Clock::now() < tick_end) {
+        ps.q_cv.wait_until(ps.q_mu, tick_end);
+      }
       if (ps.queue.empty()) {
         if (ps.stopping) return;
-        lk.unlock();
-        apply_retention(ps);
-        continue;
+        idle = true;
       }
+    }
+    if (idle) {
+      apply_retention(ps);
+      continue;
+    }
+    {
+      MutexLock lk(ps.q_mu);
       // Group commit: everything queued now goes into one write + sync;
       // what arrives during that sync goes into the next. An optional
       // window (fsync_interval > 0) gives other appenders until
       // first_enqueued + fsync_interval to join; off by default, as it
       // only ever delayed an idle log (docs/benchmarks.md).
       if (opts.fsync_interval.count() > 0) {
-        ps.q_cv.wait_until(lk, ps.first_enqueued + opts.fsync_interval,
-                           [&] { return ps.stopping || ps.queued_bytes >= kMaxBatchBytes; });
+        const auto window_end = ps.first_enqueued + opts.fsync_interval;
+        while (!ps.stopping && ps.queued_bytes < kMaxBatchBytes && Clock::now() < window_end) {
+          ps.q_cv.wait_until(ps.q_mu, window_end);
+        }
       }
       size_t bytes = 0;
       while (!ps.queue.empty() && (batch.empty() || bytes < kMaxBatchBytes)) {
@@ -184,7 +195,7 @@ void Core::writer_loop(PartitionState& ps) {
     const size_t n = batch.size();
     batch.clear();
     {
-      std::lock_guard<std::mutex> lk(ps.q_mu);
+      MutexLock lk(ps.q_mu);
       ps.completed += n;
     }
     ps.done_cv.notify_all();

@@ -37,6 +37,7 @@
 #include <set>
 #include <thread>
 
+#include "core/mutex.h"
 #include "log/kafka_log_client.h"
 
 namespace tandem::log {
@@ -194,7 +195,7 @@ class KafkaLog final : public Log, public ClientBase {
       const int32_t partition = rec.partition;
       auto* p = new Pending{std::move(rec.key), std::move(rec.value), std::move(rec.done), 0};
       {
-        std::lock_guard<std::mutex> l(mu_);
+        MutexLock l(mu_);
         p->seq = base_ + done_.size();
         done_.push_back(false);
       }
@@ -232,8 +233,8 @@ class KafkaLog final : public Log, public ClientBase {
             RD_KAFKA_V_VALUE(p->value.empty() ? nullptr : p->value.data(), p->value.size()),
             RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || on_poller || Clock::now() >= block_until) break;
-        std::unique_lock<std::mutex> l(mu_);
-        cv_.wait_for(l, std::chrono::milliseconds(5));
+        MutexLock l(mu_);
+        cv_.wait_for(mu_, std::chrono::milliseconds(5));
       }
       if (err) {
         Status s = append_error(err, -1);
@@ -252,27 +253,33 @@ class KafkaLog final : public Log, public ClientBase {
       return error(Code::kFailedPrecondition,
                    where() + ": flush() called from an append callback would deadlock");
     }
-    std::unique_lock<std::mutex> l(mu_);
-    const uint64_t target = base_ + done_.size();
     const auto until = Clock::now() + deadline;
+    uint64_t target = 0;
+    {
+      MutexLock l(mu_);
+      target = base_ + done_.size();
+    }
     // In slices, to return an authentication/TLS error as soon as one
     // stands instead of waiting out the deadline.
-    while (!cv_.wait_for(l, std::min<Clock::duration>(until - Clock::now(), kSlice),
-                         [&] { return base_ >= target; })) {
-      if (Clock::now() >= until) break;
-      const uint64_t pending = target - base_;
-      l.unlock();
+    for (;;) {
+      uint64_t pending = 0;
+      {
+        MutexLock l(mu_);
+        const auto slice_end = std::min<Clock::time_point>(until, Clock::now() + kSlice);
+        while (base_ < target && Clock::now() < slice_end) cv_.wait_until(mu_, slice_end);
+        if (base_ >= target) return Status::ok();
+        pending = target - base_;
+      }
+      if (Clock::now() >= until) {
+        return error(Code::kTimeout, where() + ": " + std::to_string(pending) +
+                                         " record(s) not yet acknowledged after " +
+                                         std::to_string(deadline.count()) + " ms" +
+                                         last_error_suffix());
+      }
       Status sec = security_error(where() + ": " + std::to_string(pending) +
                                   " record(s) not yet acknowledged");
       if (!sec.is_ok()) return sec;
-      l.lock();
     }
-    if (base_ >= target) return Status::ok();
-    const uint64_t left = target - base_;
-    l.unlock();
-    return error(Code::kTimeout,
-                 where() + ": " + std::to_string(left) + " record(s) not yet acknowledged after " +
-                     std::to_string(deadline.count()) + " ms" + last_error_suffix());
   }
 
   Result<std::vector<Offset>> end_offsets() override { return watermarks(true); }
@@ -300,7 +307,7 @@ class KafkaLog final : public Log, public ClientBase {
     // (bootstrap, metadata) cost more than the reads themselves. It never
     // joins the group (assign, not subscribe), and a failed read drops it so
     // the next call starts over.
-    std::lock_guard<std::mutex> l(lag_mu_);
+    MutexLock l(lag_mu_);
     auto it = lag_readers_.find(group);
     if (it == lag_readers_.end()) {
       auto plan = plan_;
@@ -351,7 +358,7 @@ class KafkaLog final : public Log, public ClientBase {
     if (p->done) p->done(s, part, off);
     const uint64_t seq = p->seq;
     delete p;
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     done_[seq - base_] = true;
     bool advanced = false;
     while (!done_.empty() && done_.front()) {
@@ -431,12 +438,14 @@ class KafkaLog final : public Log, public ClientBase {
   int32_t partitions_ = 0;
   std::thread poller_;
   std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<bool> done_;  // done_[i]: callback of record base_ + i has run
-  uint64_t base_ = 0;
-  std::mutex lag_mu_;
-  std::map<std::string, std::unique_ptr<KafkaConsumer>> lag_readers_;  // group_lag()
+  Mutex mu_;
+  CondVar cv_;
+  // done_[i]: callback of record base_ + i has run
+  std::deque<bool> done_ TANDEM_GUARDED_BY(mu_);
+  uint64_t base_ TANDEM_GUARDED_BY(mu_) = 0;
+  Mutex lag_mu_;
+  // group_lag()
+  std::map<std::string, std::unique_ptr<KafkaConsumer>> lag_readers_ TANDEM_GUARDED_BY(lag_mu_);
 };
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
 #include "log/kafka_log.h"
 #include "log/log.h"
@@ -78,7 +79,7 @@ class ClientBase {
  protected:
   void record_error(rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) {
     std::string text = redact_(reason ? reason : rd_kafka_err2str(err));
-    std::lock_guard<std::mutex> l(err_mu_);
+    MutexLock l(err_mu_);
     if (err == RD_KAFKA_RESP_ERR__FATAL && !fatal_) {
       char buf[512] = {0};
       const rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
@@ -99,13 +100,13 @@ class ClientBase {
   // (ok if none), with `where` as context.
   Status security_error(const std::string& where) {
     if (!has_security_error_.load()) return Status::ok();
-    std::lock_guard<std::mutex> l(err_mu_);
+    MutexLock l(err_mu_);
     return security_error_.is_ok() ? Status::ok() : security_error_.context(where);
   }
   // A request got through: earlier authentication/TLS errors are history.
   void security_ok() {
     if (!has_security_error_.load()) return;
-    std::lock_guard<std::mutex> l(err_mu_);
+    MutexLock l(err_mu_);
     security_error_ = Status::ok();
     has_security_error_ = false;
   }
@@ -121,12 +122,12 @@ class ClientBase {
   }
   // "; last client error: ..." or empty.
   std::string last_error_suffix() {
-    std::lock_guard<std::mutex> l(err_mu_);
+    MutexLock l(err_mu_);
     return last_error_.empty() ? std::string() : "; last client error: " + last_error_;
   }
   bool fatal() const { return fatal_.load(); }
   std::string fatal_reason() {
-    std::lock_guard<std::mutex> l(err_mu_);
+    MutexLock l(err_mu_);
     return fatal_reason_;
   }
 
@@ -134,11 +135,11 @@ class ClientBase {
   const Redactor redact_;
 
  private:
-  std::mutex err_mu_;
-  std::string last_error_;
-  std::string fatal_reason_;
+  Mutex err_mu_;
+  std::string last_error_ TANDEM_GUARDED_BY(err_mu_);
+  std::string fatal_reason_ TANDEM_GUARDED_BY(err_mu_);
   std::atomic<bool> fatal_{false};
-  Status security_error_;
+  Status security_error_ TANDEM_GUARDED_BY(err_mu_);
   std::atomic<bool> has_security_error_{false};
 };
 
@@ -178,9 +179,11 @@ class KafkaConsumer final : public Consumer, public ClientBase {
   const int32_t partitions_;
   rd_kafka_t* rk_ = nullptr;
   Status pending_error_;
-  std::mutex mu_;
-  std::set<int32_t> assigned_;
-  std::map<int32_t, int64_t> pending_seeks_;
+  Mutex mu_;
+  // Written by the rebalance callback (librdkafka's thread, inside poll)
+  // and read by seek() from the caller's thread.
+  std::set<int32_t> assigned_ TANDEM_GUARDED_BY(mu_);
+  std::map<int32_t, int64_t> pending_seeks_ TANDEM_GUARDED_BY(mu_);
 };
 
 }  // namespace tandem::log::detail

@@ -43,7 +43,7 @@ Status KafkaConsumer::start() {
     }
     err = rd_kafka_assign(rk_, list);
     if (!err) {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       for (int32_t p : all_partitions(partitions_)) assigned_.insert(p);
     }
   } else {
@@ -181,15 +181,19 @@ Status KafkaConsumer::seek(Partition p, Offset next) {
     e = rd_kafka_incremental_unassign(rk_, list);
     if (!e) e = rd_kafka_incremental_assign(rk_, list);
   } else {
-    std::unique_lock<std::mutex> l(mu_);
-    if (!assigned_.count(p.get())) {
-      // Applied when the group assigns the partition to this consumer.
-      pending_seeks_[p.get()] = next.get();
-      l.unlock();
+    bool deferred = false;
+    {
+      MutexLock l(mu_);
+      if (!assigned_.count(p.get())) {
+        // Applied when the group assigns the partition to this consumer.
+        pending_seeks_[p.get()] = next.get();
+        deferred = true;
+      }
+    }
+    if (deferred) {
       rd_kafka_topic_partition_list_destroy(list);
       return Status::ok();
     }
-    l.unlock();
     e = rd_kafka_seek_partitions(rk_, list, static_cast<int>(opts_.admin_timeout.count()));
     if (!e && list->elems[0].err) {
       e = rd_kafka_error_new(list->elems[0].err, "%s", rd_kafka_err2str(list->elems[0].err));
@@ -231,7 +235,7 @@ void KafkaConsumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   rd_kafka_error_t* e = nullptr;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     {
-      std::lock_guard<std::mutex> l(self->mu_);
+      MutexLock l(self->mu_);
       for (int i = 0; i < parts->cnt; ++i) {
         rd_kafka_topic_partition_t& tp = parts->elems[i];
         auto it = self->pending_seeks_.find(tp.partition);
@@ -251,7 +255,7 @@ void KafkaConsumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     // Revoked (or lost): nothing is committed here -- positions move only
     // through commit() -- so the next owner resumes at the last commit.
     {
-      std::lock_guard<std::mutex> l(self->mu_);
+      MutexLock l(self->mu_);
       if (cooperative) {
         for (int i = 0; i < parts->cnt; ++i) self->assigned_.erase(parts->elems[i].partition);
       } else {

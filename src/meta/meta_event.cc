@@ -204,48 +204,48 @@ Status apply_meta_event(es::Client& blue, es::Client& green, std::string_view me
   json body = ev.contains("body") ? ev["body"] : json();
   if (body.is_string()) body = json::parse(body.get<std::string>(), nullptr, false);
   if (body.is_discarded()) body = json();
-  const http::SplitTarget target = http::split_target(path);
-  const std::vector<std::string> seg = http::split_path(target.path);
-  const std::string query(target.query);
+  // What the path means is es::parse_rest_path's answer, the one parser of
+  // ES paths (the proxy captured this event because the same parser called
+  // it a metadata write).
+  const es::RestPath rp = es::parse_rest_path(method, path);
+  const std::string query(http::split_target(path).query);
   const std::string what = "meta event " + method + " " + path;
   auto unsupported = [&] {
     return Status(Code::kInvalidArgument, what + ": not a metadata write tandem replays");
   };
+  if (rp.kind != es::RestKind::kMetaWrite) return unsupported();
+  const std::string& ep = rp.endpoint;
+  const std::string index = rp.index ? rp.index->get() : std::string();
   Status s;
-  if (seg.empty()) return unsupported();
-  if (seg[0] == "_aliases" && seg.size() == 1) {
+  if (ep == "aliases") {
     s = apply_alias_actions(blue, green, body);
-  } else if ((seg[0] == "_template" || seg[0] == "_index_template" ||
-              seg[0] == "_component_template") &&
-             seg.size() == 2) {
-    s = templates(blue, green, method, seg[0], seg[1]);
-  } else if (seg[0] == "_settings" && seg.size() == 1) {
+  } else if ((ep == "template" || ep == "index_template" || ep == "component_template") &&
+             rp.name) {
+    s = templates(blue, green, method, "_" + ep, *rp.name);
+  } else if (ep == "settings" && !rp.index) {
     s = replay_settings(blue, green, "", query, body, opts);
-  } else if (seg[0].starts_with("_")) {
+  } else if (index.empty() || index.starts_with("_")) {
+    // Cluster-wide forms (_alias/{n}, _mapping/{t}, _open) and `_all`:
+    // never replayed on green by name.
     return unsupported();
-  } else if (seg.size() == 1) {
-    if (method == "DELETE") {
-      s = delete_indices(blue, green, seg[0]);
-    } else if (method == "PUT" || method == "POST") {
-      // The answer names the concrete index (date math resolved).
-      const json& resp = ev.contains("response") ? ev["response"] : json();
-      std::string name = resp.is_object() && resp.contains("index") && resp["index"].is_string()
-                             ? resp["index"].get<std::string>()
-                             : seg[0];
-      s = ensure_index(blue, green, IndexName(name), opts);
-      if (s.code() == Code::kNotFound) s = Status::ok();  // deleted since; its event follows
-    } else {
-      return unsupported();
-    }
-  } else if (seg.size() == 2 && (seg[1] == "_open" || seg[1] == "_close")) {
-    s = open_close(blue, green, seg[0], seg[1], opts);
-  } else if ((seg.size() >= 2 && (seg[1] == "_mapping" || seg[1] == "_mappings")) ||
-             (seg.size() == 3 && seg[2] == "_mapping")) {
-    s = sync_mappings(blue, green, seg[0], opts);
-  } else if (seg.size() == 2 && seg[1] == "_settings") {
-    s = replay_settings(blue, green, seg[0], query, body, opts);
-  } else if (seg.size() == 3 && (seg[1] == "_alias" || seg[1] == "_aliases")) {
-    std::vector<std::string> names = split_commas(seg[2]);
+  } else if (ep == "index.delete") {
+    s = delete_indices(blue, green, index);
+  } else if (ep == "index.create") {
+    // The answer names the concrete index (date math resolved).
+    const json& resp = ev.contains("response") ? ev["response"] : json();
+    std::string name = resp.is_object() && resp.contains("index") && resp["index"].is_string()
+                           ? resp["index"].get<std::string>()
+                           : index;
+    s = ensure_index(blue, green, IndexName(name), opts);
+    if (s.code() == Code::kNotFound) s = Status::ok();  // deleted since; its event follows
+  } else if (ep == "index.open" || ep == "index.close") {
+    s = open_close(blue, green, index, ep == "index.open" ? "_open" : "_close", opts);
+  } else if (ep == "mapping") {
+    s = sync_mappings(blue, green, index, opts);
+  } else if (ep == "settings") {
+    s = replay_settings(blue, green, index, query, body, opts);
+  } else if (ep == "alias" && rp.name) {
+    std::vector<std::string> names = split_commas(*rp.name);
     auto expanded = expand_aliases(blue, green, names);
     if (!expanded.is_ok()) return expanded.status().context(what);
     for (const auto& n : *expanded) {

@@ -106,9 +106,9 @@ Result<ActionLine> parse_action_line(od::parser& parser, const char* base, size_
         auto text = detail::scalar_text(v, name);
         if (!text.is_ok()) return bad_line(line_no, text.status().message());
         if (name == "_index") {
-          if (*text) out.item.index = std::move(**text);
+          if (*text) out.item.index = IndexName(std::move(**text));
         } else if (name == "_id") {
-          out.item.id = std::move(*text);
+          if (*text) out.item.id = DocId(std::move(**text));
         } else if (name == "pipeline") {
           out.item.pipeline = text->has_value() && **text != "_none";
         } else if (*text) {
@@ -264,71 +264,22 @@ Result<ParsedRequest> parse_request(std::string_view body, const Defaults& defau
   return out;
 }
 
-Result<ParsedResponse> parse_response(std::string_view body) {
-  simdjson::padded_string padded(body);
-  const char* base = padded.data();
-  const size_t allocated = padded.size() + simdjson::SIMDJSON_PADDING;
-  thread_local od::parser parser;
-  auto bad = [](std::string_view what, simdjson::error_code e) {
-    return error(Code::kProtocol,
-                 "bulk response: " + std::string(what) + " (" + simdjson::error_message(e) + ")");
-  };
-  od::document doc;
-  if (auto e = parser.iterate(padded).get(doc)) return bad("not JSON", e);
-  od::object top;
-  if (auto e = doc.get_object().get(top)) return bad("not an object", e);
-  ParsedResponse out;
-  bool have_items = false;
-  for (auto f : top) {
-    od::field field;
-    if (auto e = std::move(f).get(field)) return bad("top level", e);
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return bad("top level", e);
-    if (key != "items") continue;
-    have_items = true;
-    od::array items;
-    if (auto e = field.value().get_array().get(items)) return bad("items", e);
-    for (auto it : items) {
-      od::object wrapper;
-      if (auto e = std::move(it).get_object().get(wrapper)) return bad("item", e);
-      size_t keys = 0;
-      for (auto g : wrapper) {
-        if (++keys > 1) return error(Code::kProtocol, "bulk response: item with two actions");
-        od::field item_field;
-        if (auto e = std::move(g).get(item_field)) return bad("item", e);
-        std::string_view op;
-        if (auto e = item_field.unescaped_key().get(op)) return bad("item", e);
-        std::optional<Action> action = parse_action(op);
-        if (!action) {
-          return error(Code::kProtocol,
-                       "bulk response: unknown item action [" + std::string(op) + "]");
-        }
-        od::object inner;
-        if (auto e = item_field.value().get_object().get(inner)) return bad("item", e);
-        auto w = detail::read_write_object(inner, base, allocated);
-        if (!w.is_ok())
-          return w.status().context("bulk response item " + std::to_string(out.items.size()));
-        out.items.push_back(ItemResult{*action, std::move(w).value()});
-      }
-      if (keys == 0) return error(Code::kProtocol, "bulk response: empty item");
-    }
-  }
-  if (!have_items) return error(Code::kProtocol, "bulk response: no \"items\"");
-  return out;
+std::optional<Action> action_of(std::string_view op) {
+  return parse_action(op);
 }
 
-std::string strip_get_members(std::string_view body, const ParsedResponse& resp,
+std::string strip_get_members(std::string_view body, const es::BulkResponse& resp,
                               const std::vector<bool>& strip) {
   std::string out;
   out.reserve(body.size());
   size_t copied = 0;
   for (size_t i = 0; i < resp.items.size() && i < strip.size(); ++i) {
-    const detail::WriteObject& w = resp.items[i].w;
+    const es::BulkItem& w = resp.items[i];
     if (!strip[i] || !w.has_get) continue;
     // Items are in body order, so erase ranges ascend.
-    if (w.erase_begin < copied || w.erase_end > body.size()) continue;
-    out.append(body.substr(copied, w.erase_begin - copied));
-    copied = w.erase_end;
+    if (w.get_begin < copied || w.get_end > body.size()) continue;
+    out.append(body.substr(copied, w.get_begin - copied));
+    copied = w.get_end;
   }
   out.append(body.substr(copied));
   return out;

@@ -1,7 +1,7 @@
 // _bulk capture: parse the client's NDJSON request, ask the primary for the
-// post-update document on `update` items, and read the primary's answer
-// back into per-item results (cutting the injected "get" members out of the
-// client's copy byte-exactly).
+// post-update document on `update` items, and cut the injected "get"
+// members out of the client's copy of the answer byte-exactly (the answer
+// itself is read by es::parse_bulk_response).
 //
 // Request format (ES bulk API): each action is one line holding a JSON object
 // with exactly one key (index | create | update | delete) whose value is the
@@ -24,6 +24,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/types.h"
+#include "es/es.h"
 #include "proxy/capture_json.h"
 
 namespace tandem::proxy::bulk {
@@ -41,8 +43,8 @@ enum class UpdateSource {
 
 struct Item {
   Action action = Action::kIndex;
-  std::optional<std::string> index;    // action line _index, else the path's index
-  std::optional<std::string> id;       // absent: auto-generated id
+  std::optional<IndexName> index;      // action line _index, else the path's index
+  std::optional<DocId> id;             // absent: auto-generated id
   std::optional<std::string> routing;  // routing / _routing, else URL routing
   // Source line span in the forwarded body (index/create/update).
   size_t source_offset = 0;
@@ -55,7 +57,7 @@ struct Item {
 
 // URL parameters that act as per-item defaults.
 struct Defaults {
-  std::optional<std::string> index;
+  std::optional<IndexName> index;
   std::optional<std::string> routing;
   std::optional<std::string> source;    // `_source` URL parameter
   bool source_filtered = false;         // _source_includes / _source_excludes
@@ -76,24 +78,13 @@ struct ParsedRequest {
 // alone (see capture.cc, "unaligned" bulks).
 Result<ParsedRequest> parse_request(std::string_view body, const Defaults& defaults);
 
-// One bulk response item.
-struct ItemResult {
-  Action action = Action::kIndex;
-  detail::WriteObject w;
-  bool ok() const { return w.status >= 200 && w.status < 300; }
-};
-
-struct ParsedResponse {
-  std::vector<ItemResult> items;
-};
-
-// Parses a bulk response (any member order; "items" required). kProtocol
-// when the body is not a bulk response (an error document, not JSON...).
-Result<ParsedResponse> parse_response(std::string_view body);
+// The primary's answer is read by es::parse_bulk_response (the one _bulk
+// answer parser); an item's action is its `op`, always one of the four.
+std::optional<Action> action_of(std::string_view op);
 
 // The client's copy of the response: `body` minus the "get" member of every
 // item i with strip[i]; every other byte unchanged.
-std::string strip_get_members(std::string_view body, const ParsedResponse& resp,
+std::string strip_get_members(std::string_view body, const es::BulkResponse& resp,
                               const std::vector<bool>& strip);
 
 }  // namespace tandem::proxy::bulk

@@ -157,7 +157,7 @@ class Capture final : public WriteCapture {
     // Events no log can take are recorded as needs-verify marks: durable in
     // the state store, shown by verify and read by the cutover gates.
     so.dead_letter = [this](const std::string& index, const std::string& reason) {
-      apply_marks({{index, "dead letter: " + reason}});
+      apply_marks({{IndexName(index), "dead letter: " + reason}});
     };
     TANDEM_ASSIGN_OR_RETURN(sink_, EventSink::start(std::move(so), log));
     // At start a spill journal that can't be opened is a configuration
@@ -175,8 +175,8 @@ class Capture final : public WriteCapture {
       if (in.id) {
         events.push_back(reconcile(in));
       } else {
-        Status st = marks_->mark(IndexName(in.index), "auto-id write in flight at crash");
-        if (!st.is_ok()) return st.context("intents recovery: marking " + in.index);
+        Status st = marks_->mark(in.index, "auto-id write in flight at crash");
+        if (!st.is_ok()) return st.context("intents recovery: marking " + in.index.get());
       }
     }
     recovered_reconciles_ = events.size();
@@ -212,10 +212,10 @@ class Capture final : public WriteCapture {
       prepare_bulk(req, body, cls, t.query, *st, out.ticket);
       if (st->bulk.parsed) {
         for (const bulk::Item& it : st->bulk.parsed->items) {
-          intents.push_back({it.index.value_or(""), it.id, it.routing});
+          intents.push_back({it.index.value_or(IndexName()), it.id, it.routing});
         }
       } else {
-        intents.push_back({cls.index ? cls.index->get() : "*", std::nullopt, std::nullopt});
+        intents.push_back({cls.index.value_or(IndexName("*")), std::nullopt, std::nullopt});
       }
     } else {
       prepare_meta(req, body, cls, *st);
@@ -301,7 +301,8 @@ class Capture final : public WriteCapture {
             // open so a crash meanwhile still reconciles them.
             std::vector<detail::VerifyMark> m;
             for (const std::string& i : indices) {
-              m.push_back({i, "captured events stranded in memory: log and spill journal failed"});
+              m.push_back({IndexName(i),
+                           "captured events stranded in memory: log and spill journal failed"});
             }
             apply_marks(m);
           }
@@ -403,8 +404,8 @@ class Capture final : public WriteCapture {
                    std::string_view query, TicketState& st, Ticket& ticket) {
     detail::DocRequest& d = st.doc;
     d.op = cls.op;
-    d.index = cls.index ? cls.index->get() : "";
-    if (cls.id) d.id = cls.id->get();
+    d.index = cls.index.value_or(IndexName());
+    d.id = cls.id;
     d.routing = http::query_param(query, "routing");
     if (!d.routing) d.routing = http::query_param(query, "parent");  // 6.x parent/child
     d.pipeline = uses_pipeline(query);
@@ -434,7 +435,7 @@ class Capture final : public WriteCapture {
   void prepare_bulk(const RequestView& req, const Body& body, const Classification& cls,
                     std::string_view query, TicketState& st, Ticket& ticket) {
     bulk::Defaults d;
-    if (cls.index) d.index = cls.index->get();
+    d.index = cls.index;
     d.routing = http::query_param(query, "routing");
     d.source = http::query_param(query, "_source");
     d.source_filtered = source_filtered(query);
@@ -478,7 +479,7 @@ class Capture final : public WriteCapture {
     // decoded text; an undecodable one is carried as-is (a JSON string) and
     // the secondary refuses it visibly.
     m.body = std::string(body.text);
-    m.index = cls.index ? cls.index->get() : "";
+    m.index = cls.index.value_or(IndexName());
     std::vector<std::string> segs = http::split_path(http::split_target(req.target).path);
     const std::string& ep = cls.endpoint;
     if ((ep == "template" || ep == "index_template" || ep == "component_template" ||
@@ -493,8 +494,8 @@ class Capture final : public WriteCapture {
   event::ChangeEvent reconcile(const Intent& in) const {
     event::ChangeEvent e;
     e.op = event::Op::kReconcile;
-    e.index = IndexName(in.index);
-    e.id = DocId(*in.id);
+    e.index = in.index;
+    e.id = *in.id;
     e.routing = in.routing;
     e.epoch = epoch();
     e.timestamp_ms = wall_ms();
@@ -543,13 +544,13 @@ class Capture final : public WriteCapture {
   void apply_marks(const std::vector<detail::VerifyMark>& m) {
     std::set<std::pair<std::string, std::string>> seen;
     for (const detail::VerifyMark& v : m) {
-      if (!seen.insert({v.index, v.reason}).second) continue;
-      Status st = marks_->mark(IndexName(v.index), v.reason);
+      if (!seen.insert({v.index.get(), v.reason}).second) continue;
+      Status st = marks_->mark(v.index, v.reason);
       if (!st.is_ok()) {
         // Nothing else can hold this mark; make the failure visible.
         marks_failed_.fetch_add(1);
         MutexLock lk(mark_error_mu_);
-        last_mark_error_ = "marking [" + v.index + "] (" + v.reason + "): " + st.to_string();
+        last_mark_error_ = "marking [" + v.index.get() + "] (" + v.reason + "): " + st.to_string();
       }
     }
   }

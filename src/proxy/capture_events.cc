@@ -1,29 +1,30 @@
 #include "proxy/capture_events.h"
 
-#include <simdjson.h>
-
+#include "es/es.h"
 #include "event/event.h"
 #include "proxy/capture_json.h"
 
 namespace tandem::proxy::detail {
 namespace {
 
-namespace od = simdjson::ondemand;
+// An event the primary's answer gave no position for (reconciles, meta).
+const SeqNo kNoSeqNo{-1};
+const PrimaryTerm kNoTerm{-1};
 
 bool is_2xx(int status) {
   return status >= 200 && status < 300;
 }
 
-event::ChangeEvent base_event(event::Op op, const std::string& index, const std::string& id,
-                              const std::optional<std::string>& routing, int64_t seq_no,
-                              int64_t term, const EventContext& ctx) {
+event::ChangeEvent base_event(event::Op op, const IndexName& index, const DocId& id,
+                              const std::optional<std::string>& routing, SeqNo seq_no,
+                              PrimaryTerm term, const EventContext& ctx) {
   event::ChangeEvent e;
   e.op = op;
-  e.index = IndexName(index);
-  e.id = DocId(id);
+  e.index = index;
+  e.id = id;
   e.routing = routing;
-  e.seq_no = SeqNo(seq_no);
-  e.primary_term = PrimaryTerm(term);
+  e.seq_no = seq_no;
+  e.primary_term = term;
   e.epoch = ctx.epoch;
   e.timestamp_ms = ctx.now_ms;
   return e;
@@ -31,7 +32,7 @@ event::ChangeEvent base_event(event::Op op, const std::string& index, const std:
 
 // An index event when `source` is strict JSON and not rewritten by a
 // pipeline, else a reconcile that keeps the primary's seq_no as a hint.
-event::ChangeEvent index_or_reconcile(const WriteObject& w, const std::string& index,
+event::ChangeEvent index_or_reconcile(const es::BulkItem& w, const IndexName& index,
                                       const std::optional<std::string>& routing,
                                       std::optional<std::string_view> source, bool pipeline,
                                       const EventContext& ctx) {
@@ -54,25 +55,10 @@ event::ChangeEvent index_or_reconcile(const WriteObject& w, const std::string& i
 // secondary with a partial document at the primary's version (issue: a
 // filtered update left green with only the filtered fields, at a version
 // that no backfill could correct).
-std::optional<std::string_view> full_update_source(bulk::UpdateSource how, const WriteObject& w) {
+std::optional<std::string_view> full_update_source(bulk::UpdateSource how, const es::BulkItem& w) {
   bool whole = how == bulk::UpdateSource::kInjected || how == bulk::UpdateSource::kClientAsked;
   if (!whole || !w.get_source) return std::nullopt;
   return std::string_view(*w.get_source);
-}
-
-// Reads a single-document answer (a JSON object) into a WriteObject.
-Result<WriteObject> read_single(std::string_view body) {
-  simdjson::padded_string padded(body);
-  thread_local od::parser parser;
-  od::document doc;
-  if (auto e = parser.iterate(padded).get(doc)) {
-    return error(Code::kProtocol, std::string("write response: ") + simdjson::error_message(e));
-  }
-  od::object obj;
-  if (auto e = doc.get_object().get(obj)) {
-    return error(Code::kProtocol, std::string("write response: ") + simdjson::error_message(e));
-  }
-  return read_write_object(obj, padded.data(), padded.size() + simdjson::SIMDJSON_PADDING);
 }
 
 }  // namespace
@@ -80,24 +66,24 @@ Result<WriteObject> read_single(std::string_view body) {
 Outcome doc_outcome(const DocRequest& req, int status, std::string body, const EventContext& ctx) {
   Outcome out;
   if (status == 0) return out;  // never reached the primary
-  auto parsed = read_single(body);
+  auto parsed = es::parse_write_response(body);
   if (!parsed.is_ok()) {
     out.client_body = std::move(body);
     if (is_2xx(status)) {
       // Acknowledged but unreadable: settle by reading the primary.
       if (req.id) {
-        out.events.push_back(
-            base_event(event::Op::kReconcile, req.index, *req.id, req.routing, -1, -1, ctx));
+        out.events.push_back(base_event(event::Op::kReconcile, req.index, *req.id, req.routing,
+                                        kNoSeqNo, kNoTerm, ctx));
       } else {
         out.marks.push_back({req.index, "acknowledged auto-id write with an unreadable answer"});
       }
     }
     return out;
   }
-  WriteObject& w = *parsed;
-  std::string index = w.index.empty() ? req.index : w.index;
-  if (w.id.empty() && req.id) w.id = *req.id;
-  bool acked = is_2xx(status) && w.seq_no >= 0 && !w.id.empty();
+  es::BulkItem& w = *parsed;
+  const IndexName index = w.index.get().empty() ? req.index : w.index;
+  if (w.id.get().empty() && req.id) w.id = *req.id;
+  bool acked = is_2xx(status) && w.seq_no.get() >= 0 && !w.id.get().empty();
   switch (req.op) {
     case DocOp::kIndex:
     case DocOp::kCreate:
@@ -113,8 +99,8 @@ Outcome doc_outcome(const DocRequest& req, int status, std::string body, const E
       }
       break;
     case DocOp::kDelete:
-      if ((is_2xx(status) || (status == 404 && w.result == "not_found")) && w.seq_no >= 0 &&
-          !w.id.empty()) {
+      if ((is_2xx(status) || (status == 404 && w.result == "not_found")) && w.seq_no.get() >= 0 &&
+          !w.id.get().empty()) {
         out.events.push_back(base_event(event::Op::kDelete, index, w.id, req.routing, w.seq_no,
                                         w.primary_term, ctx));
       }
@@ -123,7 +109,7 @@ Outcome doc_outcome(const DocRequest& req, int status, std::string body, const E
       break;
   }
   if (req.update_source == bulk::UpdateSource::kInjected && w.has_get) {
-    body.erase(w.erase_begin, w.erase_end - w.erase_begin);
+    body.erase(w.get_begin, w.get_end - w.get_begin);
   }
   out.client_body = std::move(body);
   return out;
@@ -139,26 +125,30 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
     out.client_body = std::move(body);
     return out;
   }
-  auto resp = bulk::parse_response(body);
+  auto resp = es::parse_bulk_response(body);
   if (!resp.is_ok()) {
     // 2xx yet not a bulk answer: what was applied is unknown.
     if (req.parsed) {
       for (const bulk::Item& it : req.parsed->items) {
-        std::string index = it.index.value_or("");
+        IndexName index = it.index.value_or(IndexName());
         if (it.id) {
           out.events.push_back(
-              base_event(event::Op::kReconcile, index, *it.id, it.routing, -1, -1, ctx));
+              base_event(event::Op::kReconcile, index, *it.id, it.routing, kNoSeqNo, kNoTerm, ctx));
         } else {
           out.marks.push_back({index, "acknowledged bulk with an unreadable answer"});
         }
       }
     } else {
-      out.marks.push_back({"*", "acknowledged bulk that tandem could not read"});
+      out.marks.push_back({IndexName("*"), "acknowledged bulk that tandem could not read"});
     }
     out.client_body = std::move(body);
     return out;
   }
-  const std::vector<bulk::ItemResult>& items = resp->items;
+  const std::vector<es::BulkItem>& items = resp->items;
+  // The parser admits only the four actions.
+  auto action = [](const es::BulkItem& w) {
+    return bulk::action_of(w.op).value_or(bulk::Action::kIndex);
+  };
   const std::vector<bulk::Item>* reqs = req.parsed ? &req.parsed->items : nullptr;
   auto same_action = [](bulk::Action a, bulk::Action b) {
     auto norm = [](bulk::Action x) {
@@ -168,16 +158,16 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
   };
   bool aligned = reqs && reqs->size() == items.size();
   for (size_t i = 0; aligned && i < items.size(); ++i) {
-    aligned = same_action((*reqs)[i].action, items[i].action);
+    aligned = same_action((*reqs)[i].action, action(items[i]));
   }
   std::vector<bool> strip(items.size(), false);
   for (size_t i = 0; i < items.size(); ++i) {
-    const bulk::ItemResult& r = items[i];
-    const WriteObject& w = r.w;
+    const es::BulkItem& w = items[i];
+    const bulk::Action act = action(w);
     bool deleted_missing =
-        r.action == bulk::Action::kDelete && w.status == 404 && w.result == "not_found";
-    if ((!r.ok() && !deleted_missing) || w.seq_no < 0 || w.id.empty()) continue;
-    if (r.action == bulk::Action::kUpdate && w.result == "noop") {
+        act == bulk::Action::kDelete && w.status == 404 && w.result == "not_found";
+    if ((!w.ok() && !deleted_missing) || w.seq_no.get() < 0 || w.id.get().empty()) continue;
+    if (act == bulk::Action::kUpdate && w.result == "noop") {
       if (aligned && (*reqs)[i].update_source == bulk::UpdateSource::kInjected) strip[i] = true;
       continue;
     }
@@ -190,8 +180,8 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
       continue;
     }
     const bulk::Item& q = (*reqs)[i];
-    std::string index = w.index.empty() ? q.index.value_or("") : w.index;
-    switch (r.action) {
+    const IndexName index = w.index.get().empty() ? q.index.value_or(IndexName()) : w.index;
+    switch (act) {
       case bulk::Action::kIndex:
       case bulk::Action::kCreate:
         out.events.push_back(index_or_reconcile(
@@ -256,7 +246,7 @@ Outcome meta_outcome(const MetaRequest& req, int status, std::string body,
                      const EventContext& ctx) {
   Outcome out;
   if (is_2xx(status)) {
-    auto e = base_event(event::Op::kMeta, req.index, "", std::nullopt, -1, -1, ctx);
+    auto e = base_event(event::Op::kMeta, req.index, DocId(), std::nullopt, kNoSeqNo, kNoTerm, ctx);
     e.meta = meta_payload(req, status, body);
     out.events.push_back(std::move(e));
   }

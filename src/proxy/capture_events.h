@@ -35,7 +35,7 @@ struct EventContext {
 };
 
 struct VerifyMark {
-  std::string index;
+  IndexName index;
   std::string reason;
 };
 
@@ -47,8 +47,8 @@ struct Outcome {
 
 struct DocRequest {
   DocOp op = DocOp::kNone;
-  std::string index;                   // from the path
-  std::optional<std::string> id;       // absent: auto-id
+  IndexName index;                     // from the path
+  std::optional<DocId> id;             // absent: auto-id
   std::optional<std::string> routing;  // routing (or 6.x parent) parameter
   std::string body;                    // the request body (index/create source)
   bulk::UpdateSource update_source = bulk::UpdateSource::kNotUpdate;
@@ -66,7 +66,7 @@ struct MetaRequest {
   std::string method;
   std::string target;  // raw request-target
   std::string body;
-  std::string index;                // the path's index expression, "" for none
+  IndexName index;                  // the path's index expression, "" for none
   std::optional<std::string> name;  // template / alias / data stream name
 };
 // The meta payload documented in src/meta/meta.h (apply_meta_event):

@@ -15,43 +15,6 @@ Status protocol(std::string_view what, simdjson::error_code e) {
   return error(Code::kProtocol, std::string(what) + ": " + simdjson::error_message(e));
 }
 
-// Reads get._source out of the "get" object's bytes with a second parser
-// (the outer document is still being iterated by the first).
-Status read_get_member(std::string_view get_span, const char* base, size_t allocated,
-                       WriteObject& out) {
-  size_t cap = static_cast<size_t>(base + allocated - get_span.data());
-  thread_local od::parser aux;
-  od::document doc;
-  if (auto e = aux.iterate(get_span.data(), get_span.size(), cap).get(doc)) {
-    return protocol("\"get\" member", e);
-  }
-  od::object obj;
-  if (auto e = doc.get_object().get(obj)) return protocol("\"get\" member", e);
-  bool found = false;
-  std::optional<std::string> source;
-  for (auto f : obj) {
-    od::field field;
-    if (auto e = std::move(f).get(field)) return protocol("\"get\" member", e);
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return protocol("\"get\" key", e);
-    od::value v = field.value();
-    if (key == "found") {
-      if (auto e = v.get_bool().get(found)) return protocol("get.found", e);
-    } else if (key == "_source") {
-      od::json_type t;
-      if (auto e = v.type().get(t)) return protocol("get._source", e);
-      if (t != od::json_type::object) return error(Code::kProtocol, "get._source is not an object");
-      od::object src;
-      std::string_view raw;
-      if (auto e = v.get_object().get(src)) return protocol("get._source", e);
-      if (auto e = src.raw_json().get(raw)) return protocol("get._source", e);
-      source = std::string(trim_json_ws(raw));
-    }
-  }
-  if (found && source) out.get_source = std::move(source);
-  return Status::ok();
-}
-
 }  // namespace
 
 std::string_view trim_json_ws(std::string_view s) {
@@ -174,63 +137,6 @@ Result<std::optional<std::string>> scalar_text(od::value v, std::string_view wha
     default:
       return error(Code::kInvalidArgument, std::string(what) + " must be a string");
   }
-}
-
-Result<WriteObject> read_write_object(od::object obj, const char* base, size_t allocated) {
-  WriteObject out;
-  for (auto f : obj) {
-    od::field field;
-    if (auto e = std::move(f).get(field)) return protocol("write result", e);
-    // key() before unescaped_key(): the latter consumes the key.
-    const char* key_start = field.key().raw() - 1;  // the opening quote
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return protocol("write result key", e);
-    od::value v = field.value();
-    if (key == "_index" || key == "_id" || key == "result") {
-      std::string_view s;
-      if (auto e = v.get_string().get(s)) return protocol(key, e);
-      (key == "_index" ? out.index : key == "_id" ? out.id : out.result) = std::string(s);
-    } else if (key == "_seq_no" || key == "_primary_term") {
-      int64_t n = -1;
-      if (auto e = v.get_int64().get(n)) return protocol(key, e);
-      (key == "_seq_no" ? out.seq_no : out.primary_term) = n;
-    } else if (key == "status") {
-      int64_t n = 0;
-      if (auto e = v.get_int64().get(n)) return protocol("status", e);
-      out.status = static_cast<int>(n);
-    } else if (key == "error") {
-      out.has_error = true;
-    } else if (key == "get") {
-      od::object g;
-      std::string_view span;
-      if (auto e = v.get_object().get(g)) return protocol("get", e);
-      if (auto e = g.raw_json().get(span)) return protocol("get", e);
-      span = trim_json_ws(span);
-      out.has_get = true;
-      TANDEM_RETURN_IF_ERROR(read_get_member(span, base, allocated, out));
-      // Erase range: with the preceding comma when there is one, else with
-      // the following comma (the member was first), else the member alone.
-      const char* begin = key_start;
-      const char* end = span.data() + span.size();
-      const char* p = key_start - 1;
-      while (p > base && is_ws(*p)) --p;
-      if (*p == ',') {
-        begin = p;
-      } else {
-        const char* limit = base + allocated;
-        const char* q = end;
-        while (q < limit && is_ws(*q)) ++q;
-        if (q < limit && *q == ',') {
-          ++q;
-          while (q < limit && is_ws(*q)) ++q;
-          end = q;
-        }
-      }
-      out.erase_begin = static_cast<size_t>(begin - base);
-      out.erase_end = static_cast<size_t>(end - base);
-    }
-  }
-  return out;
 }
 
 }  // namespace tandem::proxy::detail

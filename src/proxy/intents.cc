@@ -52,9 +52,9 @@ void append_record(std::string& out, char kind, uint64_t id, const Intent* inten
   payload += kind;
   put_u64(payload, id);
   if (intent) {
-    put_str(payload, intent->index);
+    put_str(payload, intent->index.get());
     if (kind == kIntent) {
-      put_str(payload, *intent->id);
+      put_str(payload, intent->id->get());
       payload += static_cast<char>(intent->routing ? 1 : 0);
       if (intent->routing) put_str(payload, *intent->routing);
     }
@@ -155,12 +155,12 @@ class FileIntentJournal final : public IntentJournal {
         erase_open(id);
       } else if (kind == kIntent || kind == kAutoId) {
         Intent in;
-        if (!p.str(in.index)) break;
+        if (!p.str(in.index.get())) break;
         if (kind == kIntent) {
           std::string idv, routing;
           char has_routing = 0;
           if (!p.str(idv) || !p.byte(has_routing)) break;
-          in.id = std::move(idv);
+          in.id = DocId(std::move(idv));
           if (has_routing) {
             if (!p.str(routing)) break;
             in.routing = std::move(routing);

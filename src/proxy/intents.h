@@ -31,12 +31,13 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/types.h"
 
 namespace tandem::proxy {
 
 struct Intent {
-  std::string index;
-  std::optional<std::string> id;  // absent: auto-generated id
+  IndexName index;
+  std::optional<DocId> id;  // absent: auto-generated id
   std::optional<std::string> routing;
   bool operator==(const Intent&) const = default;
 };

@@ -200,5 +200,79 @@ TEST(ParseBulk, TenThousandItems) {
   }
 }
 
+// What the proxy reads of an update that asked for _source: get._source as
+// raw bytes, and the "get" member's byte range with one comma, so cutting
+// it out leaves a well-formed object.
+TEST(ParseBulk, GetMember) {
+  std::string body =
+      R"({"took":1,"errors":false,"items":[)"
+      R"({"update":{"_index":"p","_id":"1","result":"updated","get":{"_seq_no":4,"found":true,"_source":{ "a" : [1, {"b":"c"}] }},"_seq_no":4,"_primary_term":1,"status":200}},)"
+      R"({"update":{"get" : {"found":false},"_index":"p","_id":"2","status":200}},)"
+      R"({"update":{"_index":"p","_id":"3","status":200,"get":{"found":true,"_source":{}}}},)"
+      R"({"update":{"_index":"p","_id":"4","status":200}})"
+      R"(]})";
+  auto r = parse_bulk_response(body);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_EQ(r->items.size(), 4u);
+  const auto& a = r->items[0];
+  EXPECT_TRUE(a.has_get);
+  EXPECT_EQ(a.get_source, R"({ "a" : [1, {"b":"c"}] })");
+  EXPECT_EQ(a.seq_no.get(), 4);
+  EXPECT_EQ(body.substr(a.get_begin, 1), ",");  // the comma before it goes with it
+  EXPECT_FALSE(r->items[1].get_source);         // found: false
+  EXPECT_TRUE(r->items[1].has_get);
+  EXPECT_EQ(r->items[2].get_source, "{}");
+  EXPECT_FALSE(r->items[3].has_get);
+  for (size_t i = 0; i < 3; ++i) {
+    std::string cut = body;
+    cut.erase(r->items[i].get_begin, r->items[i].get_end - r->items[i].get_begin);
+    EXPECT_TRUE(nlohmann::json::accept(cut)) << cut;
+    auto again = parse_bulk_response(cut);
+    ASSERT_TRUE(again.is_ok());
+    EXPECT_FALSE(again->items[i].has_get);
+    EXPECT_EQ(again->items[i].id, r->items[i].id);
+  }
+}
+
+TEST(ParseBulk, ItemsAreExactlyOneOfTheFourActions) {
+  for (const char* body :
+       {R"({"items":[{"frob":{"status":200}}]})",
+        R"({"items":[{"index":{"status":200},"delete":{"status":200}}]})",
+        R"({"items":[{"index":{"get":{"_source":[1]}}}]})",
+        R"({"items":[{"update":{"get":{"found":false},"get":{"found":false}}}]})"}) {
+    auto r = parse_bulk_response(body);
+    ASSERT_FALSE(r.is_ok()) << body;
+    EXPECT_EQ(r.status().code(), Code::kProtocol) << body;
+  }
+  for (const char* op : {"index", "create", "update", "delete"}) {
+    auto r = parse_bulk_response(std::string(R"({"items":[{")") + op + R"(":{"status":200}}]})");
+    ASSERT_TRUE(r.is_ok()) << op;
+    EXPECT_EQ(r->items[0].op, op);
+  }
+}
+
+TEST(ParseWriteResponse, SingleDocumentAnswers) {
+  auto ok = parse_write_response(
+      R"({"_index":"p","_id":"7","_version":2,"result":"updated","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":9,"_primary_term":3})");
+  ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->index.get(), "p");
+  EXPECT_EQ(ok->id.get(), "7");
+  EXPECT_EQ(ok->seq_no.get(), 9);
+  EXPECT_EQ(ok->primary_term.get(), 3);
+  EXPECT_EQ(ok->status, 0);
+  EXPECT_TRUE(ok->op.empty());
+  auto conflict = parse_write_response(
+      R"({"error":{"root_cause":[],"type":"version_conflict_engine_exception","reason":"[7]: version conflict"},"status":409})");
+  ASSERT_TRUE(conflict.is_ok());
+  EXPECT_TRUE(conflict->has_error);
+  EXPECT_EQ(conflict->status, 409);
+  EXPECT_EQ(conflict->error_type, "version_conflict_engine_exception");
+  for (const char* bad : {"", "[]", "not json", R"({"_seq_no":"x"})"}) {
+    auto r = parse_write_response(bad);
+    ASSERT_FALSE(r.is_ok()) << bad;
+    EXPECT_EQ(r.status().code(), Code::kProtocol) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace tandem::es

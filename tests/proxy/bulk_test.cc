@@ -24,10 +24,10 @@ TEST(BulkRequest, MixedRealRequest) {
   ASSERT_EQ(p->items.size(), 10u);
   const auto& it = p->items;
   EXPECT_EQ(it[0].action, Action::kIndex);
-  EXPECT_EQ(it[0].id, "a1");
-  EXPECT_EQ(it[0].index, "capture-td-es7");
+  EXPECT_EQ(it[0].id.value_or(DocId()).get(), "a1");
+  EXPECT_EQ(it[0].index.value_or(IndexName()).get(), "capture-td-es7");
   EXPECT_EQ(span(*p, body, it[0]), R"({"n":10,"s":"x"})");
-  EXPECT_EQ(it[1].id, std::nullopt);  // auto-id
+  EXPECT_FALSE(it[1].id);  // auto-id
   EXPECT_EQ(it[2].action, Action::kCreate);
   EXPECT_EQ(it[3].update_source, UpdateSource::kClientAsked);
   EXPECT_EQ(it[4].update_source, UpdateSource::kInjected);
@@ -72,16 +72,16 @@ TEST(BulkRequest, DefaultsRoutingBlankLinesCrlf) {
       "   \n{\"create\":{\"_index\":\"b\",\"_id\":2,\"_routing\":\"r\"}}\n {\"y\":2} \n"
       "{\"delete\":{\"_id\":\"3\"}}\n";
   Defaults d;
-  d.index = "def";
+  d.index = IndexName("def");
   d.routing = "url-routing";
   auto p = parse_request(body, d);
   ASSERT_TRUE(p.is_ok()) << p.status().to_string();
   ASSERT_EQ(p->items.size(), 3u);
-  EXPECT_EQ(p->items[0].index, "def");
+  EXPECT_EQ(p->items[0].index.value_or(IndexName()).get(), "def");
   EXPECT_EQ(p->items[0].routing, "5");
   EXPECT_EQ(span(*p, body, p->items[0]), "{\"x\":1}");  // no '\r'
-  EXPECT_EQ(p->items[1].index, "b");
-  EXPECT_EQ(p->items[1].id, "2");
+  EXPECT_EQ(p->items[1].index.value_or(IndexName()).get(), "b");
+  EXPECT_EQ(p->items[1].id.value_or(DocId()).get(), "2");
   EXPECT_EQ(p->items[1].routing, "r");
   EXPECT_EQ(span(*p, body, p->items[1]), " {\"y\":2} ");
   EXPECT_EQ(p->items[2].routing, "url-routing");
@@ -167,22 +167,22 @@ TEST(BulkRequest, MalformedBodiesAreErrors) {
 TEST(BulkResponse, ParsesRealMixedResponses) {
   for (std::string v : {"es7", "es8"}) {
     SCOPED_TRACE(v);
-    auto r = parse_response(testdata(v + "_bulk_mixed.json"));
+    auto r = es::parse_bulk_response(testdata(v + "_bulk_mixed.json"));
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
     ASSERT_EQ(r->items.size(), 10u);
     const auto& it = r->items;
     EXPECT_TRUE(it[0].ok());
-    EXPECT_EQ(it[0].w.seq_no, 1);
-    EXPECT_EQ(it[0].w.primary_term, 1);
-    EXPECT_EQ(it[1].w.id.size(), 20u);  // auto-id
-    EXPECT_EQ(it[2].w.status, 409);
-    EXPECT_TRUE(it[2].w.has_error);
-    EXPECT_EQ(it[3].w.get_source, R"({"n":10,"s":"y"})");
-    EXPECT_FALSE(it[4].w.has_get);
-    EXPECT_EQ(it[5].w.result, "not_found");
-    EXPECT_EQ(it[5].w.status, 404);
-    EXPECT_EQ(it[7].w.status, 400);
-    EXPECT_EQ(it[9].w.result, "noop");
+    EXPECT_EQ(it[0].seq_no.get(), 1);
+    EXPECT_EQ(it[0].primary_term.get(), 1);
+    EXPECT_EQ(it[1].id.get().size(), 20u);  // auto-id
+    EXPECT_EQ(it[2].status, 409);
+    EXPECT_TRUE(it[2].has_error);
+    EXPECT_EQ(it[3].get_source, R"({"n":10,"s":"y"})");
+    EXPECT_FALSE(it[4].has_get);
+    EXPECT_EQ(it[5].result, "not_found");
+    EXPECT_EQ(it[5].status, 404);
+    EXPECT_EQ(it[7].status, 400);
+    EXPECT_EQ(it[9].result, "noop");
   }
 }
 
@@ -192,7 +192,7 @@ TEST(BulkResponse, StripIsByteExact) {
       SCOPED_TRACE(v + suffix);
       std::string resp = testdata(v + "_bulk_injected_response" + suffix + ".json");
       std::string want = testdata(v + "_bulk_injected_client" + suffix + ".json");
-      auto r = parse_response(resp);
+      auto r = es::parse_bulk_response(resp);
       ASSERT_TRUE(r.is_ok()) << r.status().to_string();
       ASSERT_EQ(r->items.size(), 6u);
       // Items 1, 3, 4 were injected; item 2 asked for its source itself.
@@ -206,7 +206,7 @@ TEST(BulkResponse, StripFirstAndOnlyMember) {
   std::string body =
       R"({"items":[{"update":{"get":{"_source":{"a":1},"found":true}, "status":200}},)"
       R"({"update":{ "get" : {"found":true,"_source":{}} }}]})";
-  auto r = parse_response(body);
+  auto r = es::parse_bulk_response(body);
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   std::string out = strip_get_members(body, *r, {true, true});
   EXPECT_EQ(out, R"({"items":[{"update":{"status":200}},{"update":{  }}]})");
@@ -214,10 +214,10 @@ TEST(BulkResponse, StripFirstAndOnlyMember) {
 }
 
 TEST(BulkResponse, NotABulkResponse) {
-  EXPECT_EQ(parse_response(testdata("es7_doc_create_conflict.json")).status().code(),
+  EXPECT_EQ(es::parse_bulk_response(testdata("es7_doc_create_conflict.json")).status().code(),
             Code::kProtocol);
-  EXPECT_EQ(parse_response("not json").status().code(), Code::kProtocol);
-  EXPECT_EQ(parse_response(R"({"items":[{"frob":{}}]})").status().code(), Code::kProtocol);
+  EXPECT_EQ(es::parse_bulk_response("not json").status().code(), Code::kProtocol);
+  EXPECT_EQ(es::parse_bulk_response(R"({"items":[{"frob":{}}]})").status().code(), Code::kProtocol);
 }
 
 }  // namespace

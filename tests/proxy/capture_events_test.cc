@@ -18,8 +18,8 @@ DocRequest doc(DocOp op, std::optional<std::string> id, std::string body = "",
                std::optional<std::string> routing = std::nullopt) {
   DocRequest r;
   r.op = op;
-  r.index = "alias-or-index";
-  r.id = std::move(id);
+  r.index = IndexName("alias-or-index");
+  if (id) r.id = DocId(std::move(*id));
   r.body = std::move(body);
   r.routing = std::move(routing);
   return r;
@@ -272,7 +272,7 @@ TEST_P(Versions, MetaEvent) {
   m.method = "PUT";
   m.target = "/" + index() + "/_mapping?master_timeout=30s";
   m.body = R"({"properties":{"k":{"type":"keyword"}}})";
-  m.index = index();
+  m.index = IndexName(index());
   auto oc = meta_outcome(m, 200, data("meta_mapping.json"), kCtx);
   ASSERT_EQ(oc.events.size(), 1u);
   EXPECT_EQ(oc.events[0].op, Op::kMeta);

@@ -14,6 +14,15 @@
 namespace tandem::proxy {
 namespace {
 
+// An intent from plain strings (ids and indices are strong types).
+Intent I(std::string index, std::optional<std::string> id, std::optional<std::string> routing) {
+  Intent in;
+  in.index = IndexName(std::move(index));
+  if (id) in.id = DocId(std::move(*id));
+  in.routing = std::move(routing);
+  return in;
+}
+
 std::string temp_dir(const std::string& name) {
   auto p = std::filesystem::temp_directory_path() /
            ("tandem-intents-" + name + "-" + std::to_string(::getpid()));
@@ -35,9 +44,9 @@ TEST(Intents, OpenIntentsSurviveACrash) {
     auto j = IntentJournal::open(opts(dir), &rec);
     ASSERT_TRUE(j.is_ok()) << j.status().to_string();
     EXPECT_TRUE(rec.empty());
-    auto a = (*j)->begin({{"i1", "1", std::nullopt}, {"i1", "2", "r"}});
-    auto b = (*j)->begin({{"i2", weird_id, std::nullopt}, {"i3", std::nullopt, std::nullopt}});
-    auto c = (*j)->begin({{"i4", "x", std::nullopt}});
+    auto a = (*j)->begin({I("i1", "1", std::nullopt), I("i1", "2", "r")});
+    auto b = (*j)->begin({I("i2", weird_id, std::nullopt), I("i3", std::nullopt, std::nullopt)});
+    auto c = (*j)->begin({I("i4", "x", std::nullopt)});
     ASSERT_TRUE(a.is_ok() && b.is_ok() && c.is_ok());
     EXPECT_EQ((*j)->open_requests(), 3u);
     EXPECT_EQ((*j)->open_intents(), 5u);
@@ -53,10 +62,10 @@ TEST(Intents, OpenIntentsSurviveACrash) {
   ASSERT_EQ(rec.size(), 2u);
   std::sort(rec.begin(), rec.end(),
             [](const Intent& x, const Intent& y) { return x.index < y.index; });
-  EXPECT_EQ(rec[0], (Intent{"i2", weird_id, std::nullopt}));
-  EXPECT_EQ(rec[1], (Intent{"i3", std::nullopt, std::nullopt}));
+  EXPECT_EQ(rec[0], I("i2", weird_id, std::nullopt));
+  EXPECT_EQ(rec[1], I("i3", std::nullopt, std::nullopt));
   // New requests after recovery get fresh ids.
-  auto d = (*j)->begin({{"i5", "y", std::nullopt}});
+  auto d = (*j)->begin({I("i5", "y", std::nullopt)});
   ASSERT_TRUE(d.is_ok());
   EXPECT_EQ((*j)->intents_of(*d).size(), 1u);
   ASSERT_TRUE((*j)->reset_recovered().is_ok());
@@ -65,7 +74,7 @@ TEST(Intents, OpenIntentsSurviveACrash) {
   std::vector<Intent> again;
   ASSERT_TRUE(IntentJournal::open(opts(dir), &again).is_ok());
   ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].index, "i5");
+  EXPECT_EQ(again[0].index.get(), "i5");
 }
 
 TEST(Intents, TornTailIsCutAndLaterRecordsStayReadable) {
@@ -74,7 +83,7 @@ TEST(Intents, TornTailIsCutAndLaterRecordsStayReadable) {
   {
     auto j = IntentJournal::open(opts(dir), nullptr);
     ASSERT_TRUE(j.is_ok());
-    ASSERT_TRUE((*j)->begin({{"i", "1", std::nullopt}}).is_ok());
+    ASSERT_TRUE((*j)->begin({I("i", "1", std::nullopt)}).is_ok());
     path = (*j)->path();
   }
   auto good_size = std::filesystem::file_size(path);
@@ -88,7 +97,7 @@ TEST(Intents, TornTailIsCutAndLaterRecordsStayReadable) {
     ASSERT_TRUE(j.is_ok()) << j.status().to_string();
     EXPECT_EQ(rec.size(), 1u);
     EXPECT_EQ(std::filesystem::file_size(path), good_size);
-    ASSERT_TRUE((*j)->begin({{"i", "2", std::nullopt}}).is_ok());
+    ASSERT_TRUE((*j)->begin({I("i", "2", std::nullopt)}).is_ok());
   }
   std::vector<Intent> rec;
   ASSERT_TRUE(IntentJournal::open(opts(dir), &rec).is_ok());
@@ -101,8 +110,8 @@ TEST(Intents, CorruptRecordEndsTheJournal) {
   {
     auto j = IntentJournal::open(opts(dir), nullptr);
     ASSERT_TRUE(j.is_ok());
-    ASSERT_TRUE((*j)->begin({{"i", "1", std::nullopt}}).is_ok());
-    ASSERT_TRUE((*j)->begin({{"i", "2", std::nullopt}}).is_ok());
+    ASSERT_TRUE((*j)->begin({I("i", "1", std::nullopt)}).is_ok());
+    ASSERT_TRUE((*j)->begin({I("i", "2", std::nullopt)}).is_ok());
     path = (*j)->path();
   }
   {
@@ -113,7 +122,7 @@ TEST(Intents, CorruptRecordEndsTheJournal) {
   std::vector<Intent> rec;
   ASSERT_TRUE(IntentJournal::open(opts(dir), &rec).is_ok());
   ASSERT_EQ(rec.size(), 1u);
-  EXPECT_EQ(rec[0].id, "1");
+  EXPECT_EQ(rec[0].id.value_or(DocId()).get(), "1");
 }
 
 TEST(Intents, CompactsWhenLarge) {
@@ -122,10 +131,10 @@ TEST(Intents, CompactsWhenLarge) {
   o.compact_bytes = 4096;
   auto j = IntentJournal::open(o, nullptr);
   ASSERT_TRUE(j.is_ok());
-  auto keep = (*j)->begin({{"keep", "k", "r"}});
+  auto keep = (*j)->begin({I("keep", "k", "r")});
   ASSERT_TRUE(keep.is_ok());
   for (int k = 0; k < 500; ++k) {
-    auto id = (*j)->begin({{"i", std::to_string(k), std::nullopt}});
+    auto id = (*j)->begin({I("i", std::to_string(k), std::nullopt)});
     ASSERT_TRUE(id.is_ok());
     (*j)->done(*id);
   }
@@ -134,7 +143,7 @@ TEST(Intents, CompactsWhenLarge) {
   std::vector<Intent> rec;
   ASSERT_TRUE(IntentJournal::open(o, &rec).is_ok());
   ASSERT_EQ(rec.size(), 1u);
-  EXPECT_EQ(rec[0], (Intent{"keep", "k", "r"}));
+  EXPECT_EQ(rec[0], I("keep", "k", "r"));
 }
 
 TEST(Intents, DirectoryIsExclusive) {
@@ -156,7 +165,7 @@ TEST(Intents, ConcurrentBeginsShareGroupCommits) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int k = 0; k < 50; ++k) {
-        auto id = (*j)->begin({{"i", std::to_string(t * 1000 + k), std::nullopt}});
+        auto id = (*j)->begin({I("i", std::to_string(t * 1000 + k), std::nullopt)});
         if (id.is_ok()) {
           ++ok;
           if (k % 2 == 0) (*j)->done(*id);
@@ -199,7 +208,7 @@ TEST(Intents, BeginAsyncCompletesEveryRequestOnceOffTheCallersThread) {
     auto j = IntentJournal::open(o, &rec);
     ASSERT_TRUE(j.is_ok()) << j.status().to_string();
     for (int k = 0; k < 500; ++k) {
-      (*j)->begin_async({{"idx", "id" + std::to_string(k), std::nullopt}},
+      (*j)->begin_async({I("idx", "id" + std::to_string(k), std::nullopt)},
                         [&, jr = j->get()](Result<uint64_t> id) {
                           ASSERT_TRUE(id.is_ok()) << id.status().to_string();
                           if (std::this_thread::get_id() != caller) ++off_thread;
