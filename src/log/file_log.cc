@@ -93,29 +93,14 @@ class FileConsumer final : public Consumer {
     }
     if (max_records == 0) return out;
     const auto deadline = Clock::now() + timeout;
-    const size_t n = cursors_.size();
     for (;;) {
       uint64_t gen;
       {
         MutexLock lk(core_->data_mu);
         gen = core_->data_gen;
       }
-      // Round robin over partitions so one busy partition cannot starve
-      // the rest; order within a partition is offset order.
-      for (size_t i = 0; i < n && out.size() < max_records; ++i) {
-        size_t p = (rr_ + i) % n;
-        Status s =
-            read_part(*core_, static_cast<int32_t>(p), cursors_[p], max_records - out.size(), &out);
-        if (!s.is_ok()) {
-          // Records already taken advanced their cursors: hand them out
-          // now and report the error on the next poll, so nothing is
-          // silently skipped. The failing cursor stays on the bad record.
-          if (out.empty()) return s;
-          pending_error_ = s;
-          return out;
-        }
-      }
-      rr_ = (rr_ + 1) % n;
+      TANDEM_RETURN_IF_ERROR(
+          poll_round_robin(*core_, cursors_, &rr_, max_records, &out, &pending_error_));
       if (!out.empty() || Clock::now() >= deadline) return out;
       MutexLock lk(core_->data_mu);
       while (core_->data_gen == gen && Clock::now() < deadline) {

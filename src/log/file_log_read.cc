@@ -211,4 +211,21 @@ Status read_part(ReadSource& core, int32_t p, ReadCursor& c, size_t max, std::ve
   return Status::ok();
 }
 
+Status poll_round_robin(ReadSource& core, std::vector<ReadCursor>& cursors, size_t* rr, size_t max,
+                        std::vector<Record>* out, Status* pending) {
+  const size_t n = cursors.size();
+  if (n == 0) return Status::ok();
+  for (size_t i = 0; i < n && out->size() < max; ++i) {
+    const size_t p = (*rr + i) % n;
+    Status s = read_part(core, static_cast<int32_t>(p), cursors[p], max - out->size(), out);
+    if (!s.is_ok()) {
+      if (out->empty()) return s;
+      *pending = std::move(s);
+      return Status::ok();
+    }
+  }
+  *rr = (*rr + 1) % n;
+  return Status::ok();
+}
+
 }  // namespace tandem::log::detail

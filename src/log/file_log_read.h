@@ -73,4 +73,15 @@ class ReadSource {
 // or with data after it is kCorruption.
 Status read_part(ReadSource& core, int32_t p, ReadCursor& c, size_t max, std::vector<Record>* out);
 
+// One round-robin pass of a consumer's poll over every partition, starting
+// at *rr (advanced by one for the next pass, so one busy partition cannot
+// starve the rest; order within a partition is offset order), until `out`
+// holds `max` records. On a read error the records already taken advanced
+// their cursors and stay in `out`; when there are any, the error goes to
+// *pending (the consumer reports it on its next poll, so nothing is skipped
+// silently) and the pass returns ok; else it returns the error. Either way
+// the failing cursor stays on the bad record.
+Status poll_round_robin(ReadSource& core, std::vector<ReadCursor>& cursors, size_t* rr, size_t max,
+                        std::vector<Record>* out, Status* pending);
+
 }  // namespace tandem::log::detail

@@ -298,22 +298,9 @@ Result<std::vector<Record>> ReaderConsumer::poll(size_t max_records,
   }
   if (max_records == 0) return out;
   const auto deadline = Clock::now() + timeout;
-  const size_t n = cursors_.size();
   for (;;) {
-    // Round robin so one busy partition cannot starve the rest.
-    for (size_t i = 0; i < n && out.size() < max_records; ++i) {
-      const size_t p = (rr_ + i) % n;
-      Status s =
-          read_part(*core_, static_cast<int32_t>(p), cursors_[p], max_records - out.size(), &out);
-      if (!s.is_ok()) {
-        // As the writer's consumer: hand out what was read, report the
-        // error next; the failing cursor stays on the bad record.
-        if (out.empty()) return s;
-        pending_error_ = s;
-        return out;
-      }
-    }
-    rr_ = (rr_ + 1) % n;
+    TANDEM_RETURN_IF_ERROR(
+        poll_round_robin(*core_, cursors_, &rr_, max_records, &out, &pending_error_));
     const auto now = Clock::now();
     if (!out.empty() || now >= deadline) return out;
     const auto tick = core_->final_end(0) >= 0 ? kTickPublished : kTickTolerant;

@@ -150,7 +150,8 @@ Status sync_mappings(es::Client& blue, es::Client& green, const std::string& tar
 Status replay_settings(es::Client& blue, es::Client& green, const std::string& target,
                        const std::string& query, const json& body, const MigrationOptions& opts) {
   json settings = body.is_object() && body.contains("settings") ? body["settings"] : body;
-  Transformed t = transform_settings(settings, Target(green.info(), blue.info()));
+  const Target to(green.info(), blue.info());
+  Transformed t = transform_settings(settings, to);
   json out = json::object();
   for (auto& [k, v] : t.body.items()) {
     if (!detail::is_managed_setting(k) || k == "index.number_of_replicas" ||
@@ -159,6 +160,14 @@ Status replay_settings(es::Client& blue, es::Client& green, const std::string& t
     }
   }
   if (out.empty()) return Status::ok();
+  // A setting the target cannot express (an 8.x-only setting replayed into
+  // 7.x by the reverse loader) is refused here, naming cluster, index and
+  // key, rather than sent for the target's own, vaguer refusal.
+  if (std::string why = settings_refusal(out, to); !why.empty()) {
+    return Status(Code::kInvalidArgument,
+                  "cluster '" + green.label() + "'" +
+                      (target.empty() ? std::string() : " index '" + target + "'") + ": " + why);
+  }
   std::string path = (target.empty() ? std::string() : "/" + enc(target)) + "/_settings";
   if (!query.empty()) path += "?" + query;
   auto r = green.call("PUT", path, out);
