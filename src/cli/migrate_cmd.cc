@@ -359,8 +359,12 @@ int run_plan(const MigrateFlags& f) {
     // The supported-moves table decides, not a version comparison: 7.17 ->
     // OpenSearch 2.19 is an upgrade although 2 < 7, and OpenSearch ->
     // Elasticsearch is refused whatever the numbers say.
+    // A plan the table refuses is bad input (exit 2), like any invalid plan.
     Status pair = meta::check_pair((*blue)->info(), (*green)->info());
-    if (!pair.is_ok()) return fail(pair.context("plan says upgrade, blue -> green"));
+    if (!pair.is_ok()) {
+      return fail(error(Code::kInvalidArgument, "plan says upgrade, but blue -> green is an " +
+                                                    pair.message()));
+    }
   }
   for (const auto& p : c->plan.proxies.admin) {
     auto a = admin_call(*c, p, "GET", "/status", std::chrono::milliseconds(3000));

@@ -75,7 +75,8 @@ expect migrate-unknown-key 2 "colour: unknown key" -- migrate plan "$TMP/unknown
 write_plan "$TMP/unreachable.yaml" "http://127.0.0.1:$closed" "$GREEN" "http://127.0.0.1:$closed"
 expect migrate-unreachable-cluster 3 "blue unreachable" -- migrate plan "$TMP/unreachable.yaml"
 write_plan "$TMP/older.yaml" "$GREEN" "$BLUE" "http://127.0.0.1:$closed"
-expect migrate-green-older 2 "older than blue" -- migrate plan "$TMP/older.yaml"
+expect migrate-green-older 2 "plan says upgrade, but blue -> green is an unsupported move" -- \
+  migrate plan "$TMP/older.yaml"
 write_plan "$TMP/noproxy.yaml" "$BLUE" "$GREEN" "http://127.0.0.1:$closed"
 expect migrate-proxy-unreachable 3 "proxy unreachable" -- migrate plan "$TMP/noproxy.yaml"
 expect migrate-not-capturing 3 "cannot connect" -- migrate start "$TMP/noproxy.yaml"
