@@ -65,6 +65,7 @@ Classification classify(std::string_view method, std::string_view target) {
   out.id = std::move(p.id);
   out.typed = p.typed;
   out.endpoint = std::move(p.endpoint);
+  out.name = std::move(p.name);
   return out;
 }
 

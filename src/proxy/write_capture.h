@@ -55,6 +55,9 @@ struct Classification {
   std::optional<DocId> id;         // decoded id for kDocWrite (absent: auto-id)
   bool typed = false;              // 6.x-style /{index}/{type}/... path
   std::string endpoint;            // stable name for metrics, e.g. "doc.update", "bulk"
+  // The endpoint's named object, as es::RestPath::name: template, alias
+  // (comma-separated names), data stream, block, resize/rollover target.
+  std::optional<std::string> name;
 };
 
 // Table-driven classification of the Elasticsearch REST API (6.8 - 9.x,
