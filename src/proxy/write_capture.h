@@ -29,6 +29,7 @@
 
 #include "core/status.h"
 #include "core/types.h"
+#include "es/es.h"
 #include "event/event.h"
 #include "log/log.h"
 
@@ -36,17 +37,13 @@ namespace tandem::proxy {
 
 // ---- classification --------------------------------------------------------
 
-enum class RequestClass {
-  kRead,           // never captured
-  kDocWrite,       // single-document index / create / update / delete
-  kBulk,           // _bulk (any index/type scoping)
-  kMetaWrite,      // index create/delete/open/close, _mapping, _settings,
-                   // _alias(es), _template, _index_template, _component_template
-  kMultiDocWrite,  // _update_by_query, _delete_by_query, _reindex
-};
-std::string_view class_name(RequestClass c);
+// The classes and document ops are es::parse_rest_path's own (es/es.h
+// documents each); the proxy names them in its own vocabulary. kRead is
+// never captured.
+using RequestClass = es::RestKind;
+std::string_view class_name(RequestClass c);  // es::rest_kind_name
 
-enum class DocOp { kNone, kIndex, kCreate, kUpdate, kDelete };
+using DocOp = es::RestDocOp;
 
 struct Classification {
   RequestClass cls = RequestClass::kRead;
