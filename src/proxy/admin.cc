@@ -168,6 +168,116 @@ std::string capture_metrics_text(const CaptureStatus& s) {
   return out;
 }
 
+namespace {
+
+json read_capture_json(const ReadCaptureStatus& s) {
+  return {{"file", s.file},
+          {"rate", s.rate},
+          {"max_per_second", s.max_per_second},
+          {"written", s.written},
+          {"bytes", s.bytes},
+          {"max_bytes", s.max_bytes},
+          {"full", s.full},
+          {"dropped_queue_full", s.dropped_queue_full},
+          {"dropped_store_full", s.dropped_store_full},
+          {"over_budget", s.over_budget},
+          {"failed", s.failed},
+          {"last_error", s.last_error}};
+}
+
+json shadow_json(const ShadowStatus& s) {
+  json shapes = json::array();
+  for (const auto& [shape, c] : s.shapes) {
+    shapes.push_back({{"shape", shape},
+                      {"total", c.total},
+                      {"matched", c.matched},
+                      {"mismatched", c.mismatched},
+                      {"example", c.example},
+                      {"diff", c.example_diff}});
+  }
+  // A percentage here, a ratio in /metrics; nothing sent counts as all matched.
+  const double rate =
+      s.sent == 0 ? 100.0 : 100.0 * static_cast<double>(s.matched) / static_cast<double>(s.sent);
+  return {{"rate", s.rate},
+          {"max_per_second", s.max_per_second},
+          {"sent", s.sent},
+          {"matched", s.matched},
+          {"mismatched", s.mismatched},
+          {"match_rate", rate},
+          {"errors", s.errors},
+          {"dropped_queue_full", s.dropped_queue_full},
+          {"dropped_target_down", s.dropped_target_down},
+          {"over_budget", s.over_budget},
+          {"last_error", s.last_error},
+          {"shapes", std::move(shapes)}};
+}
+
+std::string read_capture_metrics_text(const ReadCaptureStatus& s) {
+  std::string out =
+      "# HELP tandem_proxy_read_capture_total Sampled reads for the read-capture store, by "
+      "outcome\n# TYPE tandem_proxy_read_capture_total counter\n";
+  auto line = [&](const char* outcome, uint64_t v) {
+    out += "tandem_proxy_read_capture_total{outcome=\"" + std::string(outcome) + "\"} " +
+           std::to_string(v) + "\n";
+  };
+  line("written", s.written);
+  line("dropped_queue_full", s.dropped_queue_full);
+  line("dropped_store_full", s.dropped_store_full);
+  line("over_budget", s.over_budget);
+  line("failed", s.failed);
+  out += "# TYPE tandem_proxy_read_capture_bytes gauge\ntandem_proxy_read_capture_bytes " +
+         std::to_string(s.bytes) + "\n";
+  out += "# TYPE tandem_proxy_read_capture_full gauge\ntandem_proxy_read_capture_full " +
+         std::string(s.full ? "1" : "0") + "\n";
+  return out;
+}
+
+std::string shadow_metrics_text(const ShadowStatus& s) {
+  std::string out =
+      "# HELP tandem_proxy_shadow_reads_total Reads mirrored to the secondary, by outcome\n"
+      "# TYPE tandem_proxy_shadow_reads_total counter\n";
+  auto line = [&](const char* outcome, uint64_t v) {
+    out += "tandem_proxy_shadow_reads_total{outcome=\"" + std::string(outcome) + "\"} " +
+           std::to_string(v) + "\n";
+  };
+  line("matched", s.matched);
+  line("mismatched", s.mismatched);
+  line("error", s.errors);
+  line("dropped_queue_full", s.dropped_queue_full);
+  line("dropped_target_down", s.dropped_target_down);
+  line("over_budget", s.over_budget);
+  const double rate =
+      s.sent == 0 ? 1.0 : static_cast<double>(s.matched) / static_cast<double>(s.sent);
+  out += "# TYPE tandem_proxy_shadow_match_ratio gauge\ntandem_proxy_shadow_match_ratio " +
+         std::to_string(rate) + "\n";
+  out +=
+      "# HELP tandem_proxy_shadow_shape_total Mirrored reads per query shape and outcome\n"
+      "# TYPE tandem_proxy_shadow_shape_total counter\n";
+  for (const auto& [shape, c] : s.shapes) {
+    const std::string l = prometheus_label(shape);
+    out += "tandem_proxy_shadow_shape_total{shape=\"" + l + "\",outcome=\"matched\"} " +
+           std::to_string(c.matched) + "\n";
+    out += "tandem_proxy_shadow_shape_total{shape=\"" + l + "\",outcome=\"mismatched\"} " +
+           std::to_string(c.mismatched) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string reads_status_json(const ReadsStatus& s) {
+  json j = {{"capture", s.capture ? read_capture_json(*s.capture) : json(nullptr)},
+            {"shadow", s.shadow ? shadow_json(*s.shadow) : json(nullptr)}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string reads_metrics_text(const ReadsStatus& s) {
+  std::string out;
+  if (s.capture) out += read_capture_metrics_text(*s.capture);
+  if (s.shadow) out += shadow_metrics_text(*s.shadow);
+  return out;
+}
+
 std::string admin_status_json(const RoleTable& roles, const WriteCapture& capture,
                               const Server* server) {
   const auto gate = roles.stats();
@@ -290,13 +400,13 @@ bhttp::response<bhttp::string_body> AdminServer::Impl::route(
     std::string body = admin_status_json(*deps.roles, *deps.capture, deps.server);
     if (deps.reads && !body.empty() && body.back() == '}') {
       body.pop_back();
-      body += ",\"reads\":" + deps.reads->status_json() + "}";
+      body += ",\"reads\":" + reads_status_json(deps.reads->status()) + "}";
     }
     return reply(200, body);
   }
   if (path == "/metrics" && req.method() == bhttp::verb::get) {
     std::string text = admin_metrics_text(*deps.roles, *deps.capture, *deps.metrics);
-    if (deps.reads) text += deps.reads->metrics_text();
+    if (deps.reads) text += reads_metrics_text(deps.reads->status());
     return reply(200, text, "text/plain; version=0.0.4");
   }
   if (path == "/roles/switch" && req.method() == bhttp::verb::post) return do_switch(req);

@@ -30,6 +30,7 @@
 #include "event/event.h"
 #include "proxy/config.h"
 #include "proxy/metrics.h"
+#include "proxy/reads.h"
 #include "proxy/roles.h"
 #include "proxy/server.h"
 #include "proxy/write_capture.h"
@@ -85,5 +86,10 @@ std::string admin_metrics_text(const RoleTable& roles, const WriteCapture& captu
 // CaptureStatus (docs/proxy.md names each), the mode and policy as labels
 // of tandem_proxy_capture_info, and the epoch.
 std::string capture_metrics_text(const CaptureStatus& status);
+// The read side: /status's "reads" object ({"capture":{...}|null,
+// "shadow":{...}|null}) and the tandem_proxy_read_capture_* and
+// tandem_proxy_shadow_* metrics appended to /metrics (docs/proxy.md).
+std::string reads_status_json(const ReadsStatus& status);
+std::string reads_metrics_text(const ReadsStatus& status);
 
 }  // namespace tandem::proxy

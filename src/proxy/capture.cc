@@ -480,14 +480,14 @@ class Capture final : public WriteCapture {
     // the secondary refuses it visibly.
     m.body = std::string(body.text);
     m.index = cls.index.value_or(IndexName());
-    std::vector<std::string> segs = http::split_path(http::split_target(req.target).path);
+    // The payload names templates, data streams and aliases given with
+    // their index (/{index}/_alias/{name}); an index-less /_alias/{name}
+    // and the other named endpoints (blocks, resize targets) never carried
+    // one, and the log format stays as it was.
     const std::string& ep = cls.endpoint;
-    if ((ep == "template" || ep == "index_template" || ep == "component_template" ||
-         ep == "data_stream") &&
-        segs.size() >= 2) {
-      m.name = segs[1];
-    } else if (ep == "alias" && !segs.empty() && segs.size() >= 3) {
-      m.name = segs.back();
+    if (ep == "template" || ep == "index_template" || ep == "component_template" ||
+        ep == "data_stream" || (ep == "alias" && cls.index)) {
+      m.name = cls.name;
     }
   }
 

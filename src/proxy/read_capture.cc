@@ -309,41 +309,21 @@ ReadCaptureStore::Stats ReadCaptureStore::stats() const {
   return stats_;
 }
 
-std::string ReadCaptureStore::status_json() const {
-  const Stats s = stats();
-  json j = {{"file", opts_.file},
-            {"rate", opts_.rate},
-            {"max_per_second", opts_.max_per_second},
-            {"written", s.written},
-            {"bytes", s.bytes},
-            {"max_bytes", opts_.max_bytes},
-            {"full", s.full},
-            {"dropped_queue_full", s.dropped_queue_full},
-            {"dropped_store_full", s.dropped_store_full},
-            {"over_budget", sampler_.over_budget()},
-            {"failed", s.failed},
-            {"last_error", s.last_error}};
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string ReadCaptureStore::metrics_text() const {
-  const Stats s = stats();
-  std::string out =
-      "# HELP tandem_proxy_read_capture_total Sampled reads for the read-capture store, by "
-      "outcome\n# TYPE tandem_proxy_read_capture_total counter\n";
-  auto line = [&](const char* outcome, uint64_t v) {
-    out += "tandem_proxy_read_capture_total{outcome=\"" + std::string(outcome) + "\"} " +
-           std::to_string(v) + "\n";
-  };
-  line("written", s.written);
-  line("dropped_queue_full", s.dropped_queue_full);
-  line("dropped_store_full", s.dropped_store_full);
-  line("over_budget", sampler_.over_budget());
-  line("failed", s.failed);
-  out += "# TYPE tandem_proxy_read_capture_bytes gauge\ntandem_proxy_read_capture_bytes " +
-         std::to_string(s.bytes) + "\n";
-  out += "# TYPE tandem_proxy_read_capture_full gauge\ntandem_proxy_read_capture_full " +
-         std::string(s.full ? "1" : "0") + "\n";
+ReadCaptureStatus ReadCaptureStore::status() const {
+  Stats s = stats();
+  ReadCaptureStatus out;
+  out.file = opts_.file;
+  out.rate = opts_.rate;
+  out.max_per_second = opts_.max_per_second;
+  out.written = s.written;
+  out.bytes = s.bytes;
+  out.max_bytes = opts_.max_bytes;
+  out.full = s.full;
+  out.dropped_queue_full = s.dropped_queue_full;
+  out.dropped_store_full = s.dropped_store_full;
+  out.over_budget = sampler_.over_budget();
+  out.failed = s.failed;
+  out.last_error = std::move(s.last_error);
   return out;
 }
 
@@ -372,15 +352,10 @@ void ReadTap::on_read(std::string_view current_primary, std::string_view method,
   if (take_s) shadow_->offer(std::move(s));
 }
 
-std::string ReadTap::status_json() const {
-  return std::string("{\"capture\":") + (capture_ ? capture_->status_json() : "null") +
-         ",\"shadow\":" + (shadow_ ? shadow_->status_json() : "null") + "}";
-}
-
-std::string ReadTap::metrics_text() const {
-  std::string out;
-  if (capture_) out += capture_->metrics_text();
-  if (shadow_) out += shadow_->metrics_text();
+ReadsStatus ReadTap::status() const {
+  ReadsStatus out;
+  if (capture_) out.capture = capture_->status();
+  if (shadow_) out.shadow = shadow_->status();
   return out;
 }
 

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -74,6 +75,25 @@ bool is_replayable_read(std::string_view method, std::string_view target);
 
 // ---- read-capture store ------------------------------------------------------
 
+// What the read-capture store reports, at one instant: its settings and
+// counts since it opened. The admin API renders /status's
+// "reads.capture" object and the tandem_proxy_read_capture_* metrics from
+// it (admin.cc); docs/proxy.md lists them.
+struct ReadCaptureStatus {
+  std::string file;
+  double rate = 0;
+  uint32_t max_per_second = 0;
+  uint64_t written = 0;             // samples appended to the file
+  uint64_t bytes = 0;               // size of the file
+  uint64_t max_bytes = 0;           // then capture stops
+  bool full = false;                // reached max_bytes
+  uint64_t dropped_queue_full = 0;  // the writer's queue was full
+  uint64_t dropped_store_full = 0;  // the file was full
+  uint64_t over_budget = 0;         // sampled past max_per_second
+  uint64_t failed = 0;              // undecodable body, write error
+  std::string last_error;           // "" none
+};
+
 struct ReadCaptureOptions {
   double rate = 0;  // 0 = off
   uint32_t max_per_second = 50;
@@ -112,8 +132,7 @@ class ReadCaptureStore {
     std::string last_error;
   };
   Stats stats() const;
-  std::string status_json() const;
-  std::string metrics_text() const;
+  ReadCaptureStatus status() const;
 
  private:
   ReadCaptureStore(const ReadCaptureOptions& opts, log::Log* log, int fd, uint64_t bytes);
@@ -139,6 +158,8 @@ class ReadCaptureStore {
 };
 
 // ---- live shadow reads -----------------------------------------------------
+
+struct ShadowStatus;  // below ShadowReads: it names ShadowReads::ShapeCount
 
 // How shadow answers are compared: the same normalizer as `tandem
 // compare` (src/verify), handed in by the CLI so the proxy does not
@@ -198,8 +219,7 @@ class ShadowReads {
     std::map<std::string, ShapeCount> shapes;
   };
   Stats stats() const;
-  std::string status_json() const;
-  std::string metrics_text() const;
+  ShadowStatus status() const;
 
  private:
   ShadowReads(const ShadowOptions& opts, const ShadowJudge* judge);
@@ -219,6 +239,30 @@ class ShadowReads {
   std::vector<std::thread> threads_;
 };
 
+// What the shadow reads report, at one instant: settings and counts since
+// they started. The admin API renders /status's "reads.shadow" object and
+// the tandem_proxy_shadow_* metrics from it (admin.cc).
+struct ShadowStatus {
+  double rate = 0;
+  uint32_t max_per_second = 0;
+  uint64_t sent = 0;  // answered by the secondary and compared
+  uint64_t matched = 0;
+  uint64_t mismatched = 0;
+  uint64_t errors = 0;  // the secondary could not be asked
+  uint64_t dropped_queue_full = 0;
+  uint64_t dropped_target_down = 0;                       // dropped while backing off a failure
+  uint64_t over_budget = 0;                               // sampled past max_per_second
+  std::string last_error;                                 // "" none
+  std::map<std::string, ShadowReads::ShapeCount> shapes;  // per query shape
+};
+
+// Both read-side reports; a part is absent when it is not configured
+// (rendered as null in /status, no metrics).
+struct ReadsStatus {
+  std::optional<ReadCaptureStatus> capture;
+  std::optional<ShadowStatus> shadow;
+};
+
 // What the server session calls for every read the primary answered.
 class ReadTap {
  public:
@@ -233,8 +277,7 @@ class ReadTap {
   void on_read(std::string_view current_primary, std::string_view method, std::string_view target,
                std::string_view body, std::string_view body_coding, int status,
                std::string_view answer, std::string_view answer_coding);
-  std::string status_json() const;  // {"capture":{...}|null,"shadow":{...}|null}
-  std::string metrics_text() const;
+  ReadsStatus status() const;  // for /status and /metrics (admin.cc)
 
  private:
   ReadCaptureStore* capture_;

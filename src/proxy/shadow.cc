@@ -1,13 +1,11 @@
 // Live shadow reads: a sample of reads is sent again to the secondary from
 // the shadow's own threads and connections, and the answers are compared
 // with the primary's through the injected judge. See reads.h.
-#include <nlohmann/json.hpp>
 
 #include "proxy/reads.h"
 
 namespace tandem::proxy {
 
-using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -174,63 +172,20 @@ ShadowReads::Stats ShadowReads::stats() const {
   return stats_;
 }
 
-std::string ShadowReads::status_json() const {
-  const Stats s = stats();
-  json shapes = json::array();
-  for (const auto& [shape, c] : s.shapes) {
-    shapes.push_back({{"shape", shape},
-                      {"total", c.total},
-                      {"matched", c.matched},
-                      {"mismatched", c.mismatched},
-                      {"example", c.example},
-                      {"diff", c.example_diff}});
-  }
-  const double rate =
-      s.sent == 0 ? 100.0 : 100.0 * static_cast<double>(s.matched) / static_cast<double>(s.sent);
-  json j = {{"rate", opts_.rate},
-            {"max_per_second", opts_.max_per_second},
-            {"sent", s.sent},
-            {"matched", s.matched},
-            {"mismatched", s.mismatched},
-            {"match_rate", rate},
-            {"errors", s.errors},
-            {"dropped_queue_full", s.dropped_queue_full},
-            {"dropped_target_down", s.dropped_target_down},
-            {"over_budget", sampler_.over_budget()},
-            {"last_error", s.last_error},
-            {"shapes", std::move(shapes)}};
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string ShadowReads::metrics_text() const {
-  const Stats s = stats();
-  std::string out =
-      "# HELP tandem_proxy_shadow_reads_total Reads mirrored to the secondary, by outcome\n"
-      "# TYPE tandem_proxy_shadow_reads_total counter\n";
-  auto line = [&](const char* outcome, uint64_t v) {
-    out += "tandem_proxy_shadow_reads_total{outcome=\"" + std::string(outcome) + "\"} " +
-           std::to_string(v) + "\n";
-  };
-  line("matched", s.matched);
-  line("mismatched", s.mismatched);
-  line("error", s.errors);
-  line("dropped_queue_full", s.dropped_queue_full);
-  line("dropped_target_down", s.dropped_target_down);
-  line("over_budget", sampler_.over_budget());
-  const double rate =
-      s.sent == 0 ? 1.0 : static_cast<double>(s.matched) / static_cast<double>(s.sent);
-  out += "# TYPE tandem_proxy_shadow_match_ratio gauge\ntandem_proxy_shadow_match_ratio " +
-         std::to_string(rate) + "\n";
-  out +=
-      "# HELP tandem_proxy_shadow_shape_total Mirrored reads per query shape and outcome\n"
-      "# TYPE tandem_proxy_shadow_shape_total counter\n";
-  for (const auto& [shape, c] : s.shapes) {
-    const std::string l = prometheus_label(shape);
-    out += "tandem_proxy_shadow_shape_total{shape=\"" + l + "\",outcome=\"matched\"} " +
-           std::to_string(c.matched) + "\n";
-    out += "tandem_proxy_shadow_shape_total{shape=\"" + l + "\",outcome=\"mismatched\"} " +
-           std::to_string(c.mismatched) + "\n";
-  }
+ShadowStatus ShadowReads::status() const {
+  Stats s = stats();
+  ShadowStatus out;
+  out.rate = opts_.rate;
+  out.max_per_second = opts_.max_per_second;
+  out.sent = s.sent;
+  out.matched = s.matched;
+  out.mismatched = s.mismatched;
+  out.errors = s.errors;
+  out.dropped_queue_full = s.dropped_queue_full;
+  out.dropped_target_down = s.dropped_target_down;
+  out.over_budget = sampler_.over_budget();
+  out.last_error = std::move(s.last_error);
+  out.shapes = std::move(s.shapes);
   return out;
 }
 

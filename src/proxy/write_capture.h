@@ -29,6 +29,7 @@
 
 #include "core/status.h"
 #include "core/types.h"
+#include "es/es.h"
 #include "event/event.h"
 #include "log/log.h"
 
@@ -36,17 +37,13 @@ namespace tandem::proxy {
 
 // ---- classification --------------------------------------------------------
 
-enum class RequestClass {
-  kRead,           // never captured
-  kDocWrite,       // single-document index / create / update / delete
-  kBulk,           // _bulk (any index/type scoping)
-  kMetaWrite,      // index create/delete/open/close, _mapping, _settings,
-                   // _alias(es), _template, _index_template, _component_template
-  kMultiDocWrite,  // _update_by_query, _delete_by_query, _reindex
-};
-std::string_view class_name(RequestClass c);
+// The classes and document ops are es::parse_rest_path's own (es/es.h
+// documents each); the proxy names them in its own vocabulary. kRead is
+// never captured.
+using RequestClass = es::RestKind;
+std::string_view class_name(RequestClass c);  // es::rest_kind_name
 
-enum class DocOp { kNone, kIndex, kCreate, kUpdate, kDelete };
+using DocOp = es::RestDocOp;
 
 struct Classification {
   RequestClass cls = RequestClass::kRead;
@@ -55,6 +52,9 @@ struct Classification {
   std::optional<DocId> id;         // decoded id for kDocWrite (absent: auto-id)
   bool typed = false;              // 6.x-style /{index}/{type}/... path
   std::string endpoint;            // stable name for metrics, e.g. "doc.update", "bulk"
+  // The endpoint's named object, as es::RestPath::name: template, alias
+  // (comma-separated names), data stream, block, resize/rollover target.
+  std::optional<std::string> name;
 };
 
 // Table-driven classification of the Elasticsearch REST API (6.8 - 9.x,

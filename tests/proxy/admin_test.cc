@@ -156,5 +156,103 @@ TEST(AdminTest, MetricsTextExposesCaptureAndGateGauges) {
   EXPECT_NE(text.find("tandem_proxy_added_latency_seconds_count 2"), std::string::npos);
 }
 
+// The read side renders from ReadsStatus alone: every key of /status's
+// "reads" object and every metric docs/proxy.md lists, and null / nothing
+// for a part that is not configured.
+TEST(AdminTest, ReadsRenderFromTheTypedStatus) {
+  EXPECT_EQ(reads_status_json(ReadsStatus{}), R"({"capture":null,"shadow":null})");
+  EXPECT_EQ(reads_metrics_text(ReadsStatus{}), "");
+
+  ReadCaptureStatus c;
+  c.file = "/tmp/reads.jsonl";
+  c.rate = 0.5;
+  c.max_per_second = 50;
+  c.written = 7;
+  c.bytes = 900;
+  c.max_bytes = 1000;
+  c.full = true;
+  c.dropped_queue_full = 1;
+  c.dropped_store_full = 2;
+  c.over_budget = 3;
+  c.failed = 4;
+  c.last_error = "is full";
+  ShadowStatus s;
+  s.rate = 0.25;
+  s.max_per_second = 100;
+  s.sent = 4;
+  s.matched = 3;
+  s.mismatched = 1;
+  s.errors = 5;
+  s.dropped_queue_full = 6;
+  s.dropped_target_down = 7;
+  s.over_budget = 8;
+  s.last_error = "timeout";
+  s.shapes["POST _search \"q\""] = {4, 3, 1, {"body.hits.total: 1 -> 0"}, "POST /i/_search"};
+  const ReadsStatus rs{c, s};
+
+  const auto j = nlohmann::json::parse(reads_status_json(rs));
+  const auto& jc = j["capture"];
+  EXPECT_EQ(jc.size(), 12u);
+  EXPECT_EQ(jc["file"], "/tmp/reads.jsonl");
+  EXPECT_EQ(jc["rate"], 0.5);
+  EXPECT_EQ(jc["max_per_second"], 50);
+  EXPECT_EQ(jc["written"], 7);
+  EXPECT_EQ(jc["bytes"], 900);
+  EXPECT_EQ(jc["max_bytes"], 1000);
+  EXPECT_EQ(jc["full"], true);
+  EXPECT_EQ(jc["dropped_queue_full"], 1);
+  EXPECT_EQ(jc["dropped_store_full"], 2);
+  EXPECT_EQ(jc["over_budget"], 3);
+  EXPECT_EQ(jc["failed"], 4);
+  EXPECT_EQ(jc["last_error"], "is full");
+  const auto& js = j["shadow"];
+  EXPECT_EQ(js.size(), 12u);
+  EXPECT_EQ(js["rate"], 0.25);
+  EXPECT_EQ(js["max_per_second"], 100);
+  EXPECT_EQ(js["sent"], 4);
+  EXPECT_EQ(js["matched"], 3);
+  EXPECT_EQ(js["mismatched"], 1);
+  EXPECT_EQ(js["match_rate"], 75.0);
+  EXPECT_EQ(js["errors"], 5);
+  EXPECT_EQ(js["dropped_queue_full"], 6);
+  EXPECT_EQ(js["dropped_target_down"], 7);
+  EXPECT_EQ(js["over_budget"], 8);
+  EXPECT_EQ(js["last_error"], "timeout");
+  ASSERT_EQ(js["shapes"].size(), 1u);
+  EXPECT_EQ(js["shapes"][0]["shape"], "POST _search \"q\"");
+  EXPECT_EQ(js["shapes"][0]["total"], 4);
+  EXPECT_EQ(js["shapes"][0]["matched"], 3);
+  EXPECT_EQ(js["shapes"][0]["mismatched"], 1);
+  EXPECT_EQ(js["shapes"][0]["example"], "POST /i/_search");
+  EXPECT_EQ(js["shapes"][0]["diff"][0], "body.hits.total: 1 -> 0");
+
+  const std::string text = reads_metrics_text(rs);
+  for (const char* line : {
+           "tandem_proxy_read_capture_total{outcome=\"written\"} 7\n",
+           "tandem_proxy_read_capture_total{outcome=\"dropped_queue_full\"} 1\n",
+           "tandem_proxy_read_capture_total{outcome=\"dropped_store_full\"} 2\n",
+           "tandem_proxy_read_capture_total{outcome=\"over_budget\"} 3\n",
+           "tandem_proxy_read_capture_total{outcome=\"failed\"} 4\n",
+           "tandem_proxy_read_capture_bytes 900\n",
+           "tandem_proxy_read_capture_full 1\n",
+           "tandem_proxy_shadow_reads_total{outcome=\"matched\"} 3\n",
+           "tandem_proxy_shadow_reads_total{outcome=\"mismatched\"} 1\n",
+           "tandem_proxy_shadow_reads_total{outcome=\"error\"} 5\n",
+           "tandem_proxy_shadow_reads_total{outcome=\"dropped_queue_full\"} 6\n",
+           "tandem_proxy_shadow_reads_total{outcome=\"dropped_target_down\"} 7\n",
+           "tandem_proxy_shadow_reads_total{outcome=\"over_budget\"} 8\n",
+           "tandem_proxy_shadow_match_ratio 0.750000\n",
+           "tandem_proxy_shadow_shape_total{shape=\"POST _search \\\"q\\\"\",outcome=\"matched\"} "
+           "3\n",
+           "tandem_proxy_shadow_shape_total{shape=\"POST _search "
+           "\\\"q\\\"\",outcome=\"mismatched\"} "
+           "1\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+  // Capture's metrics come first, as before.
+  EXPECT_LT(text.find("tandem_proxy_read_capture_total"), text.find("tandem_proxy_shadow_"));
+}
+
 }  // namespace
 }  // namespace tandem::proxy

@@ -337,6 +337,28 @@ TEST_F(CaptureTest, MetaWriteBecomesMetaEvent) {
   EXPECT_EQ(j["body"]["index_patterns"][0], "x-*");
 }
 
+// The payload's "name" comes from the classification (es::parse_rest_path):
+// templates, data streams and aliases named with their index carry it; an
+// index-less /_alias/{name} and a block never did.
+TEST_F(CaptureTest, MetaPayloadNamesWhatItAlwaysNamed) {
+  open();
+  roundtrip("PUT", "/_template/t%201", "{}", 200, R"({"acknowledged":true})");
+  roundtrip("PUT", "/_data_stream/logs-a", "", 200, R"({"acknowledged":true})");
+  roundtrip("PUT", "/products/_alias/a1,a2", "", 200, R"({"acknowledged":true})");
+  roundtrip("PUT", "/_alias/a3", R"({"index":"products"})", 200, R"({"acknowledged":true})");
+  roundtrip("PUT", "/products/_block/write", "", 200, R"({"acknowledged":true})");
+  auto ev = logged();
+  ASSERT_EQ(ev.size(), 5u);
+  std::vector<nlohmann::json> j;
+  for (const auto& e : ev) j.push_back(nlohmann::json::parse(e.meta));
+  EXPECT_EQ(j[0]["name"], "t 1");
+  EXPECT_EQ(j[1]["name"], "logs-a");
+  EXPECT_EQ(j[2]["name"], "a1,a2");
+  EXPECT_EQ(ev[2].index.get(), "products");
+  EXPECT_FALSE(j[3].contains("name"));
+  EXPECT_FALSE(j[4].contains("name"));
+}
+
 TEST_F(CaptureTest, SyncWaitsForTheLog) {
   open();
   log_.set_mode(FakeLog::Mode::kHang);

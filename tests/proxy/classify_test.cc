@@ -51,5 +51,17 @@ TEST(Classify, CarriesIndexIdTypedAndEndpoint) {
   EXPECT_EQ(auto_id.endpoint, "doc.create");
 }
 
+TEST(Classify, CarriesTheNamedObject) {
+  Classification tpl = classify("PUT", "/_index_template/tpl%201");
+  ASSERT_TRUE(tpl.name);
+  EXPECT_EQ(*tpl.name, "tpl 1");
+  EXPECT_FALSE(tpl.index);
+  Classification alias = classify("PUT", "/products/_alias/a1,a2");
+  ASSERT_TRUE(alias.name && alias.index);
+  EXPECT_EQ(*alias.name, "a1,a2");
+  EXPECT_EQ(alias.index->get(), "products");
+  EXPECT_FALSE(classify("PUT", "/products/_doc/1").name);
+}
+
 }  // namespace
 }  // namespace tandem::proxy

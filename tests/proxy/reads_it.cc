@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/http.h"
+#include "proxy/admin.h"
 #include "proxy/reads.h"
 #include "proxy/server_fixture.h"
 #include "support/services.h"
@@ -188,7 +189,7 @@ class ShadowReadsIt : public ::testing::Test {
     const uint64_t accounted = (st.sent - before.sent) + (st.errors - before.errors) +
                                (st.dropped_queue_full - before.dropped_queue_full) +
                                (st.dropped_target_down - before.dropped_target_down);
-    EXPECT_EQ(accounted, static_cast<uint64_t>(n)) << shadow.value()->status_json();
+    EXPECT_EQ(accounted, static_cast<uint64_t>(n)) << reads_status_json(tap.status());
     if (std::string(label) == "green black hole") {
       EXPECT_GT(st.dropped_queue_full - before.dropped_queue_full, 0u);
     }
@@ -196,10 +197,11 @@ class ShadowReadsIt : public ::testing::Test {
       EXPECT_EQ(st.sent, 0u);
       EXPECT_GT(st.errors, 0u);
       EXPECT_FALSE(st.last_error.empty());
-      EXPECT_NE(tap.metrics_text().find("tandem_proxy_shadow_reads_total{outcome=\"error\"}"),
+      EXPECT_NE(reads_metrics_text(tap.status())
+                    .find("tandem_proxy_shadow_reads_total{outcome=\"error\"}"),
                 std::string::npos);
     } else {
-      EXPECT_EQ(st.errors, 0u) << shadow.value()->status_json();
+      EXPECT_EQ(st.errors, 0u) << reads_status_json(tap.status());
       EXPECT_GT(st.sent - before.sent, 0u);
       EXPECT_EQ(st.mismatched, 0u);
     }

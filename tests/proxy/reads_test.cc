@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "proxy/admin.h"
 #include "proxy/config.h"
 #include "proxy/reads.h"
 
@@ -156,8 +157,9 @@ TEST(ReadCaptureStore, FullStoreStopsWithAClearMessageAndCounts) {
     EXPECT_EQ(s.dropped_store_full, 4u);
     EXPECT_NE(s.last_error.find("is full"), std::string::npos) << s.last_error;
     EXPECT_NE(s.last_error.find("reads.capture.max_bytes"), std::string::npos);
-    EXPECT_NE(store.status_json().find("\"full\":true"), std::string::npos);
-    EXPECT_NE(store.metrics_text().find("tandem_proxy_read_capture_full 1"), std::string::npos);
+    const ReadsStatus rs{store.status(), std::nullopt};
+    EXPECT_NE(reads_status_json(rs).find("\"full\":true"), std::string::npos);
+    EXPECT_NE(reads_metrics_text(rs).find("tandem_proxy_read_capture_full 1"), std::string::npos);
     std::lock_guard<std::mutex> l(mu);
     EXPECT_EQ(logged.size(), 1u);  // said once, not per sample
   }

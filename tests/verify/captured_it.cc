@@ -16,6 +16,7 @@
 #include <string>
 
 #include "es/es.h"
+#include "proxy/admin.h"
 #include "proxy/reads.h"
 #include "proxy/server_fixture.h"
 #include "support/clusters.h"
@@ -211,22 +212,22 @@ TEST_F(CapturedIt, CapturedOn717AndReplayedAgainstBothShowsRealMismatchesByShape
 
   // The same two, live, from the shadow reads.
   auto ss = shadow_->stats();
-  EXPECT_EQ(ss.sent, replayable) << shadow_->status_json();
-  EXPECT_EQ(ss.mismatched, 2u) << shadow_->status_json();
-  EXPECT_EQ(ss.errors, 0u) << shadow_->status_json();
+  EXPECT_EQ(ss.sent, replayable) << reads_status_json(tap_->status());
+  EXPECT_EQ(ss.mismatched, 2u) << reads_status_json(tap_->status());
+  EXPECT_EQ(ss.errors, 0u) << reads_status_json(tap_->status());
   bool live_range = false, live_id = false;
   for (const auto& [shape, c] : ss.shapes) {
     if (c.mismatched == 0) continue;
     live_range |= shape.find("\"ts\"") != std::string::npos;
     live_id |= shape.find("\"_id\"") != std::string::npos;
   }
-  EXPECT_TRUE(live_range && live_id) << shadow_->status_json();
-  const std::string metrics = tap_->metrics_text();
+  EXPECT_TRUE(live_range && live_id) << reads_status_json(tap_->status());
+  const std::string metrics = reads_metrics_text(tap_->status());
   EXPECT_NE(metrics.find("tandem_proxy_shadow_reads_total{outcome=\"mismatched\"} 2"),
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("tandem_proxy_shadow_shape_total{shape="), std::string::npos);
-  EXPECT_NE(tap_->status_json().find("\"match_rate\""), std::string::npos);
+  EXPECT_NE(reads_status_json(tap_->status()).find("\"match_rate\""), std::string::npos);
 }
 
 TEST_F(CapturedIt, DocumentsChangedAfterCaptureAreLagNotMismatches) {
