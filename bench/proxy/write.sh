@@ -116,17 +116,26 @@ ctx_switches() {  # pid: voluntary and involuntary switches of all its threads
     awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v, n}'
 }
 
+# utime + stime of every thread of PID, in clock ticks (/proc/PID/stat
+# fields 14 and 15 count the whole process).
+cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+
 wakeup_run() {  # name, port, index[, admin port]
   [ -z "${4:-}" ] && return 0  # only the proxy's own threads are counted
   fresh_index "$3"
   wrk -t1 -c1 -d2s -s "$TMP/bulk.lua" "http://127.0.0.1:$2/$3/_bulk" > /dev/null  # warm-up
-  local pid=${PIDS[-1]} v0 n0 v1 n1 threads
+  local pid=${PIDS[-1]} v0 n0 v1 n1 threads c0 c1
   read -r v0 n0 < <(ctx_switches "$pid")
+  c0=$(cpu_ticks "$pid")
   python3 "$HERE/openloop.py" "http://127.0.0.1:$2/$3/_bulk" "$TMP/bulk.ndjson" 50 10 1 > /dev/null
+  c1=$(cpu_ticks "$pid")
   read -r v1 n1 < <(ctx_switches "$pid")
   threads=$(ls /proc/"$pid"/task | wc -l)
-  printf "%-20s %s threads; per request: %.1f voluntary, %.1f involuntary context switches\n" \
-    "$1" "$threads" "$(python3 -c "print(($v1 - $v0) / 500)")" "$(python3 -c "print(($n1 - $n0) / 500)")"
+  # The proxy's own CPU per request (user + system, all threads): tandem's
+  # cost independent of how fast blue and the broker are at the moment.
+  printf "%-20s %s threads; per request: %.1f voluntary, %.1f involuntary context switches, %.2f ms CPU\n" \
+    "$1" "$threads" "$(python3 -c "print(($v1 - $v0) / 500)")" "$(python3 -c "print(($n1 - $n0) / 500)")" \
+    "$(python3 -c "print(($c1 - $c0) * 1000.0 / $(getconf CLK_TCK) / 500)")"
 }
 
 rate_run() {  # name, port, index[, admin port]
