@@ -1,16 +1,15 @@
 // `tandem load`: applies the change log to the secondary (see src/load and
 // docs/loader.md). Credentials: TANDEM_BLUE_* / TANDEM_GREEN_* variables.
 #include <algorithm>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "cli/cli.h"
+#include "core/mutex.h"
 #include "es/es.h"
 #include "load/load.h"
 #include "migrate/migrate.h"
@@ -100,16 +99,18 @@ int run_load(const LoadFlags& f) {
   // a flip's catch-up sees them without a round trip per partition to the
   // log (docs/cutover.md, "The pause"). The polling thread only hands them
   // over; the watch thread writes them.
-  std::mutex pos_mu;
-  std::map<int32_t, int64_t> pos_pending;
-  std::condition_variable pos_cv;
+  struct PositionQueue {
+    Mutex mu;
+    CondVar cv;
+    std::map<int32_t, int64_t> pending TANDEM_GUARDED_BY(mu);
+  } posq;
   if (!f.migration.empty()) {
     o.on_commit = [&](const std::map<Partition, Offset>& next) {
       {
-        std::lock_guard<std::mutex> l(pos_mu);
-        for (const auto& [p, off] : next) pos_pending[p.get()] = off.get();
+        MutexLock l(posq.mu);
+        for (const auto& [p, off] : next) posq.pending[p.get()] = off.get();
       }
-      pos_cv.notify_one();
+      posq.cv.notify_one();
     };
   }
   auto loader = load::make_loader(**consumer, *sink, **store, o);
@@ -133,10 +134,13 @@ int run_load(const LoadFlags& f) {
       if (mstore) {
         std::map<int32_t, int64_t> pos;
         {
-          std::unique_lock<std::mutex> l(pos_mu);
+          MutexLock l(posq.mu);
           // Woken by a commit: record it at once (a flip may be waiting).
-          pos_cv.wait_for(l, std::chrono::milliseconds(50), [&] { return !pos_pending.empty(); });
-          pos.swap(pos_pending);
+          const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+          while (posq.pending.empty() && std::chrono::steady_clock::now() < until) {
+            posq.cv.wait_until(posq.mu, until);
+          }
+          pos.swap(posq.pending);
         }
         if (!pos.empty()) {
           Status ps = migrate::record_loader_positions(*mstore, f.migration, f.group, pos);
