@@ -42,20 +42,27 @@ int ssl_reason(const error_code& ec) {
   return ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
 }
 
+// Every context, client or listener: TLS 1.2 and later only, and a pass
+// phrase callback, because without one OpenSSL would prompt on the terminal
+// for the pass phrase of an encrypted key and block a daemon forever.
+std::shared_ptr<ssl::context> new_context(ssl::context::method method) {
+  auto ctx = std::make_shared<ssl::context>(method);
+  error_code ec;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                   ec);
+  ctx->set_password_callback(
+      [](std::size_t, ssl::context::password_purpose) { return std::string(); }, ec);
+  return ctx;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<ssl::context>> make_client_tls_context(const TlsOptions& tls,
                                                               const std::string& env_prefix) {
   const std::string vars = var_prefix(env_prefix);
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  auto ctx = new_context(ssl::context::tls_client);
   error_code ec;
-  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
-                   ec);
-  // Without a callback OpenSSL would prompt on the terminal for the pass
-  // phrase of an encrypted key and block a daemon forever.
-  ctx->set_password_callback(
-      [](std::size_t, ssl::context::password_purpose) { return std::string(); }, ec);
 
   if (tls.insecure) {
     ctx->set_verify_mode(ssl::verify_none, ec);
@@ -124,14 +131,8 @@ Status prepare_client_tls_session(SSL* ssl, const std::string& host, bool insecu
 
 Result<std::shared_ptr<ssl::context>> make_server_tls_context(const std::string& cert_file,
                                                               const std::string& key_file) {
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  auto ctx = new_context(ssl::context::tls_server);
   error_code ec;
-  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
-                   ec);
-  // No terminal prompt for an encrypted key in a daemon.
-  ctx->set_password_callback(
-      [](std::size_t, ssl::context::password_purpose) { return std::string(); }, ec);
   ctx->use_certificate_chain_file(cert_file, ec);
   if (ec) {
     return error(Code::kTls, "listener certificate '" + cert_file + "': " + ec.message());
