@@ -50,7 +50,8 @@ std::string_view item_class_name(ItemClass c);
 
 ItemClass classify_item(const es::BulkItem& item);
 
-// Whole-request failures (no per-item answer): transport errors (refused,
+// Whole-request failures (no per-item answer): es::is_transient decides
+// (one rule for every component that asks again): transport errors (refused,
 // reset, timeout) and 429/5xx answers are retried; everything else is not.
 bool is_retryable(const Status& s);
 

@@ -38,11 +38,7 @@ ItemClass classify_item(const es::BulkItem& item) {
 }
 
 bool is_retryable(const Status& s) {
-  if (s.is_ok()) return false;
-  int h = s.http_status();
-  if (h == 429 || h == 408 || h >= 500) return true;
-  if (h != 0) return false;
-  return s.code() == Code::kUnavailable || s.code() == Code::kTimeout;
+  return es::is_transient(s);
 }
 
 std::chrono::milliseconds Backoff::next() {

@@ -37,6 +37,7 @@ struct VerifyFlags {
   std::string direction = "blue-to-green";
   int slices = 2;
   int grace_ms = 1000;
+  int scan_retry_ms = 60'000;
   int recheck_attempts = 3;
   size_t max_docs = 500'000;
   std::vector<std::string> ignore_fields;
@@ -111,6 +112,9 @@ int run(const VerifyFlags& f) {
   if (f.quick == f.deep) {
     return fail(Status(Code::kInvalidArgument, "pass exactly one of --quick or --deep"));
   }
+  if (f.scan_retry_ms < 0) {
+    return fail(Status(Code::kInvalidArgument, "--scan-retry-ms must be 0 or more"));
+  }
   if ((f.repair || f.dry_run) && !f.deep) {
     return fail(Status(Code::kInvalidArgument, "--repair and --dry-run need --deep"));
   }
@@ -160,6 +164,8 @@ int run(const VerifyFlags& f) {
     d.recheck_limit = f.recheck_limit;
     d.recheck_attempts = f.recheck_attempts;
     d.grace = std::chrono::milliseconds(f.grace_ms);
+    d.scan_retry = std::chrono::milliseconds(f.scan_retry_ms);
+    d.on_retry = [](const std::string& line) { fmt::print(stderr, "verify --deep: {}\n", line); };
     d.ignore_fields = f.ignore_fields;
     d.dead_letters = std::move(dead_letters);
     d.repair = f.repair;
@@ -352,6 +358,10 @@ void register_verify(CLI::App& app) {
   cmd->add_option("--slices", f->slices, "Deep: parallel slices per side")->capture_default_str();
   cmd->add_option("--grace-ms", f->grace_ms,
                   "Deep: a difference must persist this long (re-checks) to be reported")
+      ->capture_default_str();
+  cmd->add_option("--scan-retry-ms", f->scan_retry_ms,
+                  "Deep: how long a scan page may keep failing (unreachable, 429/5xx) before the "
+                  "run fails; PIT pages are asked again unchanged")
       ->capture_default_str();
   cmd->add_option("--recheck-attempts", f->recheck_attempts,
                   "Deep: re-checks over the grace window")

@@ -297,6 +297,12 @@ class Scanner {
   // The search_after sort values of the last returned hit (PIT mode), to
   // checkpoint; nullopt in scroll mode.
   virtual std::optional<nlohmann::json> checkpoint() const = 0;
+  // True when a next() that failed can simply be called again and asks for
+  // the same page (PIT: the PIT id and search_after are unchanged by a
+  // failure, and a PIT search is stateless). False for scroll: a failed
+  // scroll request may have advanced the server-side cursor, so asking
+  // again could skip a page.
+  virtual bool repeatable() const { return false; }
   // Releases the PIT / scroll context. Idempotent; also run by destructor.
   virtual Status close() = 0;
 };
@@ -404,6 +410,10 @@ Result<std::unique_ptr<Client>> connect(std::string label, std::unique_ptr<http:
 // unauthorized, 429/5xx unavailable, 408 timeout, 413 resource_exhausted,
 // other 4xx invalid_argument.
 Code code_for_http_status(int status);
+// A failure worth asking again: transport errors (refused, reset, timeout)
+// and 408/429/5xx answers. Everything else (4xx, a parse error, an expired
+// context) would fail the same way again.
+bool is_transient(const Status& s);
 // Extracts "<type>: <reason>" from an Elasticsearch error body, else a
 // sanitized prefix of the body.
 std::string error_summary(std::string_view body);

@@ -216,6 +216,7 @@ class PitScanner final : public Scanner {
   }
 
   std::optional<nlohmann::json> checkpoint() const override { return after_; }
+  bool repeatable() const override { return true; }
 
   Status close() override {
     if (closed_) return Status::ok();

@@ -112,6 +112,14 @@ Code code_for_http_status(int status) {
   return Code::kProtocol;  // 1xx/3xx where an answer was expected
 }
 
+bool is_transient(const Status& s) {
+  if (s.is_ok()) return false;
+  int h = s.http_status();
+  if (h == 429 || h == 408 || h >= 500) return true;
+  if (h != 0) return false;
+  return s.code() == Code::kUnavailable || s.code() == Code::kTimeout;
+}
+
 namespace {
 std::string type_reason(const nlohmann::json& e) {
   std::string type =

@@ -1,6 +1,7 @@
 // verify --deep: bucketed content digests, drill-down, re-check, repair.
 // See verify.h for the algorithm and docs/verify.md for the contract.
 #include <algorithm>
+#include <chrono>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -56,6 +57,37 @@ struct SideScan {
   uint64_t counted = 0;  // a side that counted nothing is not scanned
 };
 
+// The next page of one slice. A transient failure of a repeatable (PIT)
+// page is asked again, unchanged, until `o.scan_retry` has passed since the
+// first failure: the page is the same, so nothing is counted twice or
+// skipped. Anything else fails the run, naming the cluster and index.
+Result<std::vector<es::Doc>> next_page(es::Scanner& sc, const es::Client& c, const IndexName& idx,
+                                       const DeepOptions& o) {
+  const auto first = std::chrono::steady_clock::now();
+  for (int attempt = 1;; ++attempt) {
+    auto page = sc.next();
+    if (page.is_ok() || !es::is_transient(page.status())) return page;
+    const auto waited = std::chrono::steady_clock::now() - first;
+    const std::string where = "cluster '" + c.label() + "' index '" + idx.get() + "'";
+    if (!sc.repeatable()) {
+      return page.status().context(where +
+                                   ": a scroll page cannot be asked again without "
+                                   "risking a skipped page; re-run verify --deep");
+    }
+    if (waited + o.scan_retry_interval > o.scan_retry) {
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(waited).count();
+      return page.status().context(where + ": scan page still failing after " +
+                                   std::to_string(attempt) + " attempt(s) over " +
+                                   std::to_string(secs) + " s; re-run verify --deep");
+    }
+    if (o.on_retry) {
+      o.on_retry(where + ": scan page failed (" + page.status().to_string() + "); asking again (" +
+                 std::to_string(attempt) + ")");
+    }
+    std::this_thread::sleep_for(o.scan_retry_interval);
+  }
+}
+
 template <typename PerHit>
 Status scan_both(const IndexName& idx, const DeepOptions& o, const SideScan (&sides)[2], int slices,
                  PerHit&& per_hit) {
@@ -81,7 +113,8 @@ Status scan_both(const IndexName& idx, const DeepOptions& o, const SideScan (&si
         // Fetch page N+1 while page N is hashed, so the cluster is never
         // idle waiting for this thread's CPU work.
         es::Scanner* sc = scanner->get();
-        auto fetch = [sc] { return sc->next(); };
+        es::Client* client = sides[side].client;
+        auto fetch = [sc, client, &idx, &o] { return next_page(*sc, *client, idx, o); };
         auto next = std::async(std::launch::async, fetch);
         for (;;) {
           auto page = next.get();
@@ -90,6 +123,7 @@ Status scan_both(const IndexName& idx, const DeepOptions& o, const SideScan (&si
             break;
           }
           if (page->empty()) break;
+          if (o.after_page) o.after_page(side);
           next = std::async(std::launch::async, fetch);
           for (es::Doc& d : *page) {
             Status hs = per_hit(side, s, d);

@@ -287,6 +287,17 @@ struct DeepOptions {
   std::vector<std::string> ignore_fields;  // dotted _source paths left out of the comparison
   std::set<std::pair<std::string, std::string>> dead_letters;
   bool force_scroll = false;
+  // How long one scan page may keep failing transiently (cluster
+  // unreachable, timeouts, 429/5xx) before the run fails. A PIT page is
+  // asked again unchanged every `scan_retry_interval`, so an outage shorter
+  // than this (and than the PIT keep-alive) costs only the wait. A scroll
+  // page is never asked again (it could skip a page): the run fails on its
+  // first failure after the transport's own retries. 0: no waiting.
+  std::chrono::milliseconds scan_retry{60'000};
+  std::chrono::milliseconds scan_retry_interval{500};
+  // Told about each page that is being asked again (cluster, index, error),
+  // so a long outage is visible while it lasts. May be empty.
+  std::function<void(const std::string&)> on_retry;
   // Repair.
   bool repair = false;
   bool dry_run = false;  // with repair: say what would be done, write nothing
@@ -294,6 +305,9 @@ struct DeepOptions {
   // Test hook: runs after repair read the primary and before it writes a
   // same-version overwrite (to race a concurrent update deterministically).
   std::function<void(const DeepDiff&)> before_overwrite;
+  // Test hook: runs after each scan page is read, with the side (0 primary,
+  // 1 secondary), to cut a cluster off mid-scan deterministically.
+  std::function<void(int side)> after_page;
 };
 
 // Errors are failures to talk to a cluster; differences are in the report.

@@ -82,6 +82,8 @@ expect migrate-proxy-unreachable 3 "proxy unreachable" -- migrate plan "$TMP/nop
 expect migrate-not-capturing 3 "cannot connect" -- migrate start "$TMP/noproxy.yaml"
 expect verify-mode 2 "exactly one of --quick or --deep" -- verify --blue "$BLUE" --green "$BLUE"
 expect repair-needs-deep 2 "need --deep" -- verify --quick --repair --blue "$BLUE" --green "$BLUE"
+expect deep-scan-retry 2 "--scan-retry-ms must be 0 or more" -- \
+  verify --deep --scan-retry-ms -5 --blue "$BLUE" --green "$BLUE"
 expect compare-no-file 2 "cannot read query file" -- \
   compare --blue "$BLUE" --green "$BLUE" --queries "$TMP/none.jsonl"
 printf '{"path":"/x/_search"}\nnot json\n' >"$TMP/bad.jsonl"

@@ -5,8 +5,10 @@
 // concurrent update ends at the primary's latest state.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,7 +18,9 @@
 #include "apply/apply.h"
 #include "es/es.h"
 #include "event/event.h"
+#include "http/http.h"
 #include "support/clusters.h"
+#include "support/relay.h"
 #include "support/services.h"
 #include "verify/verify.h"
 
@@ -424,5 +428,66 @@ TEST_F(DeepIt, InFlightChangeIsNotReportedAndIndexMissingIsAProblem) {
   EXPECT_FALSE(gone->ok());
 }
 
+// Green goes away mid-scan (connections reset, new ones refused). A PIT page
+// is asked again unchanged until green is back, and the run ends at full
+// parity, each retry told; an outage longer than --scan-retry-ms fails the
+// run naming the cluster and index; a scroll page is never asked again (it
+// could skip a page) and fails at once, saying so.
+TEST_F(DeepIt, SideUnreachableMidScanIsAskedAgainOrFailsNamed) {
+  auto green_url = http::Url::parse(testing::green_url());
+  ASSERT_TRUE(green_url.is_ok());
+  // One deep run against green through a relay that cuts green off for
+  // `down` after green's first scan page; the relay is gone (its outage
+  // over) when this returns.
+  auto run_cut = [&](DeepOptions o, std::chrono::milliseconds down) -> Result<DeepReport> {
+    testing::FlakyEndpoint endpoint(green_url->host, green_url->port);
+    auto via = connect_or_die("green", endpoint.url());
+    if (!via) return Status(Code::kInternal, "no client through the relay");
+    auto cut = std::make_shared<std::atomic<bool>>(false);
+    o.batch_size = 10;  // many pages: the cut lands mid-scan
+    o.after_page = [&endpoint, cut, down](int side) {
+      if (side == 1 && !cut->exchange(true)) endpoint.outage(std::chrono::milliseconds(0), down);
+    };
+    return deep(*blue_, *via, o);
+  };
+  const std::string named = "cluster 'green' index '" + idx_.get() + "'";
+
+  {  // Down for 1.5 s, well inside the retry budget.
+    std::vector<std::string> told;
+    std::mutex told_mu;
+    DeepOptions o = opts();
+    o.scan_retry = std::chrono::milliseconds(30'000);
+    o.scan_retry_interval = std::chrono::milliseconds(200);
+    o.on_retry = [&](const std::string& line) {
+      std::lock_guard<std::mutex> l(told_mu);
+      told.push_back(line);
+    };
+    auto rep = run_cut(o, std::chrono::milliseconds(1500));
+    ASSERT_TRUE(rep.is_ok()) << rep.status().to_string();
+    EXPECT_TRUE(rep->ok()) << render_deep(*rep);
+    EXPECT_EQ(rep->indices[0].secondary_count, uint64_t{kDocs + 1}) << render_deep(*rep);
+    ASSERT_FALSE(told.empty()) << "no page was asked again: the outage missed the scan";
+    EXPECT_NE(told[0].find(named), std::string::npos) << told[0];
+  }
+  {  // Down for 3 s with a 1 s budget: fails, named.
+    DeepOptions o = opts();
+    o.scan_retry = std::chrono::milliseconds(1000);
+    o.scan_retry_interval = std::chrono::milliseconds(200);
+    auto rep = run_cut(o, std::chrono::milliseconds(3000));
+    ASSERT_FALSE(rep.is_ok()) << render_deep(*rep);
+    const std::string m = rep.status().to_string();
+    EXPECT_NE(m.find(named), std::string::npos) << m;
+    EXPECT_NE(m.find("still failing after"), std::string::npos) << m;
+  }
+  {  // Scroll: not asked again.
+    DeepOptions o = opts();
+    o.force_scroll = true;
+    auto rep = run_cut(o, std::chrono::milliseconds(1500));
+    ASSERT_FALSE(rep.is_ok()) << render_deep(*rep);
+    const std::string m = rep.status().to_string();
+    EXPECT_NE(m.find(named), std::string::npos) << m;
+    EXPECT_NE(m.find("scroll page cannot be asked again"), std::string::npos) << m;
+  }
+}
 }  // namespace
 }  // namespace tandem::verify
