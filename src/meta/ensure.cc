@@ -30,7 +30,15 @@ Status ensure_index(es::Client& blue, es::Client& green, const IndexName& idx,
   if (exists) return Status::ok();
   auto meta = blue.get_index(idx);
   if (!meta.is_ok()) return meta.status().context(where);
-  auto t = transform_index(*meta, Target(green.info(), blue.info()));
+  Target to(green.info(), blue.info());
+  if (to.typed()) {
+    // 6.x: the index gets the one type a matching template of green's
+    // would give it (two types in one index are refused), else "_doc".
+    auto type = detail::mapping_type_on(green, idx);
+    if (!type.is_ok()) return type.status().context(where);
+    to.mapping_type = *type;
+  }
+  auto t = transform_index(*meta, to);
   if (!t.is_ok())
     return t.status().context(where + " (" + blue.label() + " " + blue.info().version.to_string() +
                               " -> " + green.label() + " " + green.info().version.to_string() +
@@ -43,7 +51,10 @@ Status ensure_index(es::Client& blue, es::Client& green, const IndexName& idx,
   body.erase("aliases");
   detail::add_migration_settings(body, opts.gc_deletes);
   std::vector<std::string> notes;
-  TANDEM_RETURN_IF_ERROR(detail::create_index_tolerant(green, idx, std::move(body), &notes));
+  // Into an older side (reverse replication) a setting it does not know is
+  // refused by it, naming the setting, rather than dropped unseen.
+  TANDEM_RETURN_IF_ERROR(
+      detail::create_index_tolerant(green, idx, std::move(body), &notes, !to.older_than_source()));
   Status first_conflict;
   for (auto it = aliases.begin(); it != aliases.end(); ++it) {
     Status s = detail::sync_alias(blue, green, it.key());

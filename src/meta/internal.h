@@ -40,9 +40,28 @@ bool pattern_match(std::string_view patterns, std::string_view name);  // comma 
 // Creates an index on green, dropping settings green reports as unknown
 // ("unknown setting [index.x]": a plugin or a removal not in our tables)
 // and retrying, at most 16 times. Each drop is appended to `notes`.
-// resource_already_exists_exception is success.
+// resource_already_exists_exception is success. Not `tolerant` (a target
+// older than its source: reverse replication, where nothing may be lost
+// unseen): the target's refusal, naming the setting, is returned instead.
 Status create_index_tolerant(es::Client& green, const IndexName& idx, nlohmann::json body,
-                             std::vector<std::string>* notes);
+                             std::vector<std::string>* notes, bool tolerant = true);
+
+// The mapping type name of a typed (6.x) mapping ({"product": {...}} ->
+// "product"); "" for a typeless or empty one. `_default_` is not a type.
+std::string typed_mapping_name(const nlohmann::json& mappings);
+
+// The one mapping type an index `idx` on a typed (6.x) cluster has or will
+// have: the existing index's type, else the type of a legacy template
+// whose patterns match `idx` (6.x merges it into the new index, and two
+// types in one index are refused), else "_doc".
+Result<std::string> mapping_type_on(es::Client& c, const IndexName& idx);
+
+// Field by field under `props` (a "properties" object): where `existing`
+// (the target's current properties) has the same field with a "format",
+// that format is kept. A mapping update cannot change a field's format, and
+// an older target wrote it in its own spelling (6.x: a Joda pattern where
+// the reverse transform would send "8" + the java.time one).
+void keep_existing_formats(nlohmann::json& props, const nlohmann::json& existing);
 
 // Makes green's alias `alias` point at the same indices as blue's, with the
 // same properties, in one atomic _aliases request, for the indices that

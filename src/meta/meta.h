@@ -54,9 +54,15 @@ struct Target {
   // types included, are OpenSearch's own and pass).
   bool from_elasticsearch = true;
   // The source's version, when known: a target older than its source
-  // (reverse replication into blue after a cutover, e.g. 8.x -> 7.x) gets
-  // the reverse transforms (downgrade_from_es8 below).
+  // (reverse replication into blue after a cutover: 8.x -> 7.x, 8.x ->
+  // 6.8, 9.x -> 8.x, OpenSearch -> Elasticsearch, OpenSearch 3 -> 2) gets
+  // the reverse transforms (older_than_source below).
   std::optional<es::Version> source;
+  // The mapping type a typed (6.x) target's mapping is wrapped in: "_doc"
+  // (what 6.8's own typeless APIs create) unless the caller read the
+  // target's own type name (an existing index's, e.g. "product", or a
+  // matching template's) and set it here.
+  std::string mapping_type = "_doc";
   Target(es::Version v) : version(std::move(v)) {}  // NOLINT(google-explicit-constructor)
   Target(es::Flavor f, es::Version v) : flavor(f), version(std::move(v)) {}
   Target(const es::ClusterInfo& to, const es::ClusterInfo& from)
@@ -65,13 +71,27 @@ struct Target {
         from_elasticsearch(from.flavor == es::Flavor::kElasticsearch),
         source(from.version) {}
 
+  // The capability table (es::Capabilities::derive) of the target.
+  es::Capabilities caps() const { return es::Capabilities::derive(flavor, version); }
   bool opensearch() const { return flavor == es::Flavor::kOpenSearch; }
   bool cross_flavor_to_opensearch() const { return opensearch() && from_elasticsearch; }
   bool es_at_least(int major) const { return !opensearch() && version.major >= major; }
-  // Mapping types: ES 6.x creates indices with one named type (tandem uses
-  // "_doc"); ES 7+ and every OpenSearch are typeless and have no _all.
-  bool typed() const { return !opensearch() && version.major <= 6; }
+  // The target has what `f` added in `since` (a field type, a parameter, a
+  // setting): the version tables of the transforms ask this, so which
+  // version takes what is data in one table per kind, never an ad-hoc
+  // version check.
+  bool has(es::Flavor f, const es::Version& since) const { return flavor == f && version >= since; }
+  bool es_has(const es::Version& since) const { return has(es::Flavor::kElasticsearch, since); }
+  bool os_has(const es::Version& since) const { return has(es::Flavor::kOpenSearch, since); }
+  // Mapping types: ES 6.x creates indices with one named type; ES 7+ and
+  // every OpenSearch are typeless and have no _all.
+  bool typed() const { return caps().typed_apis; }
   bool typeless() const { return !typed(); }
+  // Composable index and component templates (ES 7.8+, every OpenSearch).
+  bool composable_templates() const { return caps().composable_templates; }
+  // Date formats are java.time patterns (ES 7+, OpenSearch); 6.x reads
+  // Joda patterns unless the format starts with "8".
+  bool java_date_formats() const { return !typed(); }
   // Numeric/date/boolean/ip fields refuse text-only parameters (norms,
   // index_options, similarity): ES 8+ and OpenSearch (probed on 2.19, 3.8).
   bool rejects_point_text_params() const { return opensearch() || es_at_least(8); }
@@ -79,15 +99,22 @@ struct Target {
   // prefix-tree geo_shape, _field_names.enabled, the 8.0 settings list).
   // OpenSearch still accepts index-time boost (probed on 2.19 and 3.8).
   bool es8_removals() const { return es_at_least(8); }
-  // The reverse of the 8.x transforms: an Elasticsearch 8+ source written
-  // into an Elasticsearch 7.x target (reverse replication after a cutover).
-  // Parameters and settings 8.x added are dropped where 7.x means the same
-  // without them, converted where 7.x has its own spelling, and refused
-  // (naming the key) where 7.x cannot express them.
-  bool downgrade_from_es8() const {
-    return !opensearch() && from_elasticsearch && source.has_value() && source->major >= 8 &&
-           version.major < 8;
+  // The target is older than what it is fed: reverse replication after a
+  // cutover (an Elasticsearch older than its Elasticsearch source, an
+  // OpenSearch older than its OpenSearch source, or Elasticsearch fed by
+  // OpenSearch). Field types, parameters and settings the source has and
+  // the target lacks (the version tables) are dropped where the target
+  // means the same without them, converted where it has its own spelling,
+  // and refused (naming the index, the field or setting, and why) where it
+  // cannot express them: a rollback never silently loses metadata.
+  bool older_than_source() const {
+    if (!source.has_value()) return false;
+    if (opensearch()) return !from_elasticsearch && version < *source;
+    return !from_elasticsearch || version < *source;
   }
+  bool reverse_into_es() const { return !opensearch() && older_than_source(); }
+  bool from_opensearch_to_es() const { return reverse_into_es() && !from_elasticsearch; }
+  bool reverse_into_os() const { return opensearch() && older_than_source(); }
   std::string to_string() const {
     return std::string(es::flavor_name(flavor)) + " " + version.to_string();
   }
@@ -106,8 +133,9 @@ struct Transformed {
 Transformed transform_settings(const nlohmann::json& settings, const Target& target);
 
 // The first setting the target cannot express at all, and why, naming the
-// key ("" when there is none): today only a downgrade (downgrade_from_es8,
-// e.g. index.mode=time_series into 7.x). transform_settings leaves such
+// key ("" when there is none): only a target older than its source
+// (Target::older_than_source, e.g. index.mode=time_series into 7.x,
+// index.append_only.enabled=true into Elasticsearch). transform_settings leaves such
 // keys in its output, so a caller that sends them anyway meets the target's
 // own refusal; index creation and templates (transform_index, the template
 // transforms) refuse with this message first.

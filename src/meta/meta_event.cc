@@ -137,11 +137,36 @@ Status sync_mappings(es::Client& blue, es::Client& green, const std::string& tar
       TANDEM_RETURN_IF_ERROR(ensure_index(blue, green, IndexName(idx), opts));
       continue;
     }
-    auto t = transform_mappings(v.contains("mappings") ? v["mappings"] : json::object(),
-                                Target(green.info(), blue.info()));
+    Target to(green.info(), blue.info());
+    std::string path = "/" + enc(idx) + "/_mapping";
+    if (to.typed()) {
+      // 6.x: the mapping goes under the index's own type (e.g. "product"
+      // from the forward move), named in the path: 6.8 refuses a typeless
+      // PUT _mapping ("mapping type is missing").
+      auto type = detail::mapping_type_on(green, IndexName(idx));
+      if (!type.is_ok()) return type.status().context("index '" + idx + "'");
+      to.mapping_type = *type;
+      path += "/" + enc(to.mapping_type);
+    }
+    auto t = transform_mappings(v.contains("mappings") ? v["mappings"] : json::object(), to);
     if (!t.is_ok()) return t.status().context("index '" + idx + "'");
     if (t->body.empty()) continue;
-    auto r = green.call("PUT", "/" + enc(idx) + "/_mapping", t->body);
+    if (to.older_than_source()) {
+      // Fields the older side already has keep the format it wrote.
+      auto have = green.call("GET", "/" + enc(idx) + "/_mapping");
+      if (!have.is_ok()) return have.status().context("index '" + idx + "'");
+      json hm = have->is_object() && have->contains(idx) ? (*have)[idx].value("mappings", json())
+                                                         : json();
+      json* body = &t->body;
+      if (to.typed()) {
+        hm = hm.is_object() && hm.contains(to.mapping_type) ? hm[to.mapping_type] : json();
+        body = &t->body[to.mapping_type];
+      }
+      if (body->contains("properties") && hm.is_object() && hm.contains("properties")) {
+        detail::keep_existing_formats((*body)["properties"], hm["properties"]);
+      }
+    }
+    auto r = green.call("PUT", path, t->body);
     if (!r.is_ok()) return r.status().context("put mapping");
   }
   return Status::ok();

@@ -72,7 +72,17 @@ Result<Transformed> transform_template(std::string_view kind, const json& body,
 Status put_template(es::Client& blue, es::Client& green, std::string_view kind,
                     const std::string& name, const json& blue_body,
                     std::vector<std::string>* notes) {
-  auto t = transform_template(kind, blue_body, Target(green.info(), blue.info()));
+  Target to(green.info(), blue.info());
+  if (to.typed() && kind == "_template") {
+    // 6.x: a template green already has keeps its own type name, so the
+    // indices it creates keep theirs.
+    TANDEM_ASSIGN_OR_RETURN(auto have, fetch_template(green, kind, name));
+    if (have) {
+      if (std::string n = typed_mapping_name(have->value("mappings", json::object())); !n.empty())
+        to.mapping_type = n;
+    }
+  }
+  auto t = transform_template(kind, blue_body, to);
   if (!t.is_ok()) return t.status().context("template '" + name + "'");
   if (notes) notes->insert(notes->end(), t->notes.begin(), t->notes.end());
   if (kind == "_template") return green.put_legacy_template(name, t->body);

@@ -62,47 +62,158 @@ constexpr Removed kRemoved[] = {
     {"index.optimize_auto_generated_id", 8, "unknown to 8.x"},
 };
 
-// The reverse of kRemoved: index settings Elasticsearch 8.x added, written
-// into a 7.x target (reverse replication, Target::downgrade_from_es8).
-// `same` is the value that means what 7.x does without the setting (then
-// the setting is dropped); any other value is refused with `why`. An empty
-// `same` drops every value: the setting only tunes 8.x internals.
+// The reverse of kRemoved: index settings a flavor added in a version,
+// written into a target older than its source (reverse replication,
+// Target::older_than_source) that lacks them (Target::has). kDrop: the
+// setting only tunes what the target does anyway (dropped, noted). kSame:
+// dropped when the value is `same` (what the target does without it),
+// refused otherwise. kRefuse: refused whatever the value. A setting no
+// table names and the target does not know is refused by the target itself
+// (index creation into an older side is not tolerant: ensure_index).
+enum class IfMissing { kDrop, kSame, kRefuse };
 struct Added {
   std::string_view key;  // exact key, or a prefix ending in '.'
+  es::Flavor flavor;
+  es::Version since;
+  IfMissing rule;
   std::string_view same;
   std::string_view why;
 };
-constexpr Added kAddedIn8[] = {
-    {"index.mode", "standard",
+using enum IfMissing;
+constexpr es::Flavor kEs = es::Flavor::kElasticsearch;
+constexpr es::Flavor kOs = es::Flavor::kOpenSearch;
+const Added kAdded[] = {
+    // Elasticsearch 7.x
+    {"index.hidden", kEs, {7, 7, 0}, kSame, "false", "hidden indices need Elasticsearch 7.7+"},
+    // Elasticsearch 8.x
+    {"index.mode",
+     kEs,
+     {8, 1, 0},
+     kSame,
+     "standard",
      "time-series and logsdb index modes need Elasticsearch 8.x (they derive _id, routing and "
      "storage from the mapping)"},
-    {"index.routing_path", "", ""},  // refused below with index.mode; alone: 8.x only
-    {"index.time_series.", "", ""},
-    {"index.look_ahead_time", "", ""},
-    {"index.look_back_time", "", ""},
-    {"index.mapping.source.mode", "stored",
+    {"index.routing_path",
+     kEs,
+     {8, 1, 0},
+     kRefuse,
+     "",
+     "time-series indices need Elasticsearch 8.x"},
+    {"index.time_series.",
+     kEs,
+     {8, 1, 0},
+     kRefuse,
+     "",
+     "time-series indices need Elasticsearch 8.x"},
+    {"index.look_ahead_time",
+     kEs,
+     {8, 1, 0},
+     kRefuse,
+     "",
+     "time-series indices need Elasticsearch 8.x"},
+    {"index.look_back_time",
+     kEs,
+     {8, 1, 0},
+     kRefuse,
+     "",
+     "time-series indices need Elasticsearch 8.x"},
+    {"index.mapping.source.mode",
+     kEs,
+     {8, 17, 0},
+     kSame,
+     "stored",
      "synthetic or disabled _source set as an index setting needs Elasticsearch 8.17+"},
-    {"index.mapping.total_fields.ignore_dynamic_beyond_limit", "false",
-     "ignoring dynamic fields past the limit needs Elasticsearch 8.13+ (7.x rejects such "
-     "documents)"},
-    {"index.mapping.synthetic_source_keep", "", "only applies to synthetic _source"},
-    {"index.dense_vector.", "", "tunes 8.x kNN search"},
-    {"index.logsdb.", "", "tunes the 8.x logsdb mode"},
-    {"index.recovery.use_synthetic_source", "", "tunes 8.x recovery"},
-    {"index.semantic_text.", "", "tunes the 8.x semantic_text field"},
+    {"index.mapping.total_fields.ignore_dynamic_beyond_limit",
+     kEs,
+     {8, 13, 0},
+     kSame,
+     "false",
+     "ignoring dynamic fields past the limit needs Elasticsearch 8.13+ (older versions reject "
+     "such documents)"},
+    {"index.mapping.synthetic_source_keep",
+     kEs,
+     {8, 15, 0},
+     kDrop,
+     "",
+     "only applies to synthetic _source"},
+    {"index.dense_vector.", kEs, {8, 0, 0}, kDrop, "", "tunes 8.x kNN search"},
+    {"index.logsdb.", kEs, {8, 15, 0}, kDrop, "", "tunes the 8.x logsdb mode"},
+    {"index.recovery.use_synthetic_source", kEs, {8, 18, 0}, kDrop, "", "tunes 8.x recovery"},
+    {"index.semantic_text.", kEs, {8, 15, 0}, kDrop, "", "tunes the 8.x semantic_text field"},
+    // OpenSearch (every OpenSearch setting is unknown to Elasticsearch;
+    // OpenSearch 2.x/3.x report index.replication.type on every index).
+    {"index.replication.type",
+     kOs,
+     {1, 0, 0},
+     kDrop,
+     "",
+     "OpenSearch's replication mechanism; the documents are the same"},
+    {"index.knn",
+     kOs,
+     {1, 0, 0},
+     kDrop,
+     "",
+     "the k-NN plugin's switch; a knn_vector field is refused on its own"},
+    {"index.knn.", kOs, {1, 0, 0}, kDrop, "", "tunes the k-NN plugin"},
+    {"index.plugins.",
+     kOs,
+     {1, 0, 0},
+     kDrop,
+     "",
+     "OpenSearch plugin settings (ISM: configure ILM on Elasticsearch instead)"},
+    {"index.opendistro.",
+     kOs,
+     {1, 0, 0},
+     kDrop,
+     "",
+     "OpenSearch plugin settings (ISM: configure ILM on Elasticsearch instead)"},
+    {"index.remote_store.", kOs, {2, 0, 0}, kDrop, "", "OpenSearch remote-backed storage"},
+    {"index.search.concurrent_segment_search.",
+     kOs,
+     {2, 12, 0},
+     kDrop,
+     "",
+     "tunes OpenSearch's concurrent segment search"},
+    {"index.derived_source.",
+     kOs,
+     {3, 1, 0},
+     kDrop,
+     "",
+     "OpenSearch derived _source; the target stores _source, which answers every query the "
+     "same"},
+    {"index.append_only.enabled",
+     kOs,
+     {3, 0, 0},
+     kSame,
+     "false",
+     "an append-only index (updates and deletes refused) needs OpenSearch 3.0+"},
+    {"index.composite_index",
+     kOs,
+     {2, 18, 0},
+     kRefuse,
+     "",
+     "star-tree composite indices need OpenSearch 2.18+"},
+    {"index.composite_index.",
+     kOs,
+     {2, 18, 0},
+     kRefuse,
+     "",
+     "star-tree composite indices need OpenSearch 2.18+"},
 };
 
-// Time-series settings: whatever their value, 7.x cannot express them.
-bool is_time_series_setting(std::string_view k) {
-  return k == "index.routing_path" || k.starts_with("index.time_series.") ||
-         k == "index.look_ahead_time" || k == "index.look_back_time";
-}
-
-const Added* added_in_8(std::string_view k) {
-  for (const Added& a : kAddedIn8) {
-    if (a.key.ends_with('.') ? k.starts_with(a.key) : k == a.key) return &a;
+// The table's entry for `k` when the target lacks it (older_than_source
+// only), else nullptr.
+const Added* missing_on_target(std::string_view k, const Target& target) {
+  if (!target.older_than_source()) return nullptr;
+  for (const Added& a : kAdded) {
+    const bool match = a.key.ends_with('.') ? k.starts_with(a.key) : k == a.key;
+    if (match && !target.has(a.flavor, a.since)) return &a;
   }
   return nullptr;
+}
+
+bool is_same(const Added& a, const nlohmann::json& v) {
+  return a.rule == kSame && v.is_string() && v == std::string(a.same);
 }
 
 // Allocation filters name node attributes of the source hardware; copied,
@@ -189,22 +300,19 @@ Transformed transform_settings(const nlohmann::json& settings, const Target& tar
       }
     }
     if (removed) continue;
-    if (target.downgrade_from_es8()) {
-      if (const Added* a = added_in_8(k)) {
-        const bool same = it->is_string() && !a->same.empty() && *it == std::string(a->same);
-        if (a->same.empty() && !is_time_series_setting(k)) {
-          t.notes.push_back("dropped " + k + "=" + it->dump() + " (" + std::string(a->why) + "; " +
-                            target.to_string() + " has no such setting)");
-          continue;
-        }
-        if (same) {
-          t.notes.push_back("dropped " + k + "=" + it->dump() + " (" + target.to_string() +
-                            " behaves that way without it)");
-          continue;
-        }
-        // Kept: settings_refusal names it, and a caller that sends it
-        // anyway meets the target's own refusal.
+    if (const Added* a = missing_on_target(k, target)) {
+      if (a->rule == kDrop) {
+        t.notes.push_back("dropped " + k + "=" + it->dump() + " (" + std::string(a->why) + "; " +
+                          target.to_string() + " has no such setting)");
+        continue;
       }
+      if (is_same(*a, *it)) {
+        t.notes.push_back("dropped " + k + "=" + it->dump() + " (" + target.to_string() +
+                          " behaves that way without it)");
+        continue;
+      }
+      // Kept: settings_refusal names it, and a caller that sends it
+      // anyway meets the target's own refusal.
     }
     if (k == "index.shard.check_on_startup" && it->is_string() && *it == "fix" &&
         target.es8_removals()) {
@@ -237,19 +345,12 @@ Transformed transform_settings(const nlohmann::json& settings, const Target& tar
 }
 
 std::string settings_refusal(const nlohmann::json& settings, const Target& target) {
-  if (!target.downgrade_from_es8()) return "";
+  if (!target.older_than_source()) return "";
   const nlohmann::json flat = detail::flatten_settings(settings);
   for (auto it = flat.begin(); it != flat.end(); ++it) {
     const std::string& k = it.key();
-    const Added* a = added_in_8(k);
-    if (a == nullptr) continue;
-    if (is_time_series_setting(k)) {
-      return "setting '" + k + "' = " + it->dump() +
-             ": time-series indices need Elasticsearch 8.x; " + target.to_string() +
-             " cannot express them";
-    }
-    if (a->same.empty()) continue;  // dropped by transform_settings
-    if (it->is_string() && *it == std::string(a->same)) continue;
+    const Added* a = missing_on_target(k, target);
+    if (a == nullptr || a->rule == kDrop || is_same(*a, *it)) continue;
     return "setting '" + k + "' = " + it->dump() + ": " + std::string(a->why) + "; " +
            target.to_string() + " cannot express it";
   }

@@ -102,7 +102,7 @@ std::optional<std::string> rejected_setting(const std::string& msg) {
 }  // namespace
 
 Status create_index_tolerant(es::Client& green, const IndexName& idx, json body,
-                             std::vector<std::string>* notes) {
+                             std::vector<std::string>* notes, bool tolerant) {
   constexpr int kMaxDrops = 16;
   for (int attempt = 0;; ++attempt) {
     Status s = green.create_index(idx, body);
@@ -110,11 +110,52 @@ Status create_index_tolerant(es::Client& green, const IndexName& idx, json body,
     const std::string& m = s.message();
     if (m.find("resource_already_exists_exception") != std::string::npos) return Status::ok();
     auto key = rejected_setting(m);
-    bool can_drop = key && attempt < kMaxDrops && body.contains("settings") &&
+    bool can_drop = tolerant && key && attempt < kMaxDrops && body.contains("settings") &&
                     body["settings"].is_object() && body["settings"].contains(*key);
     if (!can_drop) return s.context("create index '" + idx.get() + "' on green");
     body["settings"].erase(*key);
     if (notes) notes->push_back("dropped " + *key + " (rejected by " + green.label() + ")");
+  }
+}
+
+Result<std::string> mapping_type_on(es::Client& c, const IndexName& idx) {
+  const std::string path = "/" + http::encode_path_segment(idx.get()) + "/_mapping";
+  auto own = c.call("GET", path);
+  if (own.is_ok() && own->is_object() && own->contains(idx.get())) {
+    const json& entry = (*own)[idx.get()];
+    if (std::string t = typed_mapping_name(entry.value("mappings", json::object())); !t.empty()) {
+      return t;
+    }
+  } else if (!own.is_ok() && own.status().code() != Code::kNotFound) {
+    return own.status().context("mapping type of '" + idx.get() + "'");
+  }
+  TANDEM_ASSIGN_OR_RETURN(json templates, c.get_legacy_templates());
+  for (auto it = templates.begin(); it != templates.end(); ++it) {
+    const json& t = *it;
+    if (!t.is_object() || !t.contains("index_patterns")) continue;
+    bool matches = false;
+    for (const auto& p : t["index_patterns"]) {
+      if (p.is_string() && glob_match(p.get<std::string>(), idx.get())) matches = true;
+    }
+    if (!matches) continue;
+    if (std::string n = typed_mapping_name(t.value("mappings", json::object())); !n.empty()) {
+      return n;
+    }
+  }
+  return std::string("_doc");
+}
+
+void keep_existing_formats(json& props, const json& existing) {
+  if (!props.is_object() || !existing.is_object()) return;
+  for (auto it = props.begin(); it != props.end(); ++it) {
+    if (!it->is_object() || !existing.contains(it.key()) || !existing[it.key()].is_object()) {
+      continue;
+    }
+    const json& have = existing[it.key()];
+    if (have.contains("format") && it->contains("format")) (*it)["format"] = have["format"];
+    if (it->contains("properties") && have.contains("properties")) {
+      keep_existing_formats((*it)["properties"], have["properties"]);
+    }
   }
 }
 

@@ -16,7 +16,14 @@
 #   under traffic (the fenced flip of the proxy to the newer side), the
 #   reverse loader keeps the older side current, `migrate verify` and
 #   `verify --deep` newer -> older at 100% -> `tandem migrate rollback` under
-#   traffic, `migrate verify` older -> newer at 100% again. The
+#   traffic, `migrate verify` older -> newer at 100% again. Between the
+#   two, metadata written on the newer side through the proxy (a new
+#   field by PUT _mapping, a new index with a custom date format, and
+#   documents in both) must reach the older side through the reverse
+#   loader, transformed for it (on 6.8 under the index's own type and with
+#   the date format prefixed "8"), with the new index at 100% content
+#   parity both ways (verify --deep after the cutover and after the
+#   rollback). The
 #   unsupported reverse of some pairs (8.19 -> 7.17, OpenSearch 2.19 ->
 #   Elasticsearch 7.17, OpenSearch 3.8 -> 2.19) must be refused by
 #   `tandem meta plan`, naming the move; `backfill --mode snapshot` must be
@@ -116,6 +123,66 @@ traffic_stop() {  # what the segment was during, [typed-updates-may-fail]
     fail "traffic during $1 saw errors: $(tail -n 1 "$f")" || return 1
   say "  traffic during $1: $(tail -n 1 "$f")"
 }
+# Metadata written on the newer side after the cutover, through the proxy:
+# a new field on the plan's index (PUT _mapping, and a document using it)
+# and a new index with a custom date format (and two documents). The
+# reverse loader must bring both to the older side, transformed for it.
+post_cutover_meta() {  # proxy-url
+  local p=$1 j=(-H 'Content-Type: application/json') code
+  code=$(curl -s -o "$dir/post-mapping.txt" -w '%{http_code}' -XPUT "$p/$INDEX/_mapping" "${j[@]}" \
+    -d '{"properties":{"rollback_note":{"type":"keyword"}}}')
+  [ "$code" = 200 ] || fail "PUT $INDEX/_mapping through the proxy: $code $(cat "$dir/post-mapping.txt")" ||
+    return 1
+  code=$(curl -s -o /dev/null -w '%{http_code}' -XPUT "$p/$INDEX/_doc/post-cutover-1?refresh=true" "${j[@]}" \
+    -d '{"name":"written after the cutover","rollback_note":"kept"}')
+  [ "$code" = 201 ] || [ "$code" = 200 ] || fail "document with the new field: $code" || return 1
+  code=$(curl -s -o "$dir/post-index.txt" -w '%{http_code}' -XPUT "$p/$INDEX-post" "${j[@]}" \
+    -d '{"settings":{"number_of_shards":1,"number_of_replicas":0},
+         "mappings":{"properties":{"title":{"type":"text"},
+           "when":{"type":"date","format":"yyyy-MM-dd||epoch_millis"}}}}')
+  [ "$code" = 200 ] || fail "PUT $INDEX-post through the proxy: $code $(cat "$dir/post-index.txt")" ||
+    return 1
+  for id in 1 2; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -XPUT "$p/$INDEX-post/_doc/$id?refresh=true" "${j[@]}" \
+      -d '{"title":"created on the newer side","when":"2026-12-0'$id'"}')
+    [ "$code" = 201 ] || [ "$code" = 200 ] || fail "document $id of $INDEX-post: $code" || return 1
+  done
+}
+# The older side has both, transformed for it: on 6.8 under the index's
+# own type ("product" for the plan's index, "_doc" for the new one) and
+# the java.time date format prefixed with "8".
+check_post_cutover_meta() {  # older-url
+  python3 - "$1" "$INDEX" "$src" >"$dir/post-meta-check.txt" 2>&1 <<'PY' || fail "metadata after the cutover on $src: $(tail -n 3 "$dir/post-meta-check.txt")"
+import json, sys, urllib.request
+url, index, src = sys.argv[1:4]
+def get(path):
+    with urllib.request.urlopen(url + path) as r:
+        return json.load(r)
+def props(idx, want_type):
+    m = get("/" + idx + "/_mapping")[idx]["mappings"]
+    if src == "es68":
+        assert list(m) == [want_type], f"{idx}: mapping types {list(m)}, want [{want_type}]"
+        m = m[want_type]
+    return m["properties"]
+p = props(index, "product")
+assert p.get("rollback_note") == {"type": "keyword"}, f"{index}.rollback_note: {p.get('rollback_note')}"
+q = props(index + "-post", "_doc")
+fmt = ("8" if src == "es68" else "") + "yyyy-MM-dd||epoch_millis"
+assert q["when"] == {"type": "date", "format": fmt}, f"{index}-post.when: {q['when']}"
+assert q["title"]["type"] == "text", f"{index}-post.title: {q['title']}"
+print(f"ok: {index}.rollback_note and {index}-post (when: {fmt}) on {src}")
+PY
+}
+# verify --deep of the new index, FROM -> TO, must be 100%: content, as
+# for the plan's index after the cutover (the index is outside the plan,
+# so its documents' versions -- the reverse loader's epoch-stamped ones on
+# the older side -- have no state to be explained by).
+verify_post() {  # from-url to-url what
+  "$T" verify --deep --blue "$1" --green "$2" --index "$INDEX-post" >"$dir/verify-post-$3.txt" 2>&1
+  local rc=$?
+  grep -q '^content parity: 100.00%' "$dir/verify-post-$3.txt" && [ $rc = 0 ] ||
+    fail "verify --deep $INDEX-post $3: $(grep -E '^content parity' "$dir/verify-post-$3.txt" || tail -n 5 "$dir/verify-post-$3.txt")"
+}
 # Runs `tandem migrate STEP ... plan`, keeping its output in the pair's dir.
 mig() {
   local step=$1 out
@@ -166,7 +233,10 @@ run_pair() {  # pair
   topic="tandem-matrix-$pair-$(date +%s)"
   state="$dir/state.db"
   local log=(--kafka "$TANDEM_KAFKA_BROKERS" --topic "$topic")
-  for u in "$surl" "$durl"; do curl -s -o /dev/null -XDELETE "$u/$INDEX" || true; done
+  for u in "$surl" "$durl"; do
+    curl -s -o /dev/null -XDELETE "$u/$INDEX" || true
+    curl -s -o /dev/null -XDELETE "$u/$INDEX-post" || true
+  done
 
   if [ "$src" = es68 ]; then
     # A 6.8 index with a custom mapping type name: handled end to end.
@@ -305,8 +375,17 @@ YAML
     fail "verify --deep $dst -> $src after the cutover: $(grep -E '^content parity' "$dir/deep-reverse.txt" || tail -n 5 "$dir/deep-reverse.txt")" ||
     return 1
   say "  $dst -> $src after the cutover: $(grep -E '^parity' "$dir/verify-after-cutover.txt" | head -n 1), $(grep -E '^content parity' "$dir/deep-reverse.txt")"
+  # Reverse metadata: a mapping change and a new index made on the newer
+  # side through the proxy reach the older side, transformed for it.
+  post_cutover_meta "http://127.0.0.1:$PROXY_PORT" || return 1
+  wait_lag_zero reverse || return 1
+  mig verify >"$dir/verify-after-post-meta.txt" || return 1
+  verify_post "$durl" "$surl" "after-cutover" || return 1
   flip rollback forward || return 1
   say "  $src -> $dst after the rollback: $(grep -E '^parity' "$dir/verify-after-rollback.txt" | head -n 1)"
+  check_post_cutover_meta "$surl" || return 1
+  verify_post "$surl" "$durl" "after-rollback" || return 1
+  say "  reverse metadata: $(tail -n 1 "$dir/post-meta-check.txt"); $INDEX-post content parity $dst -> $src and $src -> $dst: 100.00%"
 
   kill_children
 }

@@ -272,5 +272,50 @@ TEST_F(MetaEventIt, ReplaysEveryKindOfMetadataWrite) {
   EXPECT_EQ(apply_meta_event(*blue_, g, "not json").code(), Code::kInvalidArgument);
 }
 
+// The reverse loader's path after a cutover: green (8.x) is the primary,
+// blue (7.x) the older side, and green's metadata writes are replayed into
+// blue through the reverse transforms. What blue cannot express is refused,
+// naming the field, and blue is left as it was.
+TEST_F(MetaIt, ReverseReplayIntoTheOlderSide) {
+  es::Client& b = *blue_;
+  es::Client& g = *green_;
+  const std::string i = p_ + "-rev";
+  must(g, "PUT", "/" + i,
+       json{{"settings", {{"number_of_shards", 1}, {"index.mode", "standard"}}},
+            {"mappings",
+             {{"properties",
+               {{"a", {{"type", "keyword"}}},
+                {"o", {{"type", "object"}, {"subobjects", true}}},
+                {"d", {{"type", "date"}, {"format", "yyyy-MM-dd||epoch_millis"}}}}}}}});
+  json ev = {{"method", "PUT"}, {"path", "/" + i}, {"status", 200}, {"response", {{"index", i}}}};
+  Status s = apply_meta_event(g, b, ev.dump());
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  json m = must(b, "GET", "/" + i + "/_mapping")[i]["mappings"];
+  EXPECT_EQ(m["properties"]["a"]["type"], "keyword");
+  EXPECT_EQ(m["properties"]["d"]["format"], "yyyy-MM-dd||epoch_millis");
+  EXPECT_FALSE(flat_settings(b, i).contains("index.mode"));
+
+  must(g, "PUT", "/" + i + "/_mapping", json{{"properties", {{"n", {{"type", "long"}}}}}});
+  ev = {{"method", "PUT"}, {"path", "/" + i + "/_mapping"}, {"status", 200}};
+  s = apply_meta_event(g, b, ev.dump());
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_EQ(must(b, "GET", "/" + i + "/_mapping")[i]["mappings"]["properties"]["n"]["type"],
+            "long");
+
+  must(g, "PUT", "/" + i + "/_mapping",
+       json{{"properties",
+             {{"v",
+               {{"type", "dense_vector"},
+                {"dims", 3},
+                {"index", true},
+                {"similarity", "cosine"}}}}}});
+  s = apply_meta_event(g, b, ev.dump());
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.to_string();
+  EXPECT_NE(s.message().find("field 'v': dense_vector parameter"), std::string::npos)
+      << s.to_string();
+  EXPECT_NE(s.message().find(b.info().version.to_string()), std::string::npos) << s.to_string();
+  EXPECT_FALSE(must(b, "GET", "/" + i + "/_mapping")[i]["mappings"]["properties"].contains("v"));
+}
+
 }  // namespace
 }  // namespace tandem::meta

@@ -329,14 +329,14 @@ TEST(TransformDowngrade, OnlyForATargetOlderThanItsSource) {
   Target seven(kV7);
   seven.source = kV7;
   EXPECT_TRUE(transform_mappings(m, seven).is_ok());
-  EXPECT_FALSE(seven.downgrade_from_es8());
+  EXPECT_FALSE(seven.older_than_source());
   EXPECT_TRUE(settings_refusal(json{{"index.mode", "time_series"}}, seven).empty());
   // From ClusterInfo, as the loader builds it: green 8.x -> blue 7.x.
   es::ClusterInfo blue, green;
   blue.version = kV7;
   green.version = kV8;
-  EXPECT_TRUE(Target(blue, green).downgrade_from_es8());
-  EXPECT_FALSE(Target(green, blue).downgrade_from_es8());
+  EXPECT_TRUE(Target(blue, green).older_than_source());
+  EXPECT_FALSE(Target(green, blue).older_than_source());
 }
 
 }  // namespace
