@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/scratch.h"
 #include "es/es.h"
 #include "es/internal.h"
 #include "event/event.h"
@@ -119,6 +120,7 @@ simdjson::error_code read_error(od::object err, std::string* type, std::string* 
 Status read_get_member(std::string_view span, const Buffer& buf, BulkItem* it) {
   size_t cap = static_cast<size_t>(buf.base + buf.allocated - span.data());
   thread_local od::parser aux;
+  const ScratchBound keep_aux(aux);  // before `doc`, which points into it
   od::document doc;
   if (auto e = aux.iterate(span.data(), span.size(), cap).get(doc)) return bad_member("\"get\"", e);
   od::object obj;
@@ -248,7 +250,8 @@ bool is_bulk_op(std::string_view op) {
 
 // Parses `answer` and hands its top-level object to `read`, with one parser
 // per thread that keeps its buffers (the proxy parses every answer it
-// captures on the request path).
+// captures on the request path) up to kScratchKeepBytes: what `read`
+// returns holds copies and offsets, nothing that points into them.
 template <typename T, typename F>
 Result<T> read_top_object(std::string_view answer, std::string_view what, F&& read) {
   // ondemand needs SIMDJSON_PADDING readable bytes past the end. The copy
@@ -256,10 +259,13 @@ Result<T> read_top_object(std::string_view answer, std::string_view what, F&& re
   // a fresh one per answer made the allocator hand out (and the kernel
   // clear) new pages for every large answer (bench/bulk_response_bench).
   thread_local std::string padded;
+  thread_local od::parser parser;
+  // Before `doc`, which points into both.
+  const ScratchBound keep_padded(padded);
+  const ScratchBound keep_parser(parser);
   padded.assign(answer);
   padded.resize(answer.size() + simdjson::SIMDJSON_PADDING);
   const Buffer buf{padded.data(), padded.size()};
-  thread_local od::parser parser;
   auto malformed = [&](std::string_view where, simdjson::error_code e) {
     return Status(Code::kProtocol, "malformed " + std::string(what) + " (" + std::string(where) +
                                        "): " + simdjson::error_message(e));

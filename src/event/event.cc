@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/scratch.h"
 #include "event/murmur2.h"
 
 namespace tandem::event {
@@ -235,7 +236,9 @@ std::string encode(const ChangeEvent& e) {
 Result<ChangeEvent> decode(std::string_view bytes) {
   // One parser per thread: simdjson parsers own their buffers and are not
   // thread-safe, and allocating one per call would dominate small events.
+  // A large meta event's buffers are not kept (core/scratch.h).
   thread_local simdjson::ondemand::parser od_parser;
+  const ScratchBound keep_parser(od_parser);
 
   simdjson::padded_string padded(bytes);
   // On-demand only, no DOM pass: simdjson's DOM rejects numbers that do

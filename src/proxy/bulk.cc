@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "core/scratch.h"
+
 namespace tandem::proxy::bulk {
 namespace {
 
@@ -168,6 +170,7 @@ Result<ParsedRequest> parse_request(std::string_view body, const Defaults& defau
   const char* base = padded.data();
   const size_t allocated = padded.size() + simdjson::SIMDJSON_PADDING;
   thread_local od::parser parser;
+  const ScratchBound keep_parser(parser);
 
   // URL-level _source acts as the default for update items.
   enum class UrlSource { kNone, kFull, kFiltered } url_source = UrlSource::kNone;

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "core/scratch.h"
+
 namespace tandem::proxy::detail {
 namespace {
 
@@ -101,6 +103,7 @@ bool walk(od::value v, int depth) {
 
 bool is_valid_json(std::string_view s) {
   thread_local od::parser parser;
+  const ScratchBound keep_parser(parser);
   simdjson::padded_string padded(s);
   od::document doc;
   if (parser.iterate(padded).get(doc)) return false;
