@@ -63,18 +63,6 @@ Status bad(std::string_view what, simdjson::error_code e) {
                                      "): " + simdjson::error_message(e));
 }
 
-bool is_json_ws(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-// `s` without JSON white space at either end (raw values cut out of the
-// answer: get._source, the "get" member).
-std::string_view trim_ws(std::string_view s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
 // Errors inside one write result; the caller says whose answer it was.
 Status bad_member(std::string_view what, simdjson::error_code e) {
   return Status(Code::kProtocol, std::string(what) + ": " + simdjson::error_message(e));
@@ -145,7 +133,7 @@ Status read_get_member(std::string_view span, const Buffer& buf, BulkItem* it) {
       std::string_view raw;
       if (auto e = v.get_object().get(src)) return bad_member("get._source", e);
       if (auto e = src.raw_json().get(raw)) return bad_member("get._source", e);
-      source = std::string(trim_ws(raw));
+      source = std::string(event::trim_json_ws(raw));
     }
   }
   if (found && source) it->get_source = std::move(source);
@@ -160,16 +148,16 @@ void get_erase_range(const char* key_start, std::string_view span, const Buffer&
   const char* begin = key_start;
   const char* end = span.data() + span.size();
   const char* p = key_start - 1;
-  while (p > buf.base && is_json_ws(*p)) --p;
+  while (p > buf.base && event::is_json_ws(*p)) --p;
   if (*p == ',') {
     begin = p;
   } else {
     const char* limit = buf.base + buf.allocated;
     const char* q = end;
-    while (q < limit && is_json_ws(*q)) ++q;
+    while (q < limit && event::is_json_ws(*q)) ++q;
     if (q < limit && *q == ',') {
       ++q;
-      while (q < limit && is_json_ws(*q)) ++q;
+      while (q < limit && event::is_json_ws(*q)) ++q;
       end = q;
     }
   }
@@ -234,7 +222,7 @@ Status read_item(od::object obj, const Buffer& buf, BulkItem* it) {
       std::string_view span;
       if (auto e = v.get_object().get(g)) return bad_member("get", e);
       if (auto e = g.raw_json().get(span)) return bad_member("get", e);
-      span = trim_ws(span);
+      span = event::trim_json_ws(span);
       it->has_get = true;
       TANDEM_RETURN_IF_ERROR(read_get_member(span, buf, it));
       get_erase_range(key_start, span, buf, it);

@@ -77,16 +77,6 @@ std::optional<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
-bool is_json_ws(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-std::string_view trim_json_ws(std::string_view s) {
-  while (!s.empty() && is_json_ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_json_ws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 void append_int(std::string& out, int64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
