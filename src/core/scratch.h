@@ -2,9 +2,9 @@
 // hot paths keep in a thread_local so that parsing a small input allocates
 // nothing. Left alone, such an object keeps the size of the largest input
 // its thread ever parsed (a parser holds about 6 bytes per input byte), for
-// the life of the thread: one multi-megabyte answer made every loader and
-// backfill thread hold megabytes it rarely needs again (docs/benchmarks.md,
-// "Issue 12 as a whole").
+// the life of the thread: every loader and backfill thread held the scratch
+// of its largest _bulk answer, and one rare huge input would be held for
+// good (docs/benchmarks.md, "Issue 12 as a whole").
 #pragma once
 
 #include <cstddef>
