@@ -29,7 +29,7 @@
 # wall time of the whole command, start-up included.
 #
 # Needs: blue, green and Kafka running (scripts/services up), python3, curl,
-# node + npm (elasticdump), java and the cached Kafka libs (to delete the
+# node + npm (the elasticdump step only), java and the cached Kafka libs (to delete the
 # topic at the end; else a note names it), GNU time (/usr/bin/time), and a
 # built tandem (TANDEM_BIN, default build/tandem).
 #
@@ -75,7 +75,10 @@ now() { date +%s.%N; }
 calc() { python3 -c "print($1)"; }
 [ -x "$BIN" ] || die "no tandem binary (build it, or set TANDEM_BIN)"
 [ -x /usr/bin/time ] || die "GNU time is needed for peak RSS (apt-get install time)"
-for c in python3 curl node npm; do command -v "$c" >/dev/null || die "$c is needed"; done
+for c in python3 curl; do command -v "$c" >/dev/null || die "$c is needed"; done
+if step elasticdump; then
+  for c in node npm; do command -v "$c" >/dev/null || die "$c is needed"; done
+fi
 curl -sf "$BLUE/_cluster/health" >/dev/null || die "blue is not reachable (scripts/services up)"
 curl -sf "$GREEN/_cluster/health" >/dev/null || die "green is not reachable (scripts/services up)"
 
@@ -206,14 +209,18 @@ echo "blue: Elasticsearch $(es_version "$BLUE"), green: Elasticsearch $(es_versi
 echo "tandem: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), docs=$DOCS bulk_docs=$BULK_DOCS clients=$CLIENTS slices=$SLICES batch=$BACKFILL_BATCH loader_workers=$LOADER_WORKERS"
 
 # --- elasticdump, installed first so a failure costs nothing -------------
+# (only when it is one of the STEPS: a tandem-only run needs neither node
+# nor the npm install)
 ED="$ED_DIR/node_modules/elasticdump/bin/elasticdump"
-if [ ! -f "$ED" ]; then
-  echo "-- installing elasticdump@$ED_VERSION (npm, once)"
-  mkdir -p "$ED_DIR"
-  npm install --no-audit --no-fund --silent --prefix "$ED_DIR" "elasticdump@$ED_VERSION" >/dev/null ||
-    die "npm install elasticdump@$ED_VERSION failed"
+if step elasticdump; then
+  if [ ! -f "$ED" ]; then
+    echo "-- installing elasticdump@$ED_VERSION (npm, once)"
+    mkdir -p "$ED_DIR"
+    npm install --no-audit --no-fund --silent --prefix "$ED_DIR" "elasticdump@$ED_VERSION" >/dev/null ||
+      die "npm install elasticdump@$ED_VERSION failed"
+  fi
+  echo "elasticdump: $(node "$ED" --version 2>/dev/null | tail -n 1), node $(node --version)"
 fi
-echo "elasticdump: $(node "$ED" --version 2>/dev/null | tail -n 1), node $(node --version)"
 
 # --- dataset ---------------------------------------------------------------
 echo "-- generating $DOCS documents"

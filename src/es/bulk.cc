@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/scratch.h"
 #include "es/es.h"
 #include "es/internal.h"
 #include "event/event.h"
@@ -62,18 +63,6 @@ Status bad(std::string_view what, simdjson::error_code e) {
                                      "): " + simdjson::error_message(e));
 }
 
-bool is_json_ws(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-// `s` without JSON white space at either end (raw values cut out of the
-// answer: get._source, the "get" member).
-std::string_view trim_ws(std::string_view s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
 // Errors inside one write result; the caller says whose answer it was.
 Status bad_member(std::string_view what, simdjson::error_code e) {
   return Status(Code::kProtocol, std::string(what) + ": " + simdjson::error_message(e));
@@ -119,6 +108,7 @@ simdjson::error_code read_error(od::object err, std::string* type, std::string* 
 Status read_get_member(std::string_view span, const Buffer& buf, BulkItem* it) {
   size_t cap = static_cast<size_t>(buf.base + buf.allocated - span.data());
   thread_local od::parser aux;
+  const ScratchBound keep_aux(aux);  // before `doc`, which points into it
   od::document doc;
   if (auto e = aux.iterate(span.data(), span.size(), cap).get(doc)) return bad_member("\"get\"", e);
   od::object obj;
@@ -143,7 +133,7 @@ Status read_get_member(std::string_view span, const Buffer& buf, BulkItem* it) {
       std::string_view raw;
       if (auto e = v.get_object().get(src)) return bad_member("get._source", e);
       if (auto e = src.raw_json().get(raw)) return bad_member("get._source", e);
-      source = std::string(trim_ws(raw));
+      source = std::string(event::trim_json_ws(raw));
     }
   }
   if (found && source) it->get_source = std::move(source);
@@ -158,16 +148,16 @@ void get_erase_range(const char* key_start, std::string_view span, const Buffer&
   const char* begin = key_start;
   const char* end = span.data() + span.size();
   const char* p = key_start - 1;
-  while (p > buf.base && is_json_ws(*p)) --p;
+  while (p > buf.base && event::is_json_ws(*p)) --p;
   if (*p == ',') {
     begin = p;
   } else {
     const char* limit = buf.base + buf.allocated;
     const char* q = end;
-    while (q < limit && is_json_ws(*q)) ++q;
+    while (q < limit && event::is_json_ws(*q)) ++q;
     if (q < limit && *q == ',') {
       ++q;
-      while (q < limit && is_json_ws(*q)) ++q;
+      while (q < limit && event::is_json_ws(*q)) ++q;
       end = q;
     }
   }
@@ -232,7 +222,7 @@ Status read_item(od::object obj, const Buffer& buf, BulkItem* it) {
       std::string_view span;
       if (auto e = v.get_object().get(g)) return bad_member("get", e);
       if (auto e = g.raw_json().get(span)) return bad_member("get", e);
-      span = trim_ws(span);
+      span = event::trim_json_ws(span);
       it->has_get = true;
       TANDEM_RETURN_IF_ERROR(read_get_member(span, buf, it));
       get_erase_range(key_start, span, buf, it);
@@ -248,7 +238,8 @@ bool is_bulk_op(std::string_view op) {
 
 // Parses `answer` and hands its top-level object to `read`, with one parser
 // per thread that keeps its buffers (the proxy parses every answer it
-// captures on the request path).
+// captures on the request path) up to kScratchKeepBytes: what `read`
+// returns holds copies and offsets, nothing that points into them.
 template <typename T, typename F>
 Result<T> read_top_object(std::string_view answer, std::string_view what, F&& read) {
   // ondemand needs SIMDJSON_PADDING readable bytes past the end. The copy
@@ -256,10 +247,13 @@ Result<T> read_top_object(std::string_view answer, std::string_view what, F&& re
   // a fresh one per answer made the allocator hand out (and the kernel
   // clear) new pages for every large answer (bench/bulk_response_bench).
   thread_local std::string padded;
+  thread_local od::parser parser;
+  // Before `doc`, which points into both.
+  const ScratchBound keep_padded(padded);
+  const ScratchBound keep_parser(parser);
   padded.assign(answer);
   padded.resize(answer.size() + simdjson::SIMDJSON_PADDING);
   const Buffer buf{padded.data(), padded.size()};
-  thread_local od::parser parser;
   auto malformed = [&](std::string_view where, simdjson::error_code e) {
     return Status(Code::kProtocol, "malformed " + std::string(what) + " (" + std::string(where) +
                                        "): " + simdjson::error_message(e));

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/scratch.h"
 #include "event/murmur2.h"
 
 namespace tandem::event {
@@ -74,16 +75,6 @@ std::optional<std::string> base64_decode(std::string_view in) {
     if ((pad == 1 && (n & 0xff) != 0) || (pad == 2 && (n & 0xffff) != 0)) return std::nullopt;
   }
   return out;
-}
-
-bool is_json_ws(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-std::string_view trim_json_ws(std::string_view s) {
-  while (!s.empty() && is_json_ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_json_ws(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 void append_int(std::string& out, int64_t v) {
@@ -235,7 +226,9 @@ std::string encode(const ChangeEvent& e) {
 Result<ChangeEvent> decode(std::string_view bytes) {
   // One parser per thread: simdjson parsers own their buffers and are not
   // thread-safe, and allocating one per call would dominate small events.
+  // A large meta event's buffers are not kept (core/scratch.h).
   thread_local simdjson::ondemand::parser od_parser;
+  const ScratchBound keep_parser(od_parser);
 
   simdjson::padded_string padded(bytes);
   // On-demand only, no DOM pass: simdjson's DOM rejects numbers that do

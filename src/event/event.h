@@ -106,4 +106,19 @@ void append_json_string(std::string& out, std::string_view s);
 // append_json_string into a new string.
 std::string json_string(std::string_view s);
 
+// ---- JSON white space -------------------------------------------------------
+// The four characters JSON allows between tokens (RFC 8259): space, tab,
+// line feed, carriage return. Nothing else (no form feed, no NBSP).
+constexpr bool is_json_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+// `s` without JSON white space at either end: tandem's one trimmer of raw
+// JSON values cut out of a larger text (a _source span, a scalar token, the
+// tail after a document). Inline: the proxy trims every captured source.
+constexpr std::string_view trim_json_ws(std::string_view s) {
+  while (!s.empty() && is_json_ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_json_ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace tandem::event

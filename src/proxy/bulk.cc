@@ -5,23 +5,15 @@
 #include <string>
 #include <utility>
 
+#include "core/scratch.h"
+#include "event/event.h"
+
 namespace tandem::proxy::bulk {
 namespace {
 
 namespace od = simdjson::ondemand;
 
 constexpr std::string_view kInjection = "\"_source\":true";
-
-bool is_ws(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-bool blank(std::string_view line) {
-  for (char c : line) {
-    if (!is_ws(c)) return false;
-  }
-  return true;
-}
 
 Status bad_line(size_t line_no, std::string_view why) {
   return error(Code::kInvalidArgument,
@@ -55,10 +47,10 @@ std::optional<size_t> inner_object_start(const char* key_raw, const char* line_e
   while (p < line_end && *p != '"') p += (*p == '\\') ? 2 : 1;
   if (p >= line_end) return std::nullopt;
   ++p;
-  while (p < line_end && is_ws(*p)) ++p;
+  while (p < line_end && event::is_json_ws(*p)) ++p;
   if (p >= line_end || *p != ':') return std::nullopt;
   ++p;
-  while (p < line_end && is_ws(*p)) ++p;
+  while (p < line_end && event::is_json_ws(*p)) ++p;
   if (p >= line_end || *p != '{') return std::nullopt;
   return static_cast<size_t>(p + 1 - base);
 }
@@ -168,6 +160,7 @@ Result<ParsedRequest> parse_request(std::string_view body, const Defaults& defau
   const char* base = padded.data();
   const size_t allocated = padded.size() + simdjson::SIMDJSON_PADDING;
   thread_local od::parser parser;
+  const ScratchBound keep_parser(parser);
 
   // URL-level _source acts as the default for update items.
   enum class UrlSource { kNone, kFull, kFiltered } url_source = UrlSource::kNone;
@@ -196,7 +189,7 @@ Result<ParsedRequest> parse_request(std::string_view body, const Defaults& defau
   while (pos < body.size()) {
     size_t off = 0, len = 0;
     next_line(off, len);
-    if (blank(body.substr(off, len))) continue;
+    if (event::trim_json_ws(body.substr(off, len)).empty()) continue;
     TANDEM_ASSIGN_OR_RETURN(ActionLine al,
                             parse_action_line(parser, base, allocated, off, len, line_no));
     Item item = std::move(al.item);

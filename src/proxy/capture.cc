@@ -11,6 +11,7 @@
 #include <future>
 #include <set>
 
+#include "core/scratch.h"
 #include "http/http.h"
 #include "proxy/bulk.h"
 #include "proxy/capture_events.h"
@@ -35,6 +36,7 @@ int64_t wall_ms() {
 std::optional<bool> body_source_flag(std::string_view body) {
   simdjson::padded_string padded(body);
   thread_local od::parser parser;
+  const ScratchBound keep_parser(parser);
   od::document doc;
   od::object obj;
   if (parser.iterate(padded).get(doc) || doc.get_object().get(obj)) return std::nullopt;
@@ -392,6 +394,7 @@ class Capture final : public WriteCapture {
   static std::string reindex_dest(std::string_view body) {
     simdjson::padded_string padded(body);
     thread_local od::parser parser;
+    const ScratchBound keep_parser(parser);
     od::document doc;
     std::string_view dest;
     if (parser.iterate(padded).get(doc) || doc.at_pointer("/dest/index").get_string().get(dest)) {

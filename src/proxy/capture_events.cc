@@ -37,7 +37,7 @@ event::ChangeEvent index_or_reconcile(const es::BulkItem& w, const IndexName& in
                                       std::optional<std::string_view> source, bool pipeline,
                                       const EventContext& ctx) {
   if (source && !pipeline) {
-    std::string_view s = trim_json_ws(*source);
+    std::string_view s = event::trim_json_ws(*source);
     if (is_valid_json(s)) {
       auto e = base_event(event::Op::kIndex, index, w.id, routing, w.seq_no, w.primary_term, ctx);
       e.source = std::string(s);
@@ -215,7 +215,7 @@ Outcome bulk_outcome(const BulkRequest& req, int status, std::string body,
 
 std::string meta_payload(const MetaRequest& req, int status, std::string_view response) {
   auto json_or_text = [](std::string& out, std::string_view raw, bool empty_is_null) {
-    std::string_view t = trim_json_ws(raw);
+    std::string_view t = event::trim_json_ws(raw);
     if (t.empty() && empty_is_null) {
       out += "null";
     } else if (is_valid_json(t)) {

@@ -2,26 +2,19 @@
 
 #include <string>
 
+#include "core/scratch.h"
+#include "event/event.h"
+
 namespace tandem::proxy::detail {
 namespace {
 
 namespace od = simdjson::ondemand;
-
-bool is_ws(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
 Status protocol(std::string_view what, simdjson::error_code e) {
   return error(Code::kProtocol, std::string(what) + ": " + simdjson::error_message(e));
 }
 
 }  // namespace
-
-std::string_view trim_json_ws(std::string_view s) {
-  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 namespace {
 
@@ -62,7 +55,7 @@ bool walk(od::value v, int depth) {
     }
     case od::json_type::number: {
       // Token shape only: -?digits[.digits][e[+-]digits]
-      std::string_view tok = trim_json_ws(v.raw_json_token());
+      std::string_view tok = event::trim_json_ws(v.raw_json_token());
       size_t i = 0;
       auto digits = [&] {
         size_t start = i;
@@ -101,6 +94,7 @@ bool walk(od::value v, int depth) {
 
 bool is_valid_json(std::string_view s) {
   thread_local od::parser parser;
+  const ScratchBound keep_parser(parser);
   simdjson::padded_string padded(s);
   od::document doc;
   if (parser.iterate(padded).get(doc)) return false;
@@ -117,7 +111,7 @@ bool is_valid_json(std::string_view s) {
   auto loc = doc.current_location();
   if (loc.error() == simdjson::OUT_OF_BOUNDS) return true;
   if (std::move(loc).get(end)) return false;
-  return trim_json_ws(std::string_view(end, padded.data() + padded.size() - end)).empty();
+  return event::trim_json_ws(std::string_view(end, padded.data() + padded.size() - end)).empty();
 }
 
 Result<std::optional<std::string>> scalar_text(od::value v, std::string_view what) {
@@ -131,7 +125,7 @@ Result<std::optional<std::string>> scalar_text(od::value v, std::string_view wha
     }
     case od::json_type::number:
     case od::json_type::boolean:
-      return std::optional<std::string>(std::string(trim_json_ws(v.raw_json_token())));
+      return std::optional<std::string>(std::string(event::trim_json_ws(v.raw_json_token())));
     case od::json_type::null:
       return std::optional<std::string>();
     default:

@@ -15,8 +15,6 @@
 
 namespace tandem::proxy::detail {
 
-std::string_view trim_json_ws(std::string_view s);
-
 // Full validation (simdjson DOM). Events embed sources verbatim, so a source
 // must be valid JSON; ES's own parser is more lenient (comments...).
 bool is_valid_json(std::string_view s);

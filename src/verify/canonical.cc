@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/scratch.h"
 #include "verify/verify.h"
 
 namespace tandem::verify {
@@ -336,9 +337,12 @@ void diff_rec(const std::string& path, bool in_array, const nlohmann::json& a,
 
 Result<uint64_t> canonical_hash(std::string_view json, const std::vector<std::string>& ignore) {
   // One parser and one padded buffer per thread: scans hash every document
-  // of an index, and allocating per document would dominate.
+  // of an index, and allocating per document would dominate. A rare huge
+  // document's buffers are not kept (core/scratch.h).
   thread_local od::parser parser;
   thread_local std::string buf;
+  const ScratchBound keep_parser(parser);
+  const ScratchBound keep_buf(buf);
   buf.assign(json);
   buf.reserve(json.size() + simdjson::SIMDJSON_PADDING);
   auto bad = [&](simdjson::error_code e) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/scratch.h"
 #include "es/es.h"
 
 namespace tandem::es {
@@ -231,6 +232,33 @@ TEST(ParseBulk, GetMember) {
     ASSERT_TRUE(again.is_ok());
     EXPECT_FALSE(again->items[i].has_get);
     EXPECT_EQ(again->items[i].id, r->items[i].id);
+  }
+}
+
+// The parsers and the padded copy are kept per thread up to
+// kScratchKeepBytes and released after a larger answer: answers on either
+// side of the bound, one after the other, each parse in full (the get
+// members are read by the second parser, at offsets in the padded copy).
+TEST(ParseBulk, AnswersAboveAndBelowTheKeptSize) {
+  auto answer = [](size_t items) {
+    std::string body = R"({"took":1,"errors":false,"items":[)";
+    for (size_t i = 0; i < items; ++i) {
+      if (i) body += ',';
+      body += R"({"update":{"_index":"p","_id":")" + std::to_string(i) +
+              R"(","status":200,"get":{"found":true,"_source":{"n":)" + std::to_string(i) + "}}}}";
+    }
+    return body + "]}";
+  };
+  const std::string small = answer(10);
+  std::string grown = answer(20);
+  for (size_t n = 20; grown.size() <= 2 * kScratchKeepBytes; n *= 2) grown = answer(n);
+  const std::string large = grown;
+  for (const std::string* body : {&small, &large, &small, &large, &large, &small}) {
+    auto r = parse_bulk_response(*body);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    const auto& last = r->items.back();
+    EXPECT_EQ(last.get_source, R"({"n":)" + last.id.get() + "}");
+    EXPECT_EQ(body->substr(last.get_begin, 7), R"(,"get":)");
   }
 }
 
