@@ -127,22 +127,34 @@ Status apply_alias_actions(es::Client& blue, es::Client& green, const json& body
   return Status::ok();
 }
 
+// One index's entry of blue's GET _mapping answer ({"mappings":{...}})
+// onto green: the transformed mapping is put (a no-op where green has it),
+// or the index is created from blue's metadata when green lacks it.
+// Returns the mapping as green was given it.
+Result<json> put_blue_mapping(es::Client& blue, es::Client& green, const IndexName& idx,
+                              const json& entry, const MigrationOptions& opts) {
+  auto t = transform_mappings(
+      entry.is_object() && entry.contains("mappings") ? entry["mappings"] : json::object(),
+      Target(green.info(), blue.info()));
+  if (!t.is_ok()) return t.status().context("index '" + idx.get() + "'");
+  TANDEM_ASSIGN_OR_RETURN(bool on_green, detail::index_exists(green, idx));
+  if (!on_green) {
+    TANDEM_RETURN_IF_ERROR(ensure_index(blue, green, idx, opts));
+    return std::move(t->body);
+  }
+  if (t->body.empty()) return json::object();
+  auto r = green.call("PUT", "/" + enc(idx.get()) + "/_mapping", t->body);
+  if (!r.is_ok()) return r.status().context("put mapping of index '" + idx.get() + "'");
+  return std::move(t->body);
+}
+
 // Blue's current mapping of `target` onto green, index by index.
 Status sync_mappings(es::Client& blue, es::Client& green, const std::string& target,
                      const MigrationOptions& opts) {
   TANDEM_ASSIGN_OR_RETURN(json m, blue.call("GET", "/" + enc(target) + "/_mapping"));
   for (auto& [idx, v] : m.items()) {
-    TANDEM_ASSIGN_OR_RETURN(bool on_green, detail::index_exists(green, IndexName(idx)));
-    if (!on_green) {
-      TANDEM_RETURN_IF_ERROR(ensure_index(blue, green, IndexName(idx), opts));
-      continue;
-    }
-    auto t = transform_mappings(v.contains("mappings") ? v["mappings"] : json::object(),
-                                Target(green.info(), blue.info()));
-    if (!t.is_ok()) return t.status().context("index '" + idx + "'");
-    if (t->body.empty()) continue;
-    auto r = green.call("PUT", "/" + enc(idx) + "/_mapping", t->body);
-    if (!r.is_ok()) return r.status().context("put mapping");
+    auto r = put_blue_mapping(blue, green, IndexName(idx), v, opts);
+    if (!r.is_ok()) return r.status();
   }
   return Status::ok();
 }
@@ -265,6 +277,18 @@ Status apply_meta_event(es::Client& blue, es::Client& green, std::string_view me
     return unsupported();
   }
   return s.is_ok() ? s : s.context(what);
+}
+
+Result<json> sync_index_mapping(es::Client& blue, es::Client& green, const IndexName& idx,
+                                const MigrationOptions& opts) {
+  auto m = blue.call("GET", "/" + enc(idx.get()) + "/_mapping");
+  if (!m.is_ok()) return m.status().context("reading the mapping of index '" + idx.get() + "'");
+  // The answer is keyed by the concrete index (an alias would name others).
+  if (!m->is_object() || !m->contains(idx.get())) {
+    return Status(Code::kNotFound,
+                  "cluster '" + blue.label() + "' has no index '" + idx.get() + "'");
+  }
+  return put_blue_mapping(blue, green, idx, (*m)[idx.get()], opts);
 }
 
 }  // namespace tandem::meta
