@@ -192,7 +192,8 @@ class MappingGuard {
 
   // Before writing `sources` into `idx`. Errors are the sync's (the caller
   // retries retryable ones); an index the primary no longer has is ok (the
-  // bulk's obsolete path decides).
+  // bulk's obsolete path decides). After a sync failed for good, the index
+  // is not synced again by cover() within min_interval.
   Status cover(const IndexName& idx, const std::vector<std::string_view>& sources);
   // After the secondary refused a document of `idx` for its mapping: syncs,
   // unless a heal of `idx` already synced within min_interval. Bounded so
@@ -221,6 +222,10 @@ class MappingGuard {
   std::map<std::string, std::shared_ptr<const Entry>> entries_ TANDEM_GUARDED_BY(mu_);
   Mutex sync_mu_;  // one sync at a time: concurrent bulks wait for its result
   std::map<std::string, std::chrono::steady_clock::time_point> last_heal_
+      TANDEM_GUARDED_BY(sync_mu_);
+  // Last failed sync per index: a mapping the secondary refuses (or the
+  // transform cannot express) is not asked for again by every bulk.
+  std::map<std::string, std::chrono::steady_clock::time_point> last_failure_
       TANDEM_GUARDED_BY(sync_mu_);
   std::atomic<uint64_t> syncs_{0};
 };

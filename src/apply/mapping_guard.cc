@@ -244,9 +244,14 @@ Status MappingGuard::cover(const IndexName& idx, const std::vector<std::string_v
   auto cur = entry(idx.get());
   std::vector<std::string> seen;
   if (cur != e && !needs_sync(cur, nullptr)) return Status::ok();
+  if (auto f = last_failure_.find(idx.get());
+      f != last_failure_.end() && now - f->second < min_interval_) {
+    return Status::ok();  // failed for good recently: the documents go as they are
+  }
   (void)needs_sync(cur, &seen);
   auto r = sync_locked(idx, cur, seen);
-  if (!r.is_ok() && r.status().code() == Code::kNotFound) return Status::ok();
+  if (r.is_ok() || r.status().code() == Code::kNotFound) return Status::ok();
+  if (!is_retryable(r.status())) last_failure_[idx.get()] = std::chrono::steady_clock::now();
   return r.status();
 }
 

@@ -95,6 +95,18 @@ TEST(MappingGuard, IndexGoneOnThePrimaryIsNotAnErrorOtherFailuresAre) {
   EXPECT_TRUE(g.cover(IndexName("i"), {R"({"a":1})"}).is_ok());
   next = Status(Code::kUnavailable, "503");
   EXPECT_EQ(g.cover(IndexName("i"), {R"({"a":1})"}).code(), Code::kUnavailable);
+  // A refusal for good (the secondary will not take the mapping) is
+  // returned once; within the interval later bulks do not ask again.
+  int calls = 0;
+  MappingGuard h(
+      [&](const IndexName&) -> Result<json> {
+        ++calls;
+        return Status(Code::kInvalidArgument, "cannot express");
+      },
+      std::chrono::milliseconds(60000));
+  EXPECT_EQ(h.cover(IndexName("i"), {R"({"a":1})"}).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(h.cover(IndexName("i"), {R"({"a":1})"}).is_ok());
+  EXPECT_EQ(calls, 1);
 }
 
 // Blue mapped n as long (its first value was 5); green has never seen n.
