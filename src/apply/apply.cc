@@ -1,5 +1,6 @@
 #include "apply/apply.h"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -79,6 +80,16 @@ Status Applier::ensure_index(const IndexName& idx, bool* obsolete) {
   }
 }
 
+Status Applier::retrying(const std::function<Status()>& f, const std::string& what) {
+  Backoff b(opts_.backoff);
+  for (;;) {
+    Status s = f();
+    if (s.is_ok() || !is_retryable(s)) return s;
+    c_.note_retry(s.context(what));
+    if (!sleep_backoff(b)) return stopped();
+  }
+}
+
 Status Applier::apply_data(const std::vector<const Item*>& items, std::vector<Settled>* out) {
   std::vector<Settled> fate(items.size(), Settled::kApplied);
   std::vector<size_t> which;
@@ -122,8 +133,30 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
       }
     }
   }
+  {
+    // Mappings before documents (MappingGuard): a document using a field
+    // the secondary was not given from the primary's mapping brings that
+    // mapping over first, so the secondary neither refuses it (strict) nor
+    // maps the field by its own guess. A mapping the secondary will not take
+    // stops nothing here: the documents go, and one that is refused
+    // meets the heal below and then the dead letters, with the reason.
+    std::map<std::string, std::vector<std::string_view>> sources;
+    for (size_t i : pending) {
+      if (items[i]->ev.op == event::Op::kIndex) {
+        sources[items[i]->ev.index.get()].push_back(items[i]->ev.source);
+      }
+    }
+    for (const auto& [idx, srcs] : sources) {
+      Status s = retrying([&] { return sink_.cover_fields(IndexName(idx), srcs); },
+                          "mapping of index '" + idx + "'");
+      if (s.code() == Code::kUnauthorized || (stop_ && stop_->load())) return s;
+    }
+  }
   Backoff backoff(opts_.backoff);
   std::map<std::string, int> missing_rounds;
+  // Items refused for their mapping that already had their one retry after
+  // the mapping was brought from the primary.
+  std::set<size_t> healed;
   bool first = true;
   while (!pending.empty()) {
     if (stop_ && stop_->load()) return stopped();
@@ -175,6 +208,7 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
     }
     std::vector<size_t> again;
     std::set<std::string> missing;
+    std::map<std::string, std::vector<size_t>> heal;  // index -> items to try once more
     bool throttled = false;
     std::string throttle_why;  // the first throttled item, for progress lines
     for (size_t k = 0; k < pending.size(); ++k) {
@@ -212,6 +246,13 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
           again.push_back(i);
           break;
         case ItemClass::kPermanent:
+          if (is_mapping_error(it) && healed.insert(i).second) {
+            // Possibly a mapping change this loader has not applied yet (in
+            // another partition, or another loader's): one more try after
+            // the primary's mapping is brought over.
+            heal[items[i]->ev.index.get()].push_back(i);
+            break;
+          }
           TANDEM_RETURN_IF_ERROR(dead_letter(
               *items[i],
               it.error_type.empty() ? "http_" + std::to_string(it.status) : it.error_type,
@@ -234,6 +275,25 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
         }
       }
       again.swap(keep);
+    }
+    for (const auto& [idx, which] : heal) {
+      Status hs = retrying([&] { return sink_.heal_mapping(IndexName(idx)); },
+                           "mapping of index '" + idx + "'");
+      if (hs.code() == Code::kUnauthorized || (stop_ && stop_->load())) return hs;
+      for (size_t i : which) {
+        if (hs.is_ok()) {
+          again.push_back(i);
+          continue;
+        }
+        // The mapping could not be brought over: the document's own refusal,
+        // with why the heal failed, goes to the dead letters.
+        const es::BulkItem& it =
+            r->items[std::find(pending.begin(), pending.end(), i) - pending.begin()];
+        TANDEM_RETURN_IF_ERROR(dead_letter(
+            *items[i], it.error_type,
+            it.error_reason + " (bringing the primary's mapping failed: " + hs.message() + ")"));
+        fate[i] = Settled::kDeadLettered;
+      }
     }
     if (throttled) {
       c_.note_retry(Status(Code::kUnavailable, "secondary bulk item " + throttle_why),

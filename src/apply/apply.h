@@ -14,11 +14,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/mutex.h"
 #include "core/status.h"
@@ -49,6 +55,14 @@ enum class ItemClass { kDone, kAlreadyNewer, kIndexMissing, kRetry, kPermanent }
 std::string_view item_class_name(ItemClass c);
 
 ItemClass classify_item(const es::BulkItem& item);
+
+// A kPermanent item refused for its mapping: strict_dynamic_mapping_exception,
+// mapper_parsing_exception / document_parsing_exception (8.8+), or an
+// illegal_argument_exception about a mapping or field. Such a document may
+// only be waiting for a mapping change the loader has not applied yet, so
+// it earns one more try after the index's mapping is brought from the
+// primary (Applier, Sink::heal_mapping) before it is dead-lettered.
+bool is_mapping_error(const es::BulkItem& item);
 
 // Whole-request failures (no per-item answer): es::is_transient decides
 // (one rule for every component that asks again): transport errors (refused,
@@ -108,6 +122,113 @@ class Sink {
     (void)idx;
     return false;
   }
+  // Before `sources` (index events' documents) are written into `idx`:
+  // makes sure the secondary maps every field they use as the primary does
+  // (MappingGuard::cover). Default: nothing to do.
+  virtual Status cover_fields(const IndexName& idx, const std::vector<std::string_view>& sources) {
+    (void)idx;
+    (void)sources;
+    return Status::ok();
+  }
+  // The secondary refused a document of `idx` for its mapping: bring the
+  // primary's mapping of `idx` over (MappingGuard::heal). Default: nothing.
+  virtual Status heal_mapping(const IndexName& idx) {
+    (void)idx;
+    return Status::ok();
+  }
+};
+
+// ---- mappings before documents ----------------------------------------------
+
+// The field paths a mapping defines ("a", "a.b", "a.b.c"), as given to the
+// secondary: typeless {"properties":...,"runtime":...}, or one 6.x type
+// wrapping that.
+class FieldMap {
+ public:
+  enum class Kind {
+    kLeaf,    // a value field: what is inside its values is not a path
+    kObject,  // object / nested: its sub-fields are paths of their own
+    kOpaque,  // not indexed below (enabled: false, flattened): no sub-paths
+  };
+  FieldMap() = default;
+  explicit FieldMap(const nlohmann::json& mappings);
+  const Kind* find(std::string_view path) const;
+  size_t size() const { return paths_.size(); }
+
+ private:
+  void add(const nlohmann::json& properties, const std::string& prefix, int depth);
+  std::map<std::string, Kind, std::less<>> paths_;
+};
+
+// The paths of the JSON object `source` that `fields` does not define and
+// that a dynamic mapping would map (a null, an empty array or an array of
+// nulls maps nothing), walking no deeper than a known leaf or opaque field;
+// at most `max`. kInvalidArgument when `source` is not a JSON object.
+Result<std::vector<std::string>> unmapped_paths(std::string_view source, const FieldMap& fields,
+                                                size_t max = 8);
+
+// Keeps the secondary's mapping of each index ahead of the documents
+// written into it, whatever order the change log delivers them in
+// (docs/loader.md, "Mappings before documents"). A field the primary mapped
+// dynamically has no metadata event at all, and one mapped by a _mapping
+// request may sit in a partition this loader reads later (or not at all):
+// either way, a document using a field the secondary was not given would be
+// refused (strict) or, worse, mapped by the secondary's own guess (long vs
+// float, date detection) with no error. So before a bulk, the paths of its
+// documents are checked against the mapping last brought from the primary;
+// any unknown path brings the primary's current mapping over first
+// (`sync`). The primary mapped every field of a document before
+// acknowledging it, so after the sync the document's fields are mapped as
+// there. Paths the primary does not map either (dynamic: false) are
+// remembered, and trigger a new sync at most once per `min_interval`.
+// Thread-safe; one per sink.
+class MappingGuard {
+ public:
+  // Reads the primary's current mapping of `idx`, puts it on the
+  // secondary, returns it as put (meta::sync_index_mapping). kNotFound: the
+  // primary has no such index.
+  using Sync = std::function<Result<nlohmann::json>(const IndexName& idx)>;
+  explicit MappingGuard(Sync sync,
+                        std::chrono::milliseconds min_interval = std::chrono::seconds(5));
+
+  // Before writing `sources` into `idx`. Errors are the sync's (the caller
+  // retries retryable ones); an index the primary no longer has is ok (the
+  // bulk's obsolete path decides). After a sync failed for good, the index
+  // is not synced again by cover() within min_interval.
+  Status cover(const IndexName& idx, const std::vector<std::string_view>& sources);
+  // After the secondary refused a document of `idx` for its mapping: syncs,
+  // unless a heal of `idx` already synced within min_interval. Bounded so
+  // that a stream of simply bad documents does not make every bulk read the
+  // primary's mapping.
+  Status heal(const IndexName& idx);
+  // After a metadata event: an index may have been deleted and recreated.
+  void forget();
+  uint64_t syncs() const { return syncs_; }
+
+ private:
+  struct Entry {
+    FieldMap fields;
+    std::set<std::string, std::less<>> unmapped;  // also unmapped on the primary
+    std::chrono::steady_clock::time_point synced{};
+  };
+  Result<std::shared_ptr<const Entry>> sync_locked(const IndexName& idx,
+                                                   const std::shared_ptr<const Entry>& old,
+                                                   const std::vector<std::string>& seen)
+      TANDEM_REQUIRES(sync_mu_);
+  std::shared_ptr<const Entry> entry(const std::string& idx) const;
+
+  Sync sync_;
+  std::chrono::milliseconds min_interval_;
+  mutable Mutex mu_;
+  std::map<std::string, std::shared_ptr<const Entry>> entries_ TANDEM_GUARDED_BY(mu_);
+  Mutex sync_mu_;  // one sync at a time: concurrent bulks wait for its result
+  std::map<std::string, std::chrono::steady_clock::time_point> last_heal_
+      TANDEM_GUARDED_BY(sync_mu_);
+  // Last failed sync per index: a mapping the secondary refuses (or the
+  // transform cannot express) is not asked for again by every bulk.
+  std::map<std::string, std::chrono::steady_clock::time_point> last_failure_
+      TANDEM_GUARDED_BY(sync_mu_);
+  std::atomic<uint64_t> syncs_{0};
 };
 
 struct EsSinkOptions {
@@ -208,6 +329,9 @@ class Applier {
                     const std::vector<size_t>& which);
   Status dead_letter(const Item& item, std::string type, std::string reason);
   Status ensure_index(const IndexName& idx, bool* obsolete);
+  // Calls `f` until it succeeds, fails for good, or the applier is stopped,
+  // with backoff between retryable failures (counted, named by `what`).
+  Status retrying(const std::function<Status()>& f, const std::string& what);
   bool sleep_backoff(Backoff& b);
   Status stopped() const;
 

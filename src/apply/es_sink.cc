@@ -14,7 +14,21 @@ namespace {
 
 class EsSink final : public Sink {
  public:
-  EsSink(es::Client& p, es::Client& s, EsSinkOptions o) : p_(p), s_(s), o_(std::move(o)) {}
+  EsSink(es::Client& p, es::Client& s, EsSinkOptions o)
+      : p_(p),
+        s_(s),
+        o_(std::move(o)),
+        guard_([this](const IndexName& idx) -> Result<nlohmann::json> {
+          meta::MigrationOptions mo;
+          mo.gc_deletes = o_.gc_deletes;
+          auto r = meta::sync_index_mapping(p_, s_, idx, mo);
+          if (!r.is_ok() && r.status().code() != Code::kNotFound) {
+            return r.status().context("bringing the mapping of index '" + idx.get() +
+                                      "' from cluster '" + p_.label() + "' to cluster '" +
+                                      s_.label() + "'");
+          }
+          return r;
+        }) {}
 
   Result<es::BulkResponse> bulk(const es::BulkBuilder& b) override { return s_.bulk(b); }
   Result<std::vector<es::Doc>> mget_primary(const std::vector<es::DocRef>& refs) override {
@@ -54,11 +68,16 @@ class EsSink final : public Sink {
     if (!s.is_ok()) s = s.context("cluster '" + s_.label() + "'");
     // An index may have been deleted or recreated, or its settings
     // changed: look again next time.
+    guard_.forget();
     MutexLock g(mu_);
     known_.clear();
     pipelines_.clear();
     return s;
   }
+  Status cover_fields(const IndexName& idx, const std::vector<std::string_view>& sources) override {
+    return guard_.cover(idx, sources);
+  }
+  Status heal_mapping(const IndexName& idx) override { return guard_.heal(idx); }
   Result<bool> primary_rewrites_sources(const IndexName& idx) override {
     {
       MutexLock g(mu_);
@@ -92,6 +111,7 @@ class EsSink final : public Sink {
   std::set<std::string> known_ TANDEM_GUARDED_BY(mu_);
   // Primary index -> has an ingest pipeline.
   std::map<std::string, bool> pipelines_ TANDEM_GUARDED_BY(mu_);
+  MappingGuard guard_;
 };
 
 }  // namespace

@@ -37,6 +37,20 @@ ItemClass classify_item(const es::BulkItem& item) {
   return ItemClass::kPermanent;
 }
 
+bool is_mapping_error(const es::BulkItem& item) {
+  if (classify_item(item) != ItemClass::kPermanent) return false;
+  const std::string& t = item.error_type;
+  if (t == "strict_dynamic_mapping_exception" || t == "mapper_parsing_exception" ||
+      t == "document_parsing_exception") {
+    return true;
+  }
+  if (t != "illegal_argument_exception") return false;
+  // e.g. "mapper [n] cannot be changed from type [long] to [float]",
+  // "Limit of total fields [1000] has been exceeded", "... field [x] ...".
+  const std::string& r = item.error_reason;
+  return r.find("mapp") != std::string::npos || r.find("field") != std::string::npos;
+}
+
 bool is_retryable(const Status& s) {
   return es::is_transient(s);
 }

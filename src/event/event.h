@@ -54,10 +54,11 @@ std::string encode(const ChangeEvent& e);
 // which field was wrong.
 Result<ChangeEvent> decode(std::string_view bytes);
 
-// The partition key: a stable function of (index, routing or id) so every
-// operation on one document lands in the same partition. Meta events key by
-// index alone, so they order with... nothing in particular: consumers apply
-// meta before later data of the same index by position, see the loader.
+// The partition key: a stable function of (index, routing or id), the
+// document's identity. Meta events key by index alone, so they are ordered
+// with no document: the loader brings an index's mapping from the primary
+// before a document that needs it, wherever the meta event is
+// (docs/loader.md, "Mappings before documents").
 std::string partition_key(const ChangeEvent& e);
 
 // Stable partition choice for a key (murmur2, same as Kafka's default

@@ -195,6 +195,18 @@ Status ensure_index(es::Client& blue, es::Client& green, const IndexName& idx,
 Status apply_meta_event(es::Client& blue, es::Client& green, std::string_view meta_json,
                         const MigrationOptions& opts = {});
 
+// (d) Brings green's mapping of the concrete index `idx` up to blue's
+// current one, transformed for green (putting a mapping green already has is
+// a no-op), creating the index from blue's metadata when green lacks it.
+// Returns the mapping as green was given it (typeless for a typeless green:
+// {"properties":...}; {} for an empty mapping), so the loader knows which
+// fields green now maps as blue does. kNotFound when blue has no such index.
+// The loader calls it before writing a document with a field it has not
+// seen in blue's mapping, and after green refused a document for its
+// mapping (docs/loader.md, "Mappings before documents").
+Result<nlohmann::json> sync_index_mapping(es::Client& blue, es::Client& green, const IndexName& idx,
+                                          const MigrationOptions& opts = {});
+
 // ---- plan / apply ----------------------------------------------------------
 
 enum class ActionKind {

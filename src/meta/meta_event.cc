@@ -127,47 +127,63 @@ Status apply_alias_actions(es::Client& blue, es::Client& green, const json& body
   return Status::ok();
 }
 
+// One index's entry of blue's GET _mapping answer ({"mappings":{...}})
+// onto green: the transformed mapping is put (a no-op where green has it),
+// or the index is created from blue's metadata when green lacks it.
+// Returns the mapping as green was given it.
+Result<json> put_blue_mapping(es::Client& blue, es::Client& green, const IndexName& idx,
+                              const json& entry, const MigrationOptions& opts) {
+  const std::string& i = idx.get();
+  TANDEM_ASSIGN_OR_RETURN(bool on_green, detail::index_exists(green, idx));
+  Target to(green.info(), blue.info());
+  if (!on_green) {
+    auto t = transform_mappings(
+        entry.is_object() && entry.contains("mappings") ? entry["mappings"] : json::object(), to);
+    if (!t.is_ok()) return t.status().context("index '" + i + "'");
+    TANDEM_RETURN_IF_ERROR(ensure_index(blue, green, idx, opts));
+    return std::move(t->body);
+  }
+  std::string path = "/" + enc(i) + "/_mapping";
+  if (to.typed()) {
+    // 6.x: the mapping goes under the index's own type (e.g. "product"
+    // from the forward move), named in the path: 6.8 refuses a typeless
+    // PUT _mapping ("mapping type is missing").
+    auto type = detail::mapping_type_on(green, idx);
+    if (!type.is_ok()) return type.status().context("index '" + i + "'");
+    to.mapping_type = *type;
+    path += "/" + enc(to.mapping_type);
+  }
+  auto t = transform_mappings(
+      entry.is_object() && entry.contains("mappings") ? entry["mappings"] : json::object(), to);
+  if (!t.is_ok()) return t.status().context("index '" + i + "'");
+  if (t->body.empty()) return json::object();
+  if (to.older_than_source()) {
+    // Fields the older side already has keep the format it wrote.
+    auto have = green.call("GET", "/" + enc(i) + "/_mapping");
+    if (!have.is_ok()) return have.status().context("index '" + i + "'");
+    json hm =
+        have->is_object() && have->contains(i) ? (*have)[i].value("mappings", json()) : json();
+    json* body = &t->body;
+    if (to.typed()) {
+      hm = hm.is_object() && hm.contains(to.mapping_type) ? hm[to.mapping_type] : json();
+      body = &t->body[to.mapping_type];
+    }
+    if (body->contains("properties") && hm.is_object() && hm.contains("properties")) {
+      detail::keep_existing_formats((*body)["properties"], hm["properties"]);
+    }
+  }
+  auto r = green.call("PUT", path, t->body);
+  if (!r.is_ok()) return r.status().context("put mapping of index '" + i + "'");
+  return std::move(t->body);
+}
+
 // Blue's current mapping of `target` onto green, index by index.
 Status sync_mappings(es::Client& blue, es::Client& green, const std::string& target,
                      const MigrationOptions& opts) {
   TANDEM_ASSIGN_OR_RETURN(json m, blue.call("GET", "/" + enc(target) + "/_mapping"));
   for (auto& [idx, v] : m.items()) {
-    TANDEM_ASSIGN_OR_RETURN(bool on_green, detail::index_exists(green, IndexName(idx)));
-    if (!on_green) {
-      TANDEM_RETURN_IF_ERROR(ensure_index(blue, green, IndexName(idx), opts));
-      continue;
-    }
-    Target to(green.info(), blue.info());
-    std::string path = "/" + enc(idx) + "/_mapping";
-    if (to.typed()) {
-      // 6.x: the mapping goes under the index's own type (e.g. "product"
-      // from the forward move), named in the path: 6.8 refuses a typeless
-      // PUT _mapping ("mapping type is missing").
-      auto type = detail::mapping_type_on(green, IndexName(idx));
-      if (!type.is_ok()) return type.status().context("index '" + idx + "'");
-      to.mapping_type = *type;
-      path += "/" + enc(to.mapping_type);
-    }
-    auto t = transform_mappings(v.contains("mappings") ? v["mappings"] : json::object(), to);
-    if (!t.is_ok()) return t.status().context("index '" + idx + "'");
-    if (t->body.empty()) continue;
-    if (to.older_than_source()) {
-      // Fields the older side already has keep the format it wrote.
-      auto have = green.call("GET", "/" + enc(idx) + "/_mapping");
-      if (!have.is_ok()) return have.status().context("index '" + idx + "'");
-      json hm = have->is_object() && have->contains(idx) ? (*have)[idx].value("mappings", json())
-                                                         : json();
-      json* body = &t->body;
-      if (to.typed()) {
-        hm = hm.is_object() && hm.contains(to.mapping_type) ? hm[to.mapping_type] : json();
-        body = &t->body[to.mapping_type];
-      }
-      if (body->contains("properties") && hm.is_object() && hm.contains("properties")) {
-        detail::keep_existing_formats((*body)["properties"], hm["properties"]);
-      }
-    }
-    auto r = green.call("PUT", path, t->body);
-    if (!r.is_ok()) return r.status().context("put mapping");
+    auto r = put_blue_mapping(blue, green, IndexName(idx), v, opts);
+    if (!r.is_ok()) return r.status();
   }
   return Status::ok();
 }
@@ -290,6 +306,18 @@ Status apply_meta_event(es::Client& blue, es::Client& green, std::string_view me
     return unsupported();
   }
   return s.is_ok() ? s : s.context(what);
+}
+
+Result<json> sync_index_mapping(es::Client& blue, es::Client& green, const IndexName& idx,
+                                const MigrationOptions& opts) {
+  auto m = blue.call("GET", "/" + enc(idx.get()) + "/_mapping");
+  if (!m.is_ok()) return m.status().context("reading the mapping of index '" + idx.get() + "'");
+  // The answer is keyed by the concrete index (an alias would name others).
+  if (!m->is_object() || !m->contains(idx.get())) {
+    return Status(Code::kNotFound,
+                  "cluster '" + blue.label() + "' has no index '" + idx.get() + "'");
+  }
+  return put_blue_mapping(blue, green, idx, (*m)[idx.get()], opts);
 }
 
 }  // namespace tandem::meta

@@ -37,6 +37,38 @@ class FakeSink : public Sink {
   std::map<std::string, FakeDoc> primary;   // key index/id: what mget_primary returns
   std::vector<std::string> meta_applied;
 
+  // Mappings, top-level fields only (index -> field -> type). The
+  // secondary maps a field it was not given from the primary by its own
+  // guess from the first value it sees (long for 5, float for 5.5), as a
+  // dynamic mapping does, or refuses it in a strict index.
+  std::map<std::string, std::map<std::string, std::string>> primary_fields;
+  std::set<std::string> strict_indices;
+  // Use a real MappingGuard over these maps for cover_fields/heal_mapping
+  // (off: the Sink defaults, nothing done). `guard_cover` false keeps only
+  // the heal, as a sink that does not check documents before writing.
+  bool guard_mappings = false;
+  bool guard_cover = true;
+  MappingGuard guard{[this](const IndexName& idx) { return sync_mapping(idx); },
+                     std::chrono::milliseconds(60000)};
+  int mapping_syncs() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return mapping_syncs_;
+  }
+  std::map<std::string, std::map<std::string, std::string>> secondary_fields() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return secondary_fields_;
+  }
+  void set_secondary_field(const std::string& idx, const std::string& f, const std::string& t) {
+    std::lock_guard<std::mutex> g(mu_);
+    secondary_fields_[idx][f] = t;
+  }
+  Status cover_fields(const IndexName& idx, const std::vector<std::string_view>& srcs) override {
+    return guard_mappings && guard_cover ? guard.cover(idx, srcs) : Status::ok();
+  }
+  Status heal_mapping(const IndexName& idx) override {
+    return guard_mappings ? guard.heal(idx) : Status::ok();
+  }
+
   std::map<std::string, FakeDoc> docs() const {
     std::lock_guard<std::mutex> g(mu_);
     return docs_;
@@ -96,6 +128,10 @@ class FakeSink : public Sink {
         it.status = 400;
         it.error_type = "mapper_parsing_exception";
         it.error_reason = "failed to parse field [n] of type [long]";
+      } else if (std::string why = map_fields(it.index.get(), source); !why.empty()) {
+        it.status = 400;
+        it.error_type = "strict_dynamic_mapping_exception";
+        it.error_reason = why;
       } else {
         FakeDoc& d = docs_[key];
         bool had = d.version > 0;
@@ -163,8 +199,51 @@ class FakeSink : public Sink {
     return out;
   }
 
+  // The primary's mapping of `idx` onto the secondary (what
+  // meta::sync_index_mapping does), returned as {"properties":...}.
+  Result<nlohmann::json> sync_mapping(const IndexName& idx) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto p = primary_fields.find(idx.get());
+    if (p == primary_fields.end()) return Status(Code::kNotFound, "no index on primary");
+    ++mapping_syncs_;
+    nlohmann::json props = nlohmann::json::object();
+    for (const auto& [f, t] : p->second) {
+      secondary_fields_[idx.get()].emplace(f, t);  // a mapped field never changes type
+      props[f] = {{"type", t}};
+    }
+    return nlohmann::json{{"properties", props}};
+  }
+
+  // Maps the top-level fields of an index op's source on the secondary;
+  // "" or why a strict index refuses it.
+  std::string map_fields(const std::string& idx, const std::string& source) {
+    if (source.empty() || source[0] != '{') return "";
+    auto j = nlohmann::json::parse(source, nullptr, false);
+    if (!j.is_object()) return "";
+    auto& mapped = secondary_fields_[idx];
+    for (const auto& [f, v] : j.items()) {
+      if (mapped.count(f) || v.is_null()) continue;
+      if (strict_indices.count(idx)) {
+        return "mapping set to strict, dynamic introduction of [" + f +
+               "] within [_doc] is not allowed";
+      }
+    }
+    for (const auto& [f, v] : j.items()) {
+      if (mapped.count(f) || v.is_null()) continue;
+      mapped[f] = v.is_number_integer() ? "long"
+                  : v.is_number_float() ? "float"
+                  : v.is_string()       ? "text"
+                  : v.is_boolean()      ? "boolean"
+                  : v.is_object()       ? "object"
+                                        : "keyword";
+    }
+    return "";
+  }
+
   mutable std::mutex mu_;
   std::map<std::string, FakeDoc> docs_;
+  std::map<std::string, std::map<std::string, std::string>> secondary_fields_;
+  int mapping_syncs_ = 0;
   int bulk_calls_ = 0;
   int ensure_calls_ = 0;
 };

@@ -145,6 +145,48 @@ TEST(Loader, MetaIsABarrierAndCorruptRecordsAreDeadLettered) {
   EXPECT_EQ(log.committed_map()[0], 4);
 }
 
+// The gap of issue 14: a mapping change in one partition, the documents
+// that need it in another, read first (the loader polls partition 0 before
+// partition 1) -- and a second loader of the group that reads only the
+// documents' partition never sees the meta event at all. Green is strict:
+// before, the documents were dead letters waiting for `tandem dlq retry`.
+// Blue mapped the field before acknowledging the documents, so the guard
+// brings blue's mapping over before the bulk; nothing is dead-lettered.
+TEST(Loader, DocumentsReadBeforeTheirMappingChangeAreNotDeadLettered) {
+  for (bool sees_meta : {true, false}) {
+    SCOPED_TRACE(sees_meta ? "one loader reads both partitions" : "the meta's partition unread");
+    FakeSink sink;
+    sink.guard_mappings = true;
+    sink.strict_indices.insert("i");
+    sink.set_secondary_field("i", "a", "keyword");
+    // Blue, after PUT /i/_mapping {"properties":{"b":{"type":"long"}}}.
+    sink.primary_fields["i"] = {{"a", "keyword"}, {"b", "long"}};
+    FakeConsumer log(2);
+    for (int k = 0; k < 5; ++k) {
+      log.append(0, event::encode(ev_index("i", "d" + std::to_string(k), k,
+                                           R"({"a":"x","b":)" + std::to_string(k) + "}")));
+    }
+    if (sees_meta) {
+      event::ChangeEvent m;
+      m.op = event::Op::kMeta;
+      m.index = IndexName("i");
+      m.meta =
+          R"({"method":"PUT","path":"/i/_mapping","body":{"properties":{"b":{"type":"long"}}}})";
+      log.append(1, event::encode(m));
+    }
+    TempStore store;
+    LoaderOptions o = quick();
+    o.until_lag_zero = true;
+    auto loader = make_loader(log, sink, *store, o);
+    ASSERT_TRUE(loader->run().is_ok());
+    EXPECT_EQ(sink.docs().size(), 5u);
+    EXPECT_EQ(*(*store).count_dead_letters(), 0);
+    EXPECT_EQ(sink.secondary_fields()["i"]["b"], "long");
+    EXPECT_EQ(sink.meta_applied.size(), sees_meta ? 1u : 0u);
+    EXPECT_EQ(loader->status().dead_lettered, 0u);
+  }
+}
+
 TEST(Loader, StopNeverCommitsUnappliedRecords) {
   FakeSink sink;
   std::atomic<bool> healthy{false};
