@@ -146,7 +146,10 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
         sources[items[i]->ev.index.get()].push_back(items[i]->ev.source);
       }
     }
-    for (const auto& [idx, srcs] : sources) {
+    for (const auto& entry : sources) {
+      // Not a structured binding: clang before 16 cannot capture one.
+      const std::string& idx = entry.first;
+      const auto& srcs = entry.second;
       Status s = retrying([&] { return sink_.cover_fields(IndexName(idx), srcs); },
                           "mapping of index '" + idx + "'");
       if (s.code() == Code::kUnauthorized || (stop_ && stop_->load())) return s;
@@ -276,7 +279,9 @@ Status Applier::apply_bulk(const std::vector<const Item*>& items, std::vector<Se
       }
       again.swap(keep);
     }
-    for (const auto& [idx, which] : heal) {
+    for (const auto& entry : heal) {
+      const std::string& idx = entry.first;  // captured below: no structured binding
+      const auto& which = entry.second;
       Status hs = retrying([&] { return sink_.heal_mapping(IndexName(idx)); },
                            "mapping of index '" + idx + "'");
       if (hs.code() == Code::kUnauthorized || (stop_ && stop_->load())) return hs;
