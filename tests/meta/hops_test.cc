@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "meta/meta.h"
+#include "meta_test_util.h"
 
 namespace tandem::meta {
 namespace {
@@ -25,21 +26,8 @@ const Target kEs68{Flavor::kElasticsearch, {6, 8, 23, ""}};
 const Target kOs219{Flavor::kOpenSearch, {2, 19, 6, ""}};
 const Target kOs38{Flavor::kOpenSearch, {3, 8, 0, ""}};
 
-json fixture(const std::string& name) {
-  auto path = std::filesystem::path(__FILE__).parent_path() / "fixtures" / name;
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << "missing fixture " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return json::parse(ss.str());
-}
-
-bool has_note(const std::vector<std::string>& notes, const std::string& part) {
-  for (const auto& n : notes) {
-    if (n.find(part) != std::string::npos) return true;
-  }
-  return false;
-}
+using test_util::fixture;
+using test_util::has_note;
 
 Target from_os(Target t) {
   t.from_elasticsearch = false;

@@ -17,6 +17,7 @@
 
 #include "meta/internal.h"
 #include "meta/meta.h"
+#include "meta_test_util.h"
 
 namespace tandem::meta {
 namespace {
@@ -45,21 +46,8 @@ Target reverse(const es::ClusterInfo& older, const es::ClusterInfo& newer) {
   return Target(older, newer);
 }
 
-json fixture(const std::string& name) {
-  auto path = std::filesystem::path(__FILE__).parent_path() / "fixtures" / name;
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << "missing fixture " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return json::parse(ss.str());
-}
-
-bool has_note(const std::vector<std::string>& notes, const std::string& part) {
-  for (const auto& n : notes) {
-    if (n.find(part) != std::string::npos) return true;
-  }
-  return false;
-}
+using test_util::fixture;
+using test_util::has_note;
 
 // The refusal of `mappings` into `t`, "" when accepted.
 std::string mapping_refusal(const json& mappings, const Target& t) {

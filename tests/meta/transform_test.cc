@@ -11,6 +11,7 @@
 
 #include "meta/internal.h"
 #include "meta/meta.h"
+#include "meta_test_util.h"
 
 namespace tandem::meta {
 namespace {
@@ -20,21 +21,8 @@ using nlohmann::json;
 const es::Version kV8{8, 19, 7, ""};
 const es::Version kV7{7, 17, 29, ""};
 
-json fixture(const std::string& name) {
-  auto path = std::filesystem::path(__FILE__).parent_path() / "fixtures" / name;
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << "missing fixture " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return json::parse(ss.str());
-}
-
-bool has_note(const std::vector<std::string>& notes, const std::string& part) {
-  for (const auto& n : notes) {
-    if (n.find(part) != std::string::npos) return true;
-  }
-  return false;
-}
+using test_util::fixture;
+using test_util::has_note;
 
 TEST(TransformIndex, TypedSixXIndexBecomesTypelessForEight) {
   auto t = transform_index(fixture("typed_6x_index.json"), kV8);
