@@ -18,6 +18,11 @@
 #   rate     open loop at RATE bulks/s (bench/proxy/openloop.py) for
 #            RATE_DURATION seconds: client latency, and tandem's added
 #            latency p50/p99/p99.9 from its histogram;
+#   rate-pinned  the rate section with blue and the rest pinned apart as in
+#            pinned, so blue's GC and merges cannot preempt the proxy;
+#   disk     no proxy: two 1 KB write+fdatasync in a row at RATE/s on the
+#            disk of the proxy's data directory, the file log's floor per
+#            captured write (intents, then events);
 #   wakeups  the hand-offs of one write: 500 bulks at 50/s (one at a time),
 #            and the proxy's context switches (voluntary: a thread blocked
 #            and was woken) per request, summed over its threads, from
@@ -142,7 +147,7 @@ rate_run() {  # name, port, index[, admin port]
   fresh_index "$3"
   "${PIN[@]}" wrk -t1 -c2 -d2s -s "$TMP/bulk.lua" "http://127.0.0.1:$2/$3/_bulk" > /dev/null  # warm-up
   [ -n "${4:-}" ] && curl -s "http://127.0.0.1:$4/metrics" > "$TMP/metrics.before"
-  printf "%-20s %s\n" "$1" "$(python3 "$HERE/openloop.py" "http://127.0.0.1:$2/$3/_bulk" \
+  printf "%-20s %s\n" "$1" "$("${PIN[@]}" python3 "$HERE/openloop.py" "http://127.0.0.1:$2/$3/_bulk" \
     "$TMP/bulk.ndjson" "$RATE" "$RATE_DURATION")"
   [ -n "${4:-}" ] && added "$4"
   return 0
@@ -185,6 +190,41 @@ def q(p):
             return "<= %g ms" % (le * 1000)
     return "?"
 print("  tandem added latency (%d requests): p50 %s, p99 %s, p99.9 %s" % (total, q(.5), q(.99), q(.999)))
+
+# Where it went (proxies that export tandem_proxy_write_stage_seconds): each
+# stage's p50/p99, and the writes over 5 ms by their longest stage.
+def series(path, prefix):
+    out = {}
+    for line in open(path):
+        if line.startswith(prefix):
+            labels = dict(kv.split("=", 1) for kv in line[line.index("{") + 1:line.index("}")].split(","))
+            labels = {k: v.strip('"') for k, v in labels.items()}
+            out[(labels.get("stage"), labels.get("le"))] = float(line.split()[-1])
+    return out
+sb = series(sys.argv[1], "tandem_proxy_write_stage_seconds_bucket")
+sa = series(sys.argv[2], "tandem_proxy_write_stage_seconds_bucket")
+if sa:
+    stages = []
+    for st, le in sa:
+        if st not in stages:
+            stages.append(st)
+    parts = []
+    for st in stages:
+        bs = sorted(((float("inf") if le == "+Inf" else float(le)), c - sb.get((st, le), 0))
+                    for (s2, le), c in sa.items() if s2 == st)
+        n = bs[-1][1]
+        def sq(p):
+            for le, c in bs:
+                if n and c >= p * n:
+                    return "%g" % (le * 1000)
+            return "-"
+        parts.append("%s %s/%s" % (st, sq(.5), sq(.99)))
+    print("  stages, p50/p99 bucket bounds in ms: " + ", ".join(parts))
+    cb = series(sys.argv[1], "tandem_proxy_slow_writes_total")
+    ca = series(sys.argv[2], "tandem_proxy_slow_writes_total")
+    slow = {k[0]: v - cb.get(k, 0) for k, v in ca.items() if v - cb.get(k, 0) > 0}
+    print("  writes over 5 ms added, by longest stage: " +
+          (", ".join("%s %d" % kv for kv in sorted(slow.items(), key=lambda kv: -kv[1])) or "none"))
 PY
 }
 
@@ -243,6 +283,46 @@ for sec in $SECTIONS; do
     rate)
       echo "== rate: open loop, $RATE bulks/s for ${RATE_DURATION}s, all cores"
       section rate_run ;;
+    rate-pinned)
+      if [ -z "${BLUE_PID:-}" ] || [ -z "${KAFKA_PID:-}" ]; then
+        echo "== rate-pinned: skipped (set BLUE_PID and KAFKA_PID)"; continue
+      fi
+      echo "== rate-pinned: open loop, $RATE bulks/s for ${RATE_DURATION}s; blue on cpu $PIN_BLUE_CPU;" \
+        "proxy, broker, client on cpu $PIN_PROXY_CPU"
+      taskset -a -p -c "$PIN_BLUE_CPU" "$BLUE_PID" > /dev/null
+      taskset -a -p -c "$PIN_PROXY_CPU" "$KAFKA_PID" > /dev/null
+      PIN=(taskset -c "$PIN_PROXY_CPU")
+      section rate_run
+      PIN=()
+      unpin ;;
+    disk)
+      # The file log's floor: a captured write needs two fdatasyncs in a row
+      # (its intents before the forward, its events after the answer), on
+      # the disk the proxy's data directory is on. Same rate as "rate".
+      echo "== disk: 1 KB write + fdatasync to two files in turn, $RATE pairs/s for ${RATE_DURATION}s"
+      python3 - "$TMP" "$RATE" "$RATE_DURATION" <<'PY'
+import os, sys, time
+d, rate, secs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+fds = [os.open(os.path.join(d, n), os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600) for n in ("a", "b")]
+one, two = [], []
+start = time.perf_counter()
+for i in range(int(rate * secs)):
+    due = start + i / rate
+    time.sleep(max(0.0, due - time.perf_counter()))
+    t0 = time.perf_counter()
+    for k, fd in enumerate(fds):
+        t = time.perf_counter()
+        os.write(fd, b"x" * 1024)
+        os.fdatasync(fd)
+        one.append(time.perf_counter() - t)
+    two.append(time.perf_counter() - t0)
+def q(v, p):
+    v = sorted(v)
+    return "%.2f" % (v[min(len(v) - 1, int(p * len(v)))] * 1000)
+for name, v in (("one fdatasync", one), ("two in a row", two)):
+    print("%-14s p50 %s ms, p99 %s ms, p99.9 %s ms (%d)" % (name, q(v, .5), q(v, .99), q(v, .999), len(v)))
+PY
+      ;;
     wakeups)
       echo "== wakeups: 500 bulks at 50/s, one connection"
       section wakeup_run ;;

@@ -189,8 +189,28 @@ class KafkaLog final : public Log, public ClientBase {
   int32_t partitions() const override { return partitions_; }
   uint64_t max_record_bytes() const override { return plan_.max_record_bytes; }
 
+  // A run of records bound for one partition is enqueued with one
+  // rd_kafka_produce_batch() call: with linger.ms 0 (the proxy's setting)
+  // each rd_kafka_producev() wakes the broker thread, which then sends what
+  // it found, so a 100-record request left as several ProduceRequests; one
+  // enqueue lets the broker thread find the whole run at once. A record the
+  // batch call could not take for a full queue goes through producev() with
+  // the blocking wait below; any other refusal fails that record alone.
   void append(std::vector<AppendRecord> batch) override {
     const bool on_poller = std::this_thread::get_id() == poller_.get_id();
+    // The brokers refuse our credentials: fail now rather than after
+    // message.timeout.ms. (TLS errors are not failed here: a broker going
+    // down mid-handshake reports one, and the record may yet get through.)
+    Status sec = security_error("kafka append to " + where());
+    if (sec.code() != Code::kUnauthorized) sec = Status::ok();
+    std::vector<Pending*> run;
+    std::vector<rd_kafka_message_t> msgs;
+    int32_t run_partition = 0;
+    auto flush_run = [&] {
+      if (run.empty()) return;
+      produce_run(run_partition, run, msgs, on_poller);
+      run.clear();
+    };
     for (AppendRecord& rec : batch) {
       const int32_t partition = rec.partition;
       auto* p = new Pending{std::move(rec.key), std::move(rec.value), std::move(rec.done), 0};
@@ -207,11 +227,7 @@ class KafkaLog final : public Log, public ClientBase {
             Partition(-1), Offset(-1));
         continue;
       }
-      // The brokers refuse our credentials: fail now rather than after
-      // message.timeout.ms. (TLS errors are not failed here: a broker going
-      // down mid-handshake reports one, and the record may yet get through.)
-      if (Status sec = security_error("kafka append to " + where());
-          sec.code() == Code::kUnauthorized) {
+      if (!sec.is_ok()) {
         finish(p, sec, Partition(-1), Offset(-1));
         continue;
       }
@@ -223,29 +239,12 @@ class KafkaLog final : public Log, public ClientBase {
                Partition(-1), Offset(-1));
         continue;
       }
-      const auto block_until = Clock::now() + plan_.append_block;
-      rd_kafka_resp_err_t err;
-      for (;;) {
-        err = rd_kafka_producev(
-            rk_, RD_KAFKA_V_RKT(rkt_),
-            RD_KAFKA_V_PARTITION(partition >= 0 ? partition : RD_KAFKA_PARTITION_UA),
-            RD_KAFKA_V_KEY(p->key.data(), p->key.size()),
-            RD_KAFKA_V_VALUE(p->value.empty() ? nullptr : p->value.data(), p->value.size()),
-            RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || on_poller || Clock::now() >= block_until) break;
-        MutexLock l(mu_);
-        cv_.wait_for(mu_, std::chrono::milliseconds(5));
-      }
-      if (err) {
-        Status s = append_error(err, -1);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-          s = error(Code::kResourceExhausted,
-                    s.message() + " (producer queue full for " +
-                        std::to_string(on_poller ? 0 : plan_.append_block.count()) + " ms)");
-        }
-        finish(p, s, Partition(-1), Offset(-1));
-      }
+      const int32_t target = partition >= 0 ? partition : RD_KAFKA_PARTITION_UA;
+      if (!run.empty() && target != run_partition) flush_run();
+      run_partition = target;
+      run.push_back(p);
     }
+    flush_run();
   }
 
   Status flush(std::chrono::milliseconds deadline) override {
@@ -367,6 +366,57 @@ class KafkaLog final : public Log, public ClientBase {
       advanced = true;
     }
     if (advanced) cv_.notify_all();
+  }
+
+  void produce_run(int32_t partition, const std::vector<Pending*>& run,
+                   std::vector<rd_kafka_message_t>& msgs, bool on_poller) {
+    msgs.assign(run.size(), rd_kafka_message_t{});
+    for (size_t i = 0; i < run.size(); ++i) {
+      Pending* p = run[i];
+      msgs[i].partition = partition;
+      msgs[i].payload = p->value.empty() ? nullptr : p->value.data();
+      msgs[i].len = p->value.size();
+      msgs[i].key = p->key.data();
+      msgs[i].key_len = p->key.size();
+      msgs[i]._private = p;
+    }
+    // Flags 0: librdkafka neither copies nor frees the bytes; the Pending
+    // owns them until its delivery report.
+    (void)rd_kafka_produce_batch(rkt_, partition, 0, msgs.data(), static_cast<int>(msgs.size()));
+    for (size_t i = 0; i < run.size(); ++i) {
+      if (!msgs[i].err) continue;
+      if (msgs[i].err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        produce_one(partition, run[i], on_poller);
+      } else {
+        finish(run[i], append_error(msgs[i].err, -1), Partition(-1), Offset(-1));
+      }
+    }
+  }
+
+  // One record through producev(), waiting up to append_block for room in
+  // a full queue (not on the poller thread, which is what makes room).
+  void produce_one(int32_t partition, Pending* p, bool on_poller) {
+    const auto block_until = Clock::now() + plan_.append_block;
+    rd_kafka_resp_err_t err;
+    for (;;) {
+      err = rd_kafka_producev(
+          rk_, RD_KAFKA_V_RKT(rkt_), RD_KAFKA_V_PARTITION(partition),
+          RD_KAFKA_V_KEY(p->key.data(), p->key.size()),
+          RD_KAFKA_V_VALUE(p->value.empty() ? nullptr : p->value.data(), p->value.size()),
+          RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || on_poller || Clock::now() >= block_until) break;
+      MutexLock l(mu_);
+      cv_.wait_for(mu_, std::chrono::milliseconds(5));
+    }
+    if (err) {
+      Status s = append_error(err, -1);
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        s = error(Code::kResourceExhausted,
+                  s.message() + " (producer queue full for " +
+                      std::to_string(on_poller ? 0 : plan_.append_block.count()) + " ms)");
+      }
+      finish(p, s, Partition(-1), Offset(-1));
+    }
   }
 
   Status create_topic(Clock::time_point deadline) {

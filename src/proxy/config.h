@@ -42,9 +42,13 @@ struct EndpointConfig {
 // clients from 242 to 278 bulks/s (bench/proxy/write.sh,
 // docs/benchmarks.md): concurrent requests still share batches while
 // earlier ones are in flight. log.kafka.properties.linger.ms wins.
+// socket.nagle.disable: librdkafka leaves Nagle on by default, so a small
+// ProduceRequest sent while an earlier one is unacknowledged can wait for
+// the broker's ACK; Kafka's Java client always sets TCP_NODELAY.
 inline log::KafkaLogOptions proxy_kafka_defaults() {
   log::KafkaLogOptions o;
   o.properties["linger.ms"] = "0";
+  o.properties["socket.nagle.disable"] = "true";
   return o;
 }
 

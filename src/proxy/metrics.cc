@@ -18,6 +18,9 @@ const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
 
 std::atomic<uint64_t> g_next_id{1};
 
+constexpr std::array<const char*, 9> kStageNames = {
+    "admit", "prepare", "intents", "forward", "events", "log", "respond", "hop", "other"};
+
 }  // namespace
 
 ProxyMetrics::ProxyMetrics()
@@ -46,6 +49,18 @@ ProxyMetrics::ProxyMetrics()
                    .Help("Time spent with the primary per request")
                    .Register(r)
                    .Add({}, kLatencyBuckets);
+  auto& stages = prometheus::BuildHistogram()
+                     .Name("tandem_proxy_write_stage_seconds")
+                     .Help("A forwarded write's added latency, by stage")
+                     .Register(r);
+  auto& slow = prometheus::BuildCounter()
+                   .Name("tandem_proxy_slow_writes_total")
+                   .Help("Writes whose added latency passed 5 ms, by their longest stage")
+                   .Register(r);
+  for (size_t i = 0; i < kStageNames.size(); ++i) {
+    stage_[i] = &stages.Add({{"stage", kStageNames[i]}}, kLatencyBuckets);
+    slow_[i] = &slow.Add({{"stage", kStageNames[i]}});
+  }
   auto gauge = [&r](const char* name, const char* help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
   };
@@ -79,6 +94,27 @@ void ProxyMetrics::request(std::string_view cls, int status, std::chrono::nanose
   counter_for(cls, status).Increment();
   added_->Observe(std::chrono::duration<double>(added).count());
   if (upstream.count() > 0) upstream_->Observe(std::chrono::duration<double>(upstream).count());
+}
+
+void ProxyMetrics::write_stages(const WriteStages& s, std::chrono::nanoseconds added) {
+  const std::array<std::chrono::nanoseconds, 8> known = {s.admit,  s.prepare, s.intents, s.forward,
+                                                         s.events, s.log,     s.respond, s.hop};
+  std::chrono::nanoseconds other = added;
+  size_t longest = 0;
+  std::chrono::nanoseconds longest_ns{-1};
+  for (size_t i = 0; i < known.size(); ++i) {
+    other -= known[i];
+    stage_[i]->Observe(std::chrono::duration<double>(known[i]).count());
+    if (known[i] > longest_ns) {
+      longest_ns = known[i];
+      longest = i;
+    }
+  }
+  // Clock reads on two threads can disagree by a little; never negative.
+  if (other.count() < 0) other = {};
+  stage_[known.size()]->Observe(std::chrono::duration<double>(other).count());
+  if (other > longest_ns) longest = known.size();
+  if (added > kSlowWrite) slow_[longest]->Increment();
 }
 
 void ProxyMetrics::rejection(std::string_view reason) {

@@ -1,5 +1,6 @@
 // One client connection of the proxy: parse with limits, gate and capture
 // writes, forward, answer with the primary's bytes. See server.h.
+#include <algorithm>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -155,6 +156,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     state_ = State::kBusy;
     t0_ = Clock::now();
     upstream_ns_ = {};
+    timed_write_ = false;
     req_ = parser_->release();
     parser_.reset();
     sh_.requests.fetch_add(1, std::memory_order_relaxed);
@@ -187,6 +189,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                                             "a cutover is holding writes past its bound; retry"));
     }
     lease_ = std::move(lease);
+    stages_ = {};
+    stages_.admit = Clock::now() - t0_;
     headers_ = to_header_list(req_);
     RequestView view;
     view.method = std::string_view(req_.method_string().data(), req_.method_string().size());
@@ -196,17 +200,31 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // Intents are fdatasync'd off this I/O thread: other connections on it
     // keep moving while this one waits.
     park();
+    const auto called = Clock::now();
     sh_.deps.capture->begin_async(
         view, cls_,
         resume<BeginResult>([](Session& self, BeginResult br) { self.on_begun(std::move(br)); }));
+    waiting_since_ = Clock::now();
+    stages_.prepare = waiting_since_ - called;
+  }
+
+  // The wait that began at `waiting_since_` ended: the outside thread's share
+  // goes to `stage`, the rest (its callback -> this continuation) to hop.
+  void end_wait(std::chrono::nanoseconds& stage) {
+    const auto now = Clock::now();
+    const auto fired = std::clamp(called_at_, waiting_since_, now);
+    stage = fired - waiting_since_;
+    stages_.hop += now - fired;
   }
 
   void on_begun(BeginResult br) {
+    end_wait(stages_.intents);
     if (br.reply) {
       lease_.release();
       return local_reply(br.reply->status, std::move(br.reply->body));
     }
     ticket_ = std::move(br.ticket);
+    timed_write_ = true;
     if (ticket_->rewritten_target) client_target_ = *ticket_->rewritten_target;
     if (ticket_->rewritten_body) req_.body() = std::move(*ticket_->rewritten_body);
     forward(w_.primary());
@@ -218,6 +236,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     req_.version(11);
     req_.keep_alive(true);
     req_.prepare_payload();
+    forwarded_at_ = Clock::now();
     w_.pool->send(target_, &req_, head_, /*retry_safe=*/!ticket_,
                   [self = this->shared_from_this()](UpstreamOutcome out) {
                     self->on_upstream(std::move(out));
@@ -226,6 +245,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void on_upstream(UpstreamOutcome out) {
     upstream_ns_ = out.elapsed;
+    stages_.forward =
+        std::max(std::chrono::nanoseconds{0},
+                 std::chrono::nanoseconds(Clock::now() - forwarded_at_) - out.elapsed);
     if (out.ec) return on_upstream_error(out);
     res_ = std::move(out.response);
     if (!ticket_) {
@@ -239,15 +261,20 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     original_size_ = res_.body().size();
     answer.body = std::move(res_.body());
     park();
+    const auto called = Clock::now();
     sh_.deps.capture->complete(std::move(*ticket_), std::move(answer),
                                resume<std::string>([](Session& self, std::string client_body) {
+                                 self.end_wait(self.stages_.log);
                                  self.lease_.release();  // events are durable
                                  self.respond(std::move(client_body));
                                }));
+    waiting_since_ = Clock::now();
+    stages_.events = waiting_since_ - called;
     ticket_.reset();
   }
 
   void on_upstream_error(const UpstreamOutcome& out) {
+    timed_write_ = false;  // not a write's normal path: its stages would mislead
     const bool timeout = out.ec == beast::error::timeout;
     const char* stage = out.stage == UpstreamStage::kConnect ? "connect"
                         : out.stage == UpstreamStage::kSend  ? "send"
@@ -326,6 +353,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     keep_alive_ = keep_alive_ && !sh_.draining.load();
     msg.keep_alive(keep_alive_);
     status_ = status;
+    writing_since_ = Clock::now();
     lowest().expires_after(opts().client_write_timeout);
     bhttp::async_write(stream_, msg, [self = this->shared_from_this()](error_code ec, std::size_t) {
       self->on_written(ec);
@@ -333,8 +361,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void on_written(error_code ec) {
-    const auto total = Clock::now() - t0_;
+    const auto now = Clock::now();
+    const auto total = now - t0_;
     sh_.deps.metrics->request(cls_name_, status_, total - upstream_ns_, upstream_ns_);
+    if (timed_write_ && !ec) {
+      stages_.respond = now - writing_since_;
+      sh_.deps.metrics->write_stages(stages_, total - upstream_ns_);
+    }
+    timed_write_ = false;
     lease_.release();
     local_.reset();
     res_ = {};
@@ -415,9 +449,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::function<void(T)> resume(Then then) {
     return [weak = std::weak_ptr<Session>(this->shared_from_this()), gate = w_.gate,
             then = std::move(then)](T value) {
+      const auto fired = Clock::now();
       auto v = std::make_shared<T>(std::move(value));
-      gate->post([weak, v, then] {
+      gate->post([weak, v, then, fired] {
         if (auto self = weak.lock()) {
+          self->called_at_ = fired;
           self->unpark();
           then(*self, std::move(*v));
         }
@@ -446,6 +482,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::shared_ptr<const UpstreamTarget> target_;
   Clock::time_point t0_;
   std::chrono::nanoseconds upstream_ns_{0};
+  // A write's stages (metrics.h, WriteStages), stamped on this worker;
+  // called_at_ is when the last outside callback fired, on its thread.
+  WriteStages stages_;
+  Clock::time_point waiting_since_;
+  Clock::time_point called_at_;
+  Clock::time_point forwarded_at_;
+  Clock::time_point writing_since_;
+  bool timed_write_ = false;
   size_t original_size_ = 0;
   size_t lingered_ = 0;
   int status_ = 0;

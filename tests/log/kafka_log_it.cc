@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <set>
@@ -58,6 +59,49 @@ TEST(KafkaLog, ExistingTopicKeepsItsPartitionCount) {
   auto second = open_or_fail(o);
   ASSERT_TRUE(second);
   EXPECT_EQ(second->partitions(), 3) << "the existing topic's partition count wins";
+}
+
+// A request's records go to librdkafka as one batch per partition run. A
+// queue smaller than the batch (10 of 150) makes the batch call refuse most
+// of them for a full queue; those must go through one by one, waiting for
+// room, each delivered once to the partition asked for.
+TEST(KafkaLog, BatchLargerThanTheProducerQueueIsDeliveredWhole) {
+  auto o = options(3);
+  o.properties["queue.buffering.max.messages"] = "10";
+  o.properties["tandem.append.block.ms"] = "20000";
+  auto log = open_or_fail(o);
+  ASSERT_TRUE(log);
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> misplaced{0};
+  std::vector<AppendRecord> batch;
+  for (int i = 0; i < 150; ++i) {
+    const int32_t want = i < 60 ? 2 : (i < 120 ? 0 : -1);
+    AppendRecord r{"key-" + std::to_string(i), "v" + std::to_string(i),
+                   [&, want](const Status& s, Partition p, Offset) {
+                     if (!s.is_ok()) {
+                       ADD_FAILURE() << s.to_string();
+                       ++failed;
+                       return;
+                     }
+                     if (want >= 0 && p.get() != want) ++misplaced;
+                     ++ok;
+                   }};
+    r.partition = want;
+    batch.push_back(std::move(r));
+  }
+  log->append(std::move(batch));
+  ASSERT_TRUE(log->flush(30s).is_ok());
+  EXPECT_EQ(ok.load(), 150);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(misplaced.load(), 0);
+  auto ends = log->end_offsets();
+  ASSERT_TRUE(ends.is_ok()) << ends.status().to_string();
+  int64_t total = 0;
+  for (Offset e : *ends) total += e.get();
+  EXPECT_EQ(total, 150);
+  EXPECT_GE((*ends)[2].get(), 60);
+  EXPECT_GE((*ends)[0].get(), 60);
 }
 
 TEST(KafkaLog, ReplicationAboveTheBrokerCountIsAClearError) {

@@ -334,6 +334,36 @@ TEST(ProxyServerIT, WriteGoesThroughCaptureAndBodyLengthIsFixed) {
   EXPECT_EQ(h.roles->stats().writes_in_flight, 0);
 }
 
+// The write's added latency is split by stage: a log that takes 30 ms to
+// acknowledge shows under stage "log", and the slow-write counter names it.
+TEST(ProxyServerIT, WriteStagesNameWhereTheAddedLatencyWent) {
+  TinyUpstream up([](const SeenRequest&) { return json_response(R"({"result":"created"})", 201); });
+  Harness h;
+  h.capture.complete_delay = 30ms;
+  ASSERT_TRUE(h.start(up.url()).is_ok());
+  RawClient c(h.port());
+  ASSERT_TRUE(c.send("PUT /i/_doc/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}"));
+  EXPECT_EQ(status_of(c.read_response()), 201);
+  ASSERT_TRUE(c.send("GET /i/_doc/1 HTTP/1.1\r\nHost: a\r\n\r\n"));  // reads are not timed
+  EXPECT_EQ(status_of(c.read_response()), 201);
+  const std::string text = h.metrics.serialize();
+  auto value = [&](const std::string& series) {
+    const size_t at = text.find(series + " ");
+    if (at == std::string::npos) return -1.0;
+    return std::stod(text.substr(at + series.size() + 1));
+  };
+  EXPECT_EQ(value(R"(tandem_proxy_slow_writes_total{stage="log"})"), 1.0) << text;
+  EXPECT_EQ(value(R"(tandem_proxy_slow_writes_total{stage="intents"})"), 0.0);
+  for (const char* stage :
+       {"admit", "prepare", "intents", "forward", "events", "log", "respond", "hop", "other"}) {
+    EXPECT_EQ(value(std::string("tandem_proxy_write_stage_seconds_count{stage=\"") + stage + "\"}"),
+              1.0)
+        << stage;
+  }
+  EXPECT_GE(value(R"(tandem_proxy_write_stage_seconds_sum{stage="log"})"), 0.029);
+  EXPECT_LT(value(R"(tandem_proxy_write_stage_seconds_sum{stage="hop"})"), 0.029);
+}
+
 TEST(ProxyServerIT, CaptureLocalReplyIsSentAndNothingForwarded) {
   TinyUpstream up([](const SeenRequest&) { return json_response("{}"); });
   Harness h;
