@@ -130,6 +130,7 @@ wakeup_run() {  # name, port, index[, admin port]
   fresh_index "$3"
   wrk -t1 -c1 -d2s -s "$TMP/bulk.lua" "http://127.0.0.1:$2/$3/_bulk" > /dev/null  # warm-up
   local pid=${PIDS[-1]} v0 n0 v1 n1 threads c0 c1
+  per_thread "$pid" > "$TMP/threads.before"
   read -r v0 n0 < <(ctx_switches "$pid")
   c0=$(cpu_ticks "$pid")
   python3 "$HERE/openloop.py" "http://127.0.0.1:$2/$3/_bulk" "$TMP/bulk.ndjson" 50 10 1 > /dev/null
@@ -141,6 +142,18 @@ wakeup_run() {  # name, port, index[, admin port]
   printf "%-20s %s threads; per request: %.1f voluntary, %.1f involuntary context switches, %.2f ms CPU\n" \
     "$1" "$threads" "$(python3 -c "print(($v1 - $v0) / 500)")" "$(python3 -c "print(($n1 - $n0) / 500)")" \
     "$(python3 -c "print(($c1 - $c0) * 1000.0 / $(getconf CLK_TCK) / 500)")"
+  # Which threads were woken (tandem names its threads; librdkafka's are
+  # rdk:*), per request; the file log's writers summed as tandem-flog-*.
+  per_thread "$pid" | join - <(sort "$TMP/threads.before") | awk '
+    { name = $2; sub(/^tandem-flog-.*/, "tandem-flog-*", name); d[name] += ($3 - $5) / 500 }
+    END { for (n in d) if (d[n] >= 0.05) printf "  %s %.2f", n, d[n]; print "" }' |
+    sed 's/^/  voluntary switches per request by thread:/'
+}
+
+per_thread() {  # pid: "tid name voluntary_switches", sorted by tid
+  for t in /proc/"$1"/task/*; do
+    echo "$(basename "$t") $(cat "$t/comm") $(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status")"
+  done | sort
 }
 
 rate_run() {  # name, port, index[, admin port]

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "core/thread_name.h"
 #include "event/event.h"
 #include "log/file_log_core.h"
 #include "log/file_log_format.h"
@@ -347,7 +348,10 @@ Result<std::unique_ptr<Log>> open_file_log(const FileLogOptions& opts) {
   for (auto& ps : core->parts) {
     PartitionState* raw = ps.get();
     Core* c = core.get();
-    ps->writer = std::thread([c, raw] { c->writer_loop(*raw); });
+    ps->writer = std::thread([c, raw] {
+      name_this_thread("tandem-flog-" + std::to_string(raw->id));
+      c->writer_loop(*raw);
+    });
   }
   return std::unique_ptr<Log>(std::make_unique<FileLog>(std::move(core)));
 }

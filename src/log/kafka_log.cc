@@ -38,6 +38,7 @@
 #include <thread>
 
 #include "core/mutex.h"
+#include "core/thread_name.h"
 #include "log/kafka_log_client.h"
 
 namespace tandem::log {
@@ -83,6 +84,7 @@ class KafkaLog final : public Log, public ClientBase {
                    where() + ": cannot create producer: " + redact_(errstr));
     }
     poller_ = std::thread([this] {
+      name_this_thread("tandem-kpoll");
       while (!stop_.load()) {
         rd_kafka_poll(rk_, 100);
         probe_security(rk_, std::chrono::milliseconds(1000));

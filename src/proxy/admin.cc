@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "core/mutex.h"
+#include "core/thread_name.h"
 #include "proxy/es_error.h"
 
 namespace tandem::proxy {
@@ -557,6 +558,9 @@ bhttp::response<bhttp::string_body> AdminServer::Impl::do_flip(std::string_view 
       return error_reply(http_status_for(r.status()), "tandem_flip_exception",
                          r.status().message());
     }
+    // Under the resolver's mutex, so the wake-up cannot fall between its
+    // check of the flip and its wait (it sleeps long while no flip is held).
+    { MutexLock l(resolver_mu); }
     resolver_cv.notify_all();
     json out = {{"prepared", true}, {"id", id}, {"roles", roles_json(r.value())}};
     return reply(200, out.dump());
@@ -594,10 +598,16 @@ bhttp::response<bhttp::string_body> AdminServer::Impl::do_flip(std::string_view 
 void AdminServer::Impl::resolve_loop() {
   auto last_read = std::chrono::steady_clock::time_point{};
   MutexLock lock(resolver_mu);
+  bool held = false;
   while (!stopping) {
-    resolver_cv.wait_for(resolver_mu, std::chrono::milliseconds(50));
+    // Every 50 ms while a flip holds writes (its bound, the decision); else
+    // asleep until a prepare wakes it, with 1 s as a safety net, rather
+    // than 20 idle wake-ups a second for the life of the proxy.
+    resolver_cv.wait_for(resolver_mu,
+                         held ? std::chrono::milliseconds(50) : std::chrono::seconds(1));
     if (stopping) break;
     const FlipStatus f = deps.roles->flip_status();
+    held = f.step == FlipStep::kPrepared;
     if (f.step != FlipStep::kPrepared) continue;
     lock.unlock();
     deps.roles->expire_held_past_bound();
@@ -645,8 +655,14 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const AdminConfig& cfg, 
     return error(Code::kUnavailable, "admin API cannot listen on " + where + ": " + ec.message());
   impl->port = impl->acceptor->local_endpoint().port();
   impl->accept();
-  impl->thread = std::thread([im = impl.get()] { im->ioc.run(); });
-  impl->resolver = std::thread([im = impl.get()] { im->resolve_loop(); });
+  impl->thread = std::thread([im = impl.get()] {
+    name_this_thread("tandem-admin");
+    im->ioc.run();
+  });
+  impl->resolver = std::thread([im = impl.get()] {
+    name_this_thread("tandem-resolve");
+    im->resolve_loop();
+  });
   return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
 }
 

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "core/mutex.h"
+#include "core/thread_name.h"
 
 namespace tandem::proxy {
 
@@ -101,7 +102,10 @@ struct EventSink::Impl {
   std::thread drainer;
 
   mutable Mutex mu;
-  CondVar cv;
+  CondVar cv;  // the drainer's sleep: stopping, or its next probe
+  // The destructor waits here for inflight to reach 0. Its own variable, so
+  // that settling a batch (every request) does not wake the drainer.
+  CondVar idle_cv;
   bool stopping TANDEM_GUARDED_BY(mu) = false;
   std::unique_ptr<log::Log> spill TANDEM_GUARDED_BY(mu);
   std::deque<Pending> stranded TANDEM_GUARDED_BY(mu);
@@ -337,8 +341,8 @@ struct EventSink::Impl {
     if (b->settled) b->settled(durable);
     b->settled = nullptr;
     MutexLock lk(mu);  // the destructor waits on this mutex: notify last
-    if (b->live) inflight.fetch_sub(b->recs.size());
-    cv.notify_all();
+    const uint64_t n = b->live ? b->recs.size() : 0;
+    if (inflight.fetch_sub(n) == n) idle_cv.notify_all();
   }
 
   // ---- drainer thread ------------------------------------------------------
@@ -627,8 +631,14 @@ Result<std::unique_ptr<EventSink>> EventSink::start(SinkOptions opts, log::Log* 
   Impl* raw = impl.get();
   impl->tick = std::clamp(std::min(impl->opts.log_deadline, impl->opts.spill_deadline) / 10,
                           std::chrono::milliseconds(1), std::chrono::milliseconds(50));
-  impl->ticker = std::thread([raw] { raw->tick_loop(); });
-  impl->drainer = std::thread([raw] { raw->drain_loop(); });
+  impl->ticker = std::thread([raw] {
+    name_this_thread("tandem-deadline");
+    raw->tick_loop();
+  });
+  impl->drainer = std::thread([raw] {
+    name_this_thread("tandem-spilldrn");
+    raw->drain_loop();
+  });
   return std::unique_ptr<EventSink>(new EventSink(std::move(impl)));
 }
 
@@ -637,7 +647,7 @@ EventSink::~EventSink() {
   {
     // Bounded: every batch settles by log_deadline + spill_deadline.
     MutexLock lk(s.mu);
-    while (s.inflight.load() != 0) s.cv.wait(s.mu);
+    while (s.inflight.load() != 0) s.idle_cv.wait(s.mu);
     s.stopping = true;
     s.cv.notify_all();
   }

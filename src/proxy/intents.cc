@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "core/mutex.h"
+#include "core/thread_name.h"
 
 namespace tandem::proxy {
 namespace {
@@ -256,7 +257,12 @@ class FileIntentJournal final : public IntentJournal {
   };
 
   void start_syncer_locked() TANDEM_REQUIRES(mu_) {
-    if (!syncer_.joinable()) syncer_ = std::thread([this] { sync_loop(); });
+    if (!syncer_.joinable()) {
+      syncer_ = std::thread([this] {
+        name_this_thread("tandem-intents");
+        sync_loop();
+      });
+    }
   }
 
   // Group commit off the callers' threads: one fdatasync covers every

@@ -12,6 +12,8 @@
 
 #include "proxy/reads.h"
 
+#include "core/thread_name.h"
+
 namespace tandem::proxy {
 
 using json = nlohmann::json;
@@ -159,7 +161,10 @@ ReadCaptureStore::ReadCaptureStore(const ReadCaptureOptions& opts, log::Log* log
                         " bytes): sampling stopped; move the file away or raise "
                         "reads.capture.max_bytes";
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("tandem-readcap");
+    run();
+  });
 }
 
 ReadCaptureStore::~ReadCaptureStore() {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/thread_name.h"
 #include "http/http.h"
 #include "proxy/server_internal.h"
 
@@ -109,8 +110,12 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& opts, ServerD
   impl->port = a.local_endpoint().port();
   impl->backoff = std::make_unique<net::steady_timer>(impl->workers[0]->ioc);
   impl->accept();
-  for (auto& w : impl->workers) {
-    w->thread = std::thread([w = w.get()] { w->ioc.run(); });
+  for (size_t i = 0; i < impl->workers.size(); ++i) {
+    Worker* w = impl->workers[i].get();
+    w->thread = std::thread([w, i] {
+      name_this_thread("tandem-io-" + std::to_string(i));
+      w->ioc.run();
+    });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

@@ -4,6 +4,8 @@
 
 #include "proxy/reads.h"
 
+#include "core/thread_name.h"
+
 namespace tandem::proxy {
 
 using Clock = std::chrono::steady_clock;
@@ -57,7 +59,10 @@ Result<std::unique_ptr<ShadowReads>> ShadowReads::start(const ShadowOptions& opt
   }
   for (auto& c : s->clients_) {
     http::Client* cp = c.get();
-    s->threads_.emplace_back([raw = s.get(), cp] { raw->run(cp); });
+    s->threads_.emplace_back([raw = s.get(), cp] {
+      name_this_thread("tandem-shadow");
+      raw->run(cp);
+    });
   }
   return s;
 }
