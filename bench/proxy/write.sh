@@ -269,6 +269,22 @@ section() {  # runner (run | rate_run)
   "$runner" direct-again "$BLUE_PORT" bench-write-direct2
 }
 
+# A section with blue's JVM on PIN_BLUE_CPU and the broker, the proxies and
+# the load generator on PIN_PROXY_CPU; affinities restored after.
+pinned_section() {  # runner, title
+  if [ -z "${BLUE_PID:-}" ] || [ -z "${KAFKA_PID:-}" ]; then
+    echo "== ${2%%:*}: skipped (set BLUE_PID and KAFKA_PID)"
+    return 0
+  fi
+  echo "== $2"
+  taskset -a -p -c "$PIN_BLUE_CPU" "$BLUE_PID" > /dev/null
+  taskset -a -p -c "$PIN_PROXY_CPU" "$KAFKA_PID" > /dev/null
+  PIN=(taskset -c "$PIN_PROXY_CPU")
+  section "$1"
+  PIN=()
+  unpin
+}
+
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine: $(nproc) cores, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency -s bulk.lua http://127.0.0.1:PORT/INDEX/_bulk"
@@ -283,31 +299,12 @@ for sec in $SECTIONS; do
       echo "== shared: all processes on all $(nproc) cores, wrk -c$CONNS"
       section run ;;
     pinned)
-      if [ -z "${BLUE_PID:-}" ] || [ -z "${KAFKA_PID:-}" ]; then
-        echo "== pinned: skipped (set BLUE_PID and KAFKA_PID)"; continue
-      fi
-      echo "== pinned: blue on cpu $PIN_BLUE_CPU; proxy, broker, wrk on cpu $PIN_PROXY_CPU, wrk -c$CONNS"
-      taskset -a -p -c "$PIN_BLUE_CPU" "$BLUE_PID" > /dev/null
-      taskset -a -p -c "$PIN_PROXY_CPU" "$KAFKA_PID" > /dev/null
-      PIN=(taskset -c "$PIN_PROXY_CPU")
-      section run
-      PIN=()
-      unpin ;;
+      pinned_section run "pinned: blue on cpu $PIN_BLUE_CPU; proxy, broker, wrk on cpu $PIN_PROXY_CPU, wrk -c$CONNS" ;;
     rate)
       echo "== rate: open loop, $RATE bulks/s for ${RATE_DURATION}s, all cores"
       section rate_run ;;
     rate-pinned)
-      if [ -z "${BLUE_PID:-}" ] || [ -z "${KAFKA_PID:-}" ]; then
-        echo "== rate-pinned: skipped (set BLUE_PID and KAFKA_PID)"; continue
-      fi
-      echo "== rate-pinned: open loop, $RATE bulks/s for ${RATE_DURATION}s; blue on cpu $PIN_BLUE_CPU;" \
-        "proxy, broker, client on cpu $PIN_PROXY_CPU"
-      taskset -a -p -c "$PIN_BLUE_CPU" "$BLUE_PID" > /dev/null
-      taskset -a -p -c "$PIN_PROXY_CPU" "$KAFKA_PID" > /dev/null
-      PIN=(taskset -c "$PIN_PROXY_CPU")
-      section rate_run
-      PIN=()
-      unpin ;;
+      pinned_section rate_run "rate-pinned: open loop, $RATE bulks/s for ${RATE_DURATION}s; blue on cpu $PIN_BLUE_CPU; proxy, broker, client on cpu $PIN_PROXY_CPU" ;;
     disk)
       # The file log's floor: a captured write needs two fdatasyncs in a row
       # (its intents before the forward, its events after the answer), on
