@@ -22,6 +22,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -157,7 +158,13 @@ class FieldMap {
 
  private:
   void add(const nlohmann::json& properties, const std::string& prefix, int depth);
-  std::map<std::string, Kind, std::less<>> paths_;
+  // Hashed, looked up by string_view without a copy: the walk does one
+  // lookup per field of every document it checks.
+  struct PathHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, Kind, PathHash, std::equal_to<>> paths_;
 };
 
 // The paths of the JSON object `source` that `fields` does not define and

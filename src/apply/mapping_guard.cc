@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "apply/apply.h"
+#include "core/scratch.h"
 
 namespace tandem::apply {
 
@@ -62,13 +63,16 @@ simdjson::error_code maps_something(simdjson::ondemand::value v, bool* out) {
   return simdjson::SUCCESS;
 }
 
-simdjson::error_code walk_object(simdjson::ondemand::object o, const std::string& prefix,
+// `path` is the path of the value being walked: walk_object appends each
+// key to it for the lookup and cuts it back, so a walk allocates nothing per
+// field (docs/benchmarks.md, "Mappings before documents: the walk's cost").
+simdjson::error_code walk_object(simdjson::ondemand::object o, std::string& path,
                                  const FieldMap& fields, std::vector<std::string>& out, size_t max,
                                  int depth);
 
 // A value at the known object path `path`: an object is walked, an array
 // walks each element at the same path (an array of objects).
-simdjson::error_code walk_value(simdjson::ondemand::value v, const std::string& path,
+simdjson::error_code walk_value(simdjson::ondemand::value v, std::string& path,
                                 const FieldMap& fields, std::vector<std::string>& out, size_t max,
                                 int depth) {
   if (depth > kMaxDepth) return simdjson::SUCCESS;
@@ -92,27 +96,31 @@ simdjson::error_code walk_value(simdjson::ondemand::value v, const std::string& 
   return simdjson::SUCCESS;
 }
 
-simdjson::error_code walk_object(simdjson::ondemand::object o, const std::string& prefix,
+simdjson::error_code walk_object(simdjson::ondemand::object o, std::string& path,
                                  const FieldMap& fields, std::vector<std::string>& out, size_t max,
                                  int depth) {
+  const size_t base = path.size();
   for (auto f : o) {
-    if (out.size() >= max) return simdjson::SUCCESS;
+    if (out.size() >= max) break;
     std::string_view key;
     if (auto err = f.unescaped_key().get(key)) return err;
     // A dotted key ("a.b": 1) is the path a.b, as Elasticsearch expands it.
-    std::string path = join(prefix, key);
+    path.resize(base);
+    if (base > 0) path += '.';
+    path += key;
     simdjson::ondemand::value v;
     if (auto err = f.value().get(v)) return err;
     const FieldMap::Kind* k = fields.find(path);
     if (k == nullptr) {
       bool m = false;
       if (auto err = maps_something(v, &m)) return err;
-      if (m) out.push_back(std::move(path));
+      if (m) out.push_back(path);
       continue;
     }
     if (*k != FieldMap::Kind::kObject) continue;  // leaf / opaque: nothing below is a path
     if (auto err = walk_value(v, path, fields, out, max, depth)) return err;
   }
+  path.resize(base);
   return simdjson::SUCCESS;
 }
 
@@ -163,15 +171,22 @@ const FieldMap::Kind* FieldMap::find(std::string_view path) const {
 
 Result<std::vector<std::string>> unmapped_paths(std::string_view source, const FieldMap& fields,
                                                 size_t max) {
-  // One parser per thread: simdjson parsers own their buffers.
+  // One parser, padded copy and path per thread, kept between documents
+  // (every indexed document of every bulk passes here) up to the scratch
+  // bound (core/scratch.h).
   thread_local simdjson::ondemand::parser parser;
-  simdjson::padded_string padded(source);
+  thread_local std::string padded;
+  thread_local std::string path;
+  const ScratchBound keep_padded(padded);
+  const ScratchBound keep_parser(parser);
+  const size_t readable = padded_copy(padded, source, simdjson::SIMDJSON_PADDING);
+  path.clear();
   std::vector<std::string> out;
   simdjson::ondemand::document doc;
   simdjson::ondemand::object o;
-  auto err = parser.iterate(padded).get(doc);
+  auto err = parser.iterate(padded.data(), source.size(), readable).get(doc);
   if (!err) err = doc.get_object().get(o);
-  if (!err) err = walk_object(o, "", fields, out, max, 0);
+  if (!err) err = walk_object(o, path, fields, out, max, 0);
   if (err) {
     return Status(Code::kInvalidArgument, std::string("document source is not a JSON object: ") +
                                               simdjson::error_message(err));

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace tandem {
@@ -47,6 +48,17 @@ void release_scratch_above(T& scratch, size_t keep = kScratchKeepBytes) {
   if (scratch_input_bytes(scratch) <= keep) return;
   T fresh;
   std::swap(scratch, fresh);
+}
+
+// Copies `input` into the per-thread `buf` with at least `padding` readable
+// bytes after it (simdjson's ondemand parser reads up to
+// simdjson::SIMDJSON_PADDING past the end), reusing buf's capacity.
+// Returns how many bytes from buf.data() may be read: the capacity to give
+// the parser.
+inline size_t padded_copy(std::string& buf, std::string_view input, size_t padding) {
+  buf.assign(input);
+  buf.reserve(input.size() + padding);
+  return buf.capacity();
 }
 
 // Calls release_scratch_above on scope exit, whichever way the scope is

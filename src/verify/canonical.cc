@@ -343,14 +343,13 @@ Result<uint64_t> canonical_hash(std::string_view json, const std::vector<std::st
   thread_local std::string buf;
   const ScratchBound keep_parser(parser);
   const ScratchBound keep_buf(buf);
-  buf.assign(json);
-  buf.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+  const size_t readable = padded_copy(buf, json, simdjson::SIMDJSON_PADDING);
   auto bad = [&](simdjson::error_code e) {
     return Status(Code::kInvalidArgument,
                   std::string("_source is not valid JSON: ") + simdjson::error_message(e));
   };
   od::document doc;
-  if (auto e = parser.iterate(buf.data(), json.size(), buf.capacity()).get(doc)) return bad(e);
+  if (auto e = parser.iterate(buf.data(), json.size(), readable).get(doc)) return bad(e);
   Ctx ctx;
   ctx.ignore = &ignore;
   uint64_t out = 0;
