@@ -198,6 +198,30 @@ class Job {
     return Status::ok();
   }
 
+  // A scan that meets an index being closed fails with whatever its shards
+  // answer at that instant: index_closed_exception once the close is done,
+  // no_shard_available_action_exception while it runs. Blue is asked
+  // whether the index is closed now (after a no_shard_available answer a few
+  // times, 200 ms apart, as the close may still be finishing), so the error
+  // says so either way. "" when it is not, or blue cannot tell.
+  std::string closed_mid_copy(const IndexName& idx, const std::string& why) {
+    if (why.find("index_closed_exception") != std::string::npos) return "";  // says so already
+    const int attempts =
+        why.find("no_shard_available_action_exception") != std::string::npos ? 5 : 1;
+    for (int attempt = 0; attempt < attempts && !stopped(); ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      auto now = p_.indices(idx.get());
+      if (!now.is_ok()) return "";
+      for (const auto& st : *now) {
+        if (st.index == idx && st.status == "close") {
+          return "index '" + idx.get() + "' was closed on cluster '" + p_.label() +
+                 "' during the copy: ";
+        }
+      }
+    }
+    return "";
+  }
+
   void worker() {
     for (;;) {
       Task t;
@@ -216,12 +240,12 @@ class Job {
       if (!ix.failed) {
         Status s = run_slice(ix, t.slice);
         if (!s.is_ok() && !stopped()) {
+          const std::string why = closed_mid_copy(ix.rep.index, s.message()) + s.message();
           MutexLock g(mu_);
           if (!ix.failed.exchange(true)) {
-            ix.rep.error = s.message();
-            o_.progress("backfill index=" + ix.rep.index.get() +
-                        " slice=" + std::to_string(t.slice) + " failed: " + s.message() +
-                        " (other indices continue)");
+            ix.rep.error = why;
+            o_.progress("backfill index=" + ix.rep.index.get() + " slice=" +
+                        std::to_string(t.slice) + " failed: " + why + " (other indices continue)");
           }
         }
       }
